@@ -1,0 +1,96 @@
+// The one error type of the configuration language. Every grammar function throws it and
+// nothing else; a whole-file parse collects every issue before throwing, so a user sees all
+// of a file's mistakes at once.
+
+export type Path = ReadonlyArray<string | number>
+
+export interface ConfigIssue {
+  /** Where the value sits in the document: `['resources', 'gpu']`, `['groups', 0, 'name']`. */
+  path: Path
+  /** What is wrong and, where it helps, what was expected. */
+  message: string
+  /** True when the issue is about the key itself (an unknown field), not its value. */
+  key?: boolean
+  /** 1-based position in the file, when the issue came from a file. */
+  line?: number
+  col?: number
+}
+
+export class ConfigError extends Error {
+  readonly issues: ConfigIssue[]
+  readonly file: string | undefined
+
+  constructor (issues: ConfigIssue[] | string, file?: string) {
+    const list = typeof issues === 'string' ? [{ path: [], message: issues }] : issues
+    super(formatIssues(list, file))
+    this.name = 'ConfigError'
+    this.issues = list
+    this.file = file
+  }
+
+  /** The same issues, seen from `prefix` one level up (a grammar used inside a document). */
+  under (prefix: Path): ConfigError {
+    return new ConfigError(this.issues.map(i => ({ ...i, path: [...prefix, ...i.path] })), this.file)
+  }
+}
+
+/** `resources.gpu`, `groups[0].name`, `env.HF_TOKEN`. */
+export function formatPath (path: Path): string {
+  let out = ''
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`
+    else if (/^[A-Za-z_][\w-]*$/.test(part)) out += out ? `.${part}` : part
+    else out += `[${JSON.stringify(part)}]`
+  }
+  return out
+}
+
+export function formatIssue (issue: ConfigIssue, file?: string): string {
+  const where = file ? `${file}${issue.line ? `:${issue.line}:${issue.col ?? 1}` : ''}: ` : ''
+  const path = formatPath(issue.path)
+  return `${where}${path ? `${path}: ` : ''}${issue.message}`
+}
+
+function formatIssues (issues: ConfigIssue[], file?: string): string {
+  return issues.map(i => formatIssue(i, file)).join('\n')
+}
+
+/** Throws a ConfigError with one issue at the value itself. */
+export function fail (message: string): never {
+  throw new ConfigError([{ path: [], message }])
+}
+
+/** Quotes a value for a message the way a user wrote it. */
+export function show (value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (value === undefined) return 'nothing'
+  try { return JSON.stringify(value) ?? String(value) } catch { return String(value) }
+}
+
+/** The candidate nearest to `word` by edit distance, if it is near enough to be a typo. */
+export function nearest (word: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined
+  let bestDistance = Infinity
+  const w = word.toLowerCase()
+  for (const c of candidates) {
+    const d = editDistance(w, c.toLowerCase())
+    if (d < bestDistance) { best = c; bestDistance = d }
+  }
+  if (best === undefined) return undefined
+  const limit = Math.max(1, Math.floor(Math.max(word.length, best.length) / 3))
+  return bestDistance <= limit ? best : undefined
+}
+
+function editDistance (a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]!
+    row[0] = i
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1))
+      diagonal = above
+    }
+  }
+  return row[b.length]!
+}

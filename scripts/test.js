@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// The test command: the type check, then every uvu suite under test/ (or those matching the
+// patterns given). Ends with the plain line `N passed, N failed` that CI reads.
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { dirname, join } from 'node:path'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const args = process.argv.slice(2)
+const skipTypecheck = args.includes('--no-typecheck')
+const patterns = args.filter(a => !a.startsWith('--'))
+
+function run (cmd, argv) {
+  return new Promise(resolve => {
+    const child = spawn(cmd, argv, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', d => { out += d; process.stdout.write(d) })
+    child.on('close', code => resolve({ code, out }))
+  })
+}
+
+let passed = 0
+let failed = 0
+
+if (!skipTypecheck && patterns.length === 0) {
+  process.stdout.write('typecheck: tsc --noEmit\n')
+  const tsc = await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--noEmit'])
+  if (tsc.code === 0) { passed++; process.stdout.write('typecheck: ok\n') } else { failed++; process.stdout.write('typecheck: FAILED\n') }
+}
+
+const uvu = await run(process.execPath, ['--import', 'tsx', join(root, 'node_modules/uvu/bin.js'), 'test', patterns.length ? patterns.join('|') : '\\.test\\.ts$'])
+const plain = uvu.out.replace(/\x1b\[[0-9;]*m/g, '')
+const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? 0)
+const ok = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? 0)
+const skipped = Number(/Skipped:\s+(\d+)/.exec(plain)?.[1] ?? 0)
+passed += ok
+failed += Math.max(0, total - ok - skipped)
+// A suite that crashed before reporting counts as a failure even when uvu printed no totals.
+if (uvu.code !== 0 && total - ok - skipped <= 0) failed++
+
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`)
+process.exit(failed === 0 ? 0 : 1)
