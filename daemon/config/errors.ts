@@ -64,7 +64,7 @@ export function fail (message: string): never {
 export function show (value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value)
   if (value === undefined) return 'nothing'
-  try { return JSON.stringify(value) ?? String(value) } catch { return String(value) }
+  try { return JSON.stringify(value) ?? String(value) } catch { return Object.prototype.toString.call(value) }
 }
 
 /** The candidate nearest to `word` by edit distance, if it is near enough to be a typo. */

@@ -35,7 +35,7 @@ export function record<S extends Shape> (shape: S, ...rules: Array<NoInfer<Rule<
     if (!isMapping(v)) throw new ConfigError(`expected a mapping with fields ${known.join(', ')}; got ${show(v)}`)
     const issues: ConfigIssue[] = []
     for (const key of Object.keys(v)) {
-      if (!(key in shape)) issues.push({ path: [key], key: true, message: unknownField(key, known) })
+      if (!Object.hasOwn(shape, key)) issues.push({ path: [key], key: true, message: unknownField(key, known) })
     }
     const out: Record<string, unknown> = {}
     for (const key of known) out[key] = collect(issues, [key], () => shape[key]!(v[key]))
@@ -76,7 +76,8 @@ export function dict<T> (g: Grammar<T>, key?: (k: string) => void): Grammar<Reco
     for (const [k, item] of Object.entries(v)) {
       if (key) collect(issues, [k], () => key(k))
       const parsed = collect(issues, [k], () => g(item))
-      if (parsed !== undefined) out[k] = parsed
+      // defineProperty: a key named __proto__ is data, not the object's prototype.
+      if (parsed !== undefined) Object.defineProperty(out, k, { value: parsed, enumerable: true, writable: true, configurable: true })
     }
     if (issues.length > 0) throw new ConfigError(issues)
     return out
