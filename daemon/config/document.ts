@@ -1,6 +1,6 @@
 // YAML 1.1 text → plain values, remembering where each value came from so that an issue's
 // path can be turned back into file:line:col.
-import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml'
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, visit, type Document, type Node } from 'yaml'
 import { ConfigError, type ConfigIssue, type Path } from './errors.ts'
 
 export interface LoadedDocument {
@@ -19,6 +19,7 @@ export function loadYaml (text: string, file?: string): LoadedDocument {
       return { path: [], message: yamlMessage(e.message), line: pos.line, col: pos.col }
     }), file)
   }
+  keepFloatText(doc)
   let value: unknown
   try {
     value = doc.toJS({ maxAliasCount: 100 })
@@ -34,6 +35,21 @@ export function loadYaml (text: string, file?: string): LoadedDocument {
       return { ...issue, line: pos.line, col: pos.col }
     })
   }
+}
+
+/**
+ * `compute_capability: 8.0` is a float in YAML but the number 8 in JavaScript, which reads
+ * as the bare integer dstack rejects; keep the text the user wrote for that field.
+ */
+function keepFloatText (doc: Document): void {
+  visit(doc, {
+    Pair (_, pair) {
+      if (isScalar(pair.key) && pair.key.value === 'compute_capability' && isScalar(pair.value)) {
+        const v = pair.value
+        if (typeof v.value === 'number' && Number.isInteger(v.value) && typeof v.source === 'string' && v.source.includes('.')) v.value = v.source
+      }
+    }
+  })
 }
 
 function yamlMessage (message: string): string {

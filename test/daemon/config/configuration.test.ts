@@ -174,6 +174,11 @@ test('YAML 1.1 scalars: yes/no are booleans, python 3.10 stays 3.10', () => {
   assert.is(c.single_branch, false)
 })
 
+test('compute_capability: 8.0 in YAML is the float dstack reads, 8 is rejected', () => {
+  assert.equal(parse('type: task\ncommands: [ls]\nresources: {gpu: {name: A100, compute_capability: 8.0}}').resources.gpu.compute_capability, [8, 0])
+  assert.match(errorOf('type: task\ncommands: [ls]\nresources: {gpu: {compute_capability: 8}}').message, /compute_capability/)
+})
+
 test('lax coercions: numbers as strings, "yes" as true, "8000" as a port', () => {
   const c = parse('type: service\nimage: x\nport: "8000"\nenv: {PORT: 8080}\nauth: "yes"')
   assert.equal(c.port, { local_port: 80, container_port: 8000 })
