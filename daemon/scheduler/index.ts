@@ -1,0 +1,108 @@
+// The scheduler: for every job waiting for a place, feasibility (SPEC §2.6 against each
+// instance's offer, minus what its active jobs hold) → ranking → select. Pure: state in,
+// decisions out; the controller turns decisions into commands.
+import { offerMismatch, spotRequirement, type Offer, type Requirements } from '../config/index.ts'
+import { isFinal, latest } from '../state/lifecycle.ts'
+import type { Instance, Job, Placement, Run, State } from '../state/types.ts'
+
+export type Decision =
+  | { kind: 'assign', job: Job, submission_id: string, placement: Placement }
+  | { kind: 'wait', job: Job, submission_id: string, reason: string }
+  | { kind: 'no-capacity', job: Job, submission_id: string, message: string }
+
+interface Free { cpus: number, memory: number, gpus: number }
+
+/** What a job holds on its instance while active: the lower end of each range it asked for. */
+export function holding (job: Job): Free {
+  const r = job.spec.resources
+  return { cpus: r.cpu.count.min ?? 0, memory: r.memory.min ?? 0, gpus: r.gpu.count.min ?? 0 }
+}
+
+export function requirementsOf (run: Run, job: Job): Requirements {
+  const c = run.spec.configuration
+  return { resources: job.spec.resources, spot: spotRequirement(c.spot_policy), max_price: c.max_price, reservation: c.reservation }
+}
+
+function freeCapacity (state: State): Map<string, Free> {
+  const free = new Map<string, Free>()
+  for (const i of Object.values(state.instances)) {
+    if (i.status === 'terminated' || i.status === 'terminating' || i.unreachable) continue
+    free.set(i.id, { cpus: i.offer.cpus, memory: i.offer.memory, gpus: i.offer.gpus.length })
+  }
+  for (const job of Object.values(state.jobs)) {
+    const sub = latest(job)
+    if (!sub.placement || isFinal(sub.status)) continue
+    const f = free.get(sub.placement.instance)
+    if (!f) continue
+    const h = sub.placement
+    f.cpus -= h.cpus; f.memory -= h.memory; f.gpus -= h.gpus
+  }
+  return free
+}
+
+function fits (f: Free, h: Free): boolean {
+  return f.cpus >= h.cpus && f.memory >= h.memory - 1e-9 && f.gpus >= h.gpus
+}
+
+function shortfall (f: Free, h: Free): string {
+  if (f.cpus < h.cpus) return `waiting for ${h.cpus} CPU(s): ${Math.max(0, f.cpus)} free`
+  if (f.memory < h.memory) return `waiting for ${h.memory}GB of memory: ${Math.max(0, f.memory)}GB free`
+  return `waiting for ${h.gpus} GPU(s): ${Math.max(0, f.gpus)} free`
+}
+
+/** Waiting jobs, higher priority first, then oldest first. */
+function waiting (state: State): Array<{ run: Run, job: Job }> {
+  const out: Array<{ run: Run, job: Job }> = []
+  for (const run of Object.values(state.runs)) {
+    if (run.status === 'terminating' || run.status === 'done' || run.status === 'failed' || run.status === 'terminated') continue
+    for (const id of run.job_ids) {
+      const job = state.jobs[id]!
+      if (latest(job).status === 'submitted') out.push({ run, job })
+    }
+  }
+  return out.sort((a, b) => b.run.priority - a.run.priority || latest(a.job).submitted_at - latest(b.job).submitted_at || a.job.spec.job_num - b.job.spec.job_num)
+}
+
+/** Bin-packing rank: the instance that would have the least room left after the job. */
+function rank (candidates: Array<{ instance: Instance, free: Free }>, h: Free): Array<{ instance: Instance, free: Free }> {
+  const left = (f: Free) => (f.gpus - h.gpus) * 1e6 + (f.cpus - h.cpus) * 1e3 + (f.memory - h.memory)
+  return [...candidates].sort((a, b) => left(a.free) - left(b.free) || a.instance.id.localeCompare(b.instance.id))
+}
+
+export function schedule (state: State): Decision[] {
+  const decisions: Decision[] = []
+  const free = freeCapacity(state)
+  const instances = Object.values(state.instances).filter(i => free.has(i.id))
+  for (const { run, job } of waiting(state)) {
+    const sub = latest(job)
+    const req = requirementsOf(run, job)
+    const h = holding(job)
+    const feasible = instances.filter(i => offerMismatch(i.offer as Offer, req) === null && fits({ cpus: i.offer.cpus, memory: i.offer.memory, gpus: i.offer.gpus.length }, h))
+    if (feasible.length < job.spec.jobs_per_replica) {
+      const why = instances.length === 0
+        ? 'No matching fleet found: no instances are registered'
+        : feasible.length === 0
+          ? `No matching fleet found: no instance fits (${instances.map(i => `${i.name}: ${offerMismatch(i.offer as Offer, req) ?? 'too small for what the job holds'}`).join('; ')})`
+          : `No matching fleet found: ${job.spec.jobs_per_replica} nodes needed, ${feasible.length} instance(s) fit`
+      decisions.push({ kind: 'no-capacity', job, submission_id: sub.id, message: why })
+      continue
+    }
+    // Multi-node jobs need distinct instances: skip the ones the replica's other jobs hold.
+    const taken = new Set(run.job_ids.map(id => state.jobs[id]!).filter(j => j.spec.replica_num === job.spec.replica_num && j.id !== job.id)
+      .map(j => latest(j).placement?.instance).filter(Boolean))
+    const open = rank(feasible.filter(i => !taken.has(i.id)).map(i => ({ instance: i, free: free.get(i.id)! })).filter(c => fits(c.free, h)), h)
+    const best = open[0]
+    if (!best) {
+      const reason = feasible.map(i => shortfall(free.get(i.id)!, h))[0] ?? 'waiting for an instance'
+      if (sub.waiting_reason !== reason) decisions.push({ kind: 'wait', job, submission_id: sub.id, reason })
+      continue
+    }
+    const f = best.free
+    f.cpus -= h.cpus; f.memory -= h.memory; f.gpus -= h.gpus
+    decisions.push({
+      kind: 'assign', job, submission_id: sub.id,
+      placement: { instance: best.instance.id, node: best.instance.node, hostname: best.instance.hostname, address: best.instance.address, ...h }
+    })
+  }
+  return decisions
+}
