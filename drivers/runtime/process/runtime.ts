@@ -1,0 +1,531 @@
+// The process runtime, daemon side. Each job is run by its own detached runner (runner.js), so
+// the job outlives a `kill -9` of dstackd; everything the daemon knows about a job it reads from
+// the job directory, which is what lets a restarted daemon re-adopt it (recover).
+import { spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import fsp from 'node:fs/promises'
+import { availableParallelism, homedir } from 'node:os'
+import { isAbsolute, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { JobExit, JobInfo, JobSpec, JobStats, LimitsStatus, LogChunk, LogsOptions, Runtime } from '../types.ts'
+
+export const RUNNER_PATH = fileURLToPath(new URL('./runner.js', import.meta.url))
+// The runner only moves bytes between native calls: V8's interpreter is enough, and without the
+// JIT a runner starts in about half the CPU time (what counts when many jobs start at once).
+const RUNNER_FLAGS = ['--jitless', '--no-expose-wasm']
+
+export interface ProcessRuntimeOptions {
+  /** Base for relative job dirs, and where an id not seen by this instance is looked up (rootDir/id). */
+  rootDir?: string
+  /** How long start waits for the runner to report the command running (default 30 s). */
+  startTimeoutMs?: number
+  /** How many runners may be starting at once (default: twice the CPU count); more starts queue. */
+  concurrentStarts?: number
+}
+
+/** runner.json */
+interface RunnerRecord {
+  runnerPid: number
+  pid: number
+  startedAt: number
+  pty?: string
+  limits: LimitsStatus
+  cgroups?: string[]
+}
+
+interface Job {
+  id: string
+  dir: string
+  watch: DirWatch
+  child?: ChildProcess
+  runner?: RunnerRecord
+  exit?: JobExit
+  exitPromise?: Promise<JobExit>
+}
+
+const SAFE_ID = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$/
+const READ_MAX = 64 * 1024
+const LOST_DOWN = "the job's process disappeared while dstackd was down"
+const LOST_UP = "the job's runner process disappeared"
+
+export function processRuntime (opts: ProcessRuntimeOptions = {}): Runtime {
+  return new ProcessRuntime(opts)
+}
+
+class ProcessRuntime implements Runtime {
+  readonly name = 'process'
+  private readonly rootDir: string
+  private readonly startTimeoutMs: number
+  private readonly jobs = new Map<string, Job>()
+  // Runners starting at the same time share the CPU: past a few, every start gets slower and
+  // none gets done sooner. A queue keeps the first jobs of a burst fast.
+  private readonly startSlots: Semaphore
+
+  constructor (opts: ProcessRuntimeOptions) {
+    this.rootDir = resolve(opts.rootDir ?? join(homedir(), '.dstack', 'dstackd', 'jobs'))
+    this.startTimeoutMs = opts.startTimeoutMs ?? 30_000
+    this.startSlots = new Semaphore(opts.concurrentStarts ?? Math.max(2, availableParallelism() * 2))
+  }
+
+  async start (spec: JobSpec): Promise<JobInfo> {
+    if (!SAFE_ID.test(spec.id)) throw new Error(`job id ${JSON.stringify(spec.id)} is not safe as a file name`)
+    if (!Array.isArray(spec.command) || spec.command.length === 0 || spec.command.some(a => typeof a !== 'string')) {
+      throw new Error(`job ${spec.id}: command must be a non-empty list of strings`)
+    }
+    if (!isAbsolute(spec.workingDir)) throw new Error(`job ${spec.id}: workingDir must be absolute, got ${JSON.stringify(spec.workingDir)}`)
+    const dir = resolve(this.rootDir, spec.dir)
+    const known = this.jobs.get(spec.id)
+    if (known && !known.exit) throw new Error(`job ${spec.id} is already known to this runtime`)
+    await fsp.mkdir(dir, { recursive: true })
+    for (const f of ['runner.json', 'exit.json']) {
+      if (fs.existsSync(join(dir, f))) throw new Error(`job ${spec.id}: ${dir} already holds a job (${f} exists)`)
+    }
+    await fsp.mkdir(spec.workingDir, { recursive: true })
+    await writeAtomic(join(dir, 'spec.json'), { ...spec, dir })
+    const job = this.register(spec.id, dir, true)
+
+    await this.startSlots.acquire()
+    try {
+      return await this.launch(spec, job)
+    } finally {
+      this.startSlots.release()
+    }
+  }
+
+  private launch (spec: JobSpec, job: Job): Promise<JobInfo> {
+    const dir = job.dir
+    return new Promise<JobInfo>((resolvePromise, reject) => {
+      let settled = false
+      const settle = (err: Error | null, info?: JobInfo) => {
+        if (settled) return
+        settled = true
+        off()
+        clearInterval(poll)
+        clearTimeout(timeout)
+        if (err) reject(err); else resolvePromise(info!)
+      }
+      const check = async (): Promise<boolean> => {
+        try {
+          return await checkFiles()
+        } catch {
+          return false // a transient error such as EMFILE: the next event or poll tries again
+        }
+      }
+      const checkFiles = async (): Promise<boolean> => {
+        if (settled) return true
+        // exit.json first: the runner writes runner.json before it, so runner.json read after
+        // exit.json is there whenever the command ran at all.
+        const exit = await readJson<JobExit>(join(dir, 'exit.json'))
+        const runner = await readJson<RunnerRecord>(join(dir, 'runner.json'))
+        if (runner) { job.runner = runner; settle(null, infoOf(job.id, runner)); return true }
+        if (exit) { job.exit = exit; settle(new Error(`job ${spec.id} did not start: ${exit.message ?? 'the runner gave up'}`)); return true }
+        return false
+      }
+      const off = job.watch.on(f => { if (f === null || f === 'runner.json' || f === 'exit.json') void check() })
+      const poll = setInterval(() => void check(), 100) // in case the directory cannot be watched
+      const timeout = setTimeout(() => {
+        if (job.child?.pid) { try { process.kill(job.child.pid, 'SIGKILL') } catch {} }
+        settle(new Error(`job ${spec.id}: the runner did not start the command within ${this.startTimeoutMs} ms`))
+      }, this.startTimeoutMs)
+
+      const env: Record<string, string> = {}
+      if (process.env.LD_LIBRARY_PATH) env.LD_LIBRARY_PATH = process.env.LD_LIBRARY_PATH
+      // The runner needs nothing from the daemon's environment (which also spares it Node's
+      // parsing of NODE_EXTRA_CA_CERTS at start-up); the job gets exactly spec.env.
+      const child = spawn(process.execPath, [...RUNNER_FLAGS, RUNNER_PATH, dir], { detached: true, stdio: 'ignore', env, cwd: dir })
+      job.child = child
+      child.on('error', err => settle(new Error(`job ${spec.id}: could not start the runner: ${err.message}`)))
+      child.on('exit', (code, signal) => {
+        void check().then(done => {
+          if (!done) settle(new Error(`job ${spec.id}: the runner exited (${signal ?? `code ${code}`}) before starting the command`))
+        })
+      })
+      child.unref()
+    })
+  }
+
+  async recover (id: string, dirIn: string): Promise<JobInfo | JobExit> {
+    if (!SAFE_ID.test(id)) throw new Error(`job id ${JSON.stringify(id)} is not safe as a file name`)
+    const dir = resolve(this.rootDir, dirIn)
+    const job = this.register(id, dir, false)
+    const exit = await readJson<JobExit>(join(dir, 'exit.json'))
+    if (exit) { job.exit = exit; return exit }
+    const runner = (await readJson<RunnerRecord>(join(dir, 'runner.json'))) ?? await this.runnerStartingUp(job)
+    if (runner && 'reason' in runner) { job.exit = runner; return runner }
+    if (runner && runnerAlive(runner.runnerPid, dir)) { job.runner = runner; return infoOf(id, runner) }
+    const late = await readJson<JobExit>(join(dir, 'exit.json')) // it finished between our reads
+    if (late) { job.exit = late; return late }
+    return await this.markLost(job, runner, LOST_DOWN)
+  }
+
+  wait (id: string): Promise<JobExit> {
+    let job: Job
+    try { job = this.get(id) } catch (e) { return Promise.reject(e) }
+    if (job.exit) return Promise.resolve(job.exit)
+    job.exitPromise ??= new Promise<JobExit>(resolvePromise => {
+      let done = false
+      const finish = (e: JobExit) => {
+        if (done) return
+        done = true
+        job.exit = e
+        off()
+        resolvePromise(e)
+      }
+      const check = async (liveness: boolean) => {
+        try {
+          await checkFiles(liveness)
+        } catch {} // a transient error (EMFILE, …): the next event or poll tries again
+      }
+      const checkFiles = async (liveness: boolean) => {
+        if (done) return
+        const e = await readJson<JobExit>(join(job.dir, 'exit.json'))
+        if (e) return finish(e)
+        if (!liveness) return
+        const runner = job.runner ?? await readJson<RunnerRecord>(join(job.dir, 'runner.json'))
+        if (!runner) { // still starting, unless our runner died before it started anything
+          const child = job.child
+          if (!child || (child.exitCode === null && child.signalCode === null)) return
+          const late = await readJson<JobExit>(join(job.dir, 'exit.json'))
+          if (!done) finish(late ?? await this.markLost(job, null, 'the runner exited before starting the command'))
+          return
+        }
+        job.runner = runner
+        if (runnerAlive(runner.runnerPid, job.dir)) return
+        const late = await readJson<JobExit>(join(job.dir, 'exit.json'))
+        if (done) return
+        finish(late ?? await this.markLost(job, runner, LOST_UP))
+      }
+      const off = job.watch.on(f => {
+        if (f === 'exit.json') void check(false)
+        else if (f === null) void check(true)
+      })
+      job.child?.once('exit', () => void check(true))
+      void check(true)
+    })
+    return job.exitPromise
+  }
+
+  async stop (id: string, graceMs: number): Promise<void> {
+    await this.request(id, { action: 'stop', graceMs: Math.max(0, Math.floor(graceMs)) })
+  }
+
+  async kill (id: string): Promise<void> {
+    await this.request(id, { action: 'kill' })
+  }
+
+  async * logs (id: string, opts: LogsOptions = {}): AsyncGenerator<LogChunk> {
+    const job = this.get(id)
+    const since = opts.since ?? -Infinity
+    const { follow = false, signal } = opts
+    const logPath = join(job.dir, 'output.log')
+    const idxPath = join(job.dir, 'output.idx')
+
+    let finished = false
+    let wake: (() => void) | null = null
+    const poke = () => { const w = wake; wake = null; w?.() }
+    let off = () => {}
+    if (follow) {
+      off = job.watch.on(f => { if (f === null || f === 'output.log' || f === 'output.idx' || f === 'exit.json') poke() })
+      void this.wait(id).then(() => { finished = true; poke() })
+      signal?.addEventListener('abort', poke, { once: true })
+    }
+
+    // output.idx, read incrementally: entries[k] is the chunk holding byte pos.
+    const entries: Array<{ o: number, t: number }> = []
+    let k = -1
+    let idxPos = 0
+    let idxRest = ''
+    let pos = 0
+    const fh: { log: fsp.FileHandle | null, idx: fsp.FileHandle | null } = { log: null, idx: null }
+    const buf = Buffer.allocUnsafe(READ_MAX)
+
+    const readIdx = async () => {
+      fh.idx ??= await openOrNull(idxPath)
+      if (!fh.idx) return
+      for (;;) {
+        const { bytesRead } = await fh.idx.read(buf, 0, READ_MAX, idxPos)
+        if (bytesRead === 0) break
+        idxPos += bytesRead
+        const text = idxRest + buf.toString('latin1', 0, bytesRead)
+        const lines = text.split('\n')
+        idxRest = lines.pop()!
+        for (const line of lines) {
+          try {
+            const e = JSON.parse(line) as { o: number, t: number }
+            if (typeof e.o === 'number' && typeof e.t === 'number') entries.push(e)
+          } catch {} // a torn line (the host crashed mid-write): the chunk joins the one before
+        }
+      }
+    }
+
+    try {
+      for (;;) {
+        if (signal?.aborted) return
+        const ended = finished // seen before reading: everything written before exit.json gets read
+        await readIdx()
+        fh.log ??= await openOrNull(logPath)
+        const size = fh.log ? (await fh.log.stat()).size : 0
+        while (pos < size) {
+          if (signal?.aborted) return
+          while (k + 1 < entries.length && entries[k + 1]!.o <= pos) k++
+          if (k > 4096) { entries.splice(0, k); k = 0 }
+          const at = k >= 0 ? entries[k]!.t : (entries[0]?.t ?? Date.now())
+          const end = Math.min(size, entries[k + 1]?.o ?? size)
+          if (at < since) { pos = end; continue }
+          const { bytesRead } = await fh.log!.read(buf, 0, Math.min(READ_MAX, end - pos), pos)
+          if (bytesRead === 0) break
+          yield { at, offset: pos, data: Buffer.from(buf.subarray(0, bytesRead)) }
+          pos += bytesRead
+        }
+        if (!follow || ended) return
+        await new Promise<void>(r => {
+          wake = r
+          setTimeout(poke, 250) // fallback when the directory cannot be watched
+        })
+      }
+    } finally {
+      off()
+      signal?.removeEventListener('abort', poke)
+      await fh.log?.close()
+      await fh.idx?.close()
+    }
+  }
+
+  async stats (id: string): Promise<JobStats | null> {
+    const job = this.get(id)
+    if (job.exit || fs.existsSync(join(job.dir, 'exit.json'))) return null
+    const runner = job.runner ?? await readJson<RunnerRecord>(join(job.dir, 'runner.json'))
+    if (!runner || !runnerAlive(runner.runnerPid, job.dir)) return null
+    job.runner = runner
+    let ticks = 0
+    let rss = 0
+    for (const pid of jobPids(runner.pid, runner.cgroups ?? [])) {
+      const f = procStat(pid)
+      if (!f) continue
+      // after the command name: state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt
+      // cmajflt utime(14) stime cutime cstime
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])
+      try {
+        const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))
+        if (m) rss += Number(m[1]) * 1024
+      } catch {}
+    }
+    const fromCgroup = cgroupMemory(runner.cgroups ?? [])
+    return { cpuSeconds: ticks / 100, memoryBytes: fromCgroup ?? rss } // USER_HZ is 100 on Linux
+  }
+
+  // ---
+
+  private register (id: string, dir: string, fresh: boolean): Job {
+    const known = this.jobs.get(id)
+    if (known && known.dir === dir && !fresh) return known
+    const job: Job = { id, dir, watch: new DirWatch(dir, 1000) }
+    this.jobs.set(id, job)
+    return job
+  }
+
+  private get (id: string): Job {
+    const known = this.jobs.get(id)
+    if (known) return known
+    if (SAFE_ID.test(id) && fs.existsSync(join(this.rootDir, id, 'spec.json'))) return this.register(id, join(this.rootDir, id), false)
+    throw new Error(`unknown job ${JSON.stringify(id)}`)
+  }
+
+  private async request (id: string, req: { action: 'stop', graceMs: number } | { action: 'kill' }): Promise<void> {
+    const job = this.get(id)
+    const stopPath = join(job.dir, 'stop.json')
+    if (job.exit || fs.existsSync(join(job.dir, 'exit.json'))) return
+    const runner = job.runner ?? await readJson<RunnerRecord>(join(job.dir, 'runner.json'))
+    if (!runner) throw new Error(`job ${id} has not started`)
+    job.runner = runner
+    const prev = await readJson<{ action: string }>(stopPath)
+    if (!(req.action === 'stop' && prev?.action === 'kill')) await writeAtomic(stopPath, { ...req, at: Date.now() })
+    // Signal only a live runner of this job: its pid may have been reused since it exited.
+    if (!runnerAlive(runner.runnerPid, job.dir)) return
+    try { process.kill(runner.runnerPid, 'SIGUSR2') } catch {}
+  }
+
+  /** No runner.json: a runner started just before dstackd went down may still be starting. */
+  private async runnerStartingUp (job: Job): Promise<RunnerRecord | JobExit | null> {
+    let specAge = Infinity
+    try { specAge = Date.now() - (await fsp.stat(join(job.dir, 'spec.json'))).mtimeMs } catch {}
+    if (specAge > 60_000) return null
+    return await new Promise(resolvePromise => {
+      let done = false
+      const check = async () => {
+        if (done) return
+        try {
+          const exit = await readJson<JobExit>(join(job.dir, 'exit.json'))
+          const r = await readJson<RunnerRecord>(join(job.dir, 'runner.json')) ?? exit
+          if (r) finish(r)
+        } catch {}
+      }
+      const finish = (r: RunnerRecord | JobExit | null) => { if (done) return; done = true; off(); clearTimeout(timer); clearInterval(poll); resolvePromise(r) }
+      const off = job.watch.on(() => void check())
+      const poll = setInterval(() => void check(), 100)
+      const timer = setTimeout(() => finish(null), 5000)
+      void check()
+    })
+  }
+
+  /** The runner is gone and left no exit record: end what is left of the job, record it lost. */
+  private async markLost (job: Job, runner: RunnerRecord | null | undefined, message: string): Promise<JobExit> {
+    if (runner) {
+      for (let i = 0; i < 3; i++) {
+        const pids = jobPids(runner.pid, runner.cgroups ?? [])
+        if (pids.size === 0) break
+        for (const p of pids) { try { process.kill(p, 'SIGKILL') } catch {} }
+        await new Promise(r => setTimeout(r, 50))
+      }
+      for (const d of runner.cgroups ?? []) { try { fs.rmdirSync(d) } catch {} }
+    }
+    const exit: JobExit = { exitCode: null, signal: null, reason: 'lost', finishedAt: Date.now(), message }
+    try {
+      await writeAtomic(join(job.dir, 'exit.json'), exit)
+    } catch {} // the job directory itself is gone: lost all the same
+    job.exit = exit
+    return exit
+  }
+}
+
+class Semaphore {
+  private readonly waiting: Array<() => void> = []
+  constructor (private free: number) {}
+  async acquire (): Promise<void> {
+    if (this.free > 0) { this.free--; return }
+    await new Promise<void>(resolve => this.waiting.push(resolve))
+  }
+
+  release (): void {
+    const next = this.waiting.shift()
+    if (next) next(); else this.free++
+  }
+}
+
+function infoOf (id: string, r: RunnerRecord): JobInfo {
+  return { id, pid: r.pid, startedAt: r.startedAt, limits: r.limits }
+}
+
+/** One watcher per job directory, shared by everything waiting on it, with a polling fallback. */
+type Listener = (file: string | null) => void
+class DirWatch {
+  private watcher: fs.FSWatcher | null = null
+  private timer: NodeJS.Timeout | null = null
+  private readonly listeners = new Set<Listener>()
+  constructor (readonly dir: string, private readonly pollMs: number) {}
+
+  on (fn: Listener): () => void {
+    this.listeners.add(fn)
+    if (this.listeners.size === 1) this.open()
+    return () => {
+      if (this.listeners.delete(fn) && this.listeners.size === 0) this.close()
+    }
+  }
+
+  private emit (file: string | null) {
+    for (const fn of [...this.listeners]) fn(file)
+  }
+
+  private open () {
+    try {
+      this.watcher = fs.watch(this.dir, (_event, file) => this.emit(file ? String(file) : null))
+      this.watcher.on('error', () => { this.watcher?.close(); this.watcher = null })
+    } catch { this.watcher = null } // e.g. out of inotify watches: polling only
+    this.timer = setInterval(() => this.emit(null), this.pollMs)
+  }
+
+  private close () {
+    this.watcher?.close()
+    this.watcher = null
+    if (this.timer) clearInterval(this.timer)
+    this.timer = null
+  }
+}
+
+/** null when the file is missing (or torn by a host crash); other errors (EMFILE, …) throw. */
+async function readJson<T> (path: string): Promise<T | null> {
+  let text: string
+  try {
+    text = await fsp.readFile(path, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw e
+  }
+  try {
+    return JSON.parse(text) as T
+  } catch {
+    return null
+  }
+}
+
+async function writeAtomic (path: string, value: unknown): Promise<void> {
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
+  await fsp.writeFile(tmp, JSON.stringify(value) + '\n')
+  await fsp.rename(tmp, path)
+}
+
+async function openOrNull (path: string): Promise<fsp.FileHandle | null> {
+  try {
+    return await fsp.open(path, 'r')
+  } catch {
+    return null
+  }
+}
+
+/** The fields of /proc/PID/stat after the command name: [0] state, [1] ppid, [2] pgrp, [3] session, … */
+function procStat (pid: number): string[] | null {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'latin1')
+    return s.slice(s.lastIndexOf(')') + 2).split(' ')
+  } catch {
+    return null
+  }
+}
+
+/** Whether the runner of the job in dir is still running (and the pid was not reused). */
+function runnerAlive (pid: number, dir: string): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  let argv: string[]
+  try {
+    argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean)
+  } catch {
+    if (fs.existsSync('/proc/self/stat')) return false
+    try { process.kill(pid, 0); return true } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM' }
+  }
+  if (!argv.some(a => a.endsWith('runner.js')) || resolve(argv[argv.length - 1] ?? '') !== dir) return false
+  return procStat(pid)?.[0] !== 'Z'
+}
+
+/** The job's processes: its process group and session (the command's pid) and its cgroups. */
+function jobPids (pid: number, cgroups: string[]): Set<number> {
+  const pids = new Set<number>()
+  let names: string[] = []
+  try { names = fs.readdirSync('/proc') } catch {}
+  for (const name of names) {
+    const c = name.charCodeAt(0)
+    if (c < 48 || c > 57) continue
+    const f = procStat(Number(name))
+    if (f && (Number(f[2]) === pid || Number(f[3]) === pid) && f[0] !== 'Z') pids.add(Number(name))
+  }
+  for (const d of cgroups) {
+    try {
+      for (const p of fs.readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n')) if (p) pids.add(Number(p))
+    } catch {}
+  }
+  pids.delete(process.pid)
+  return pids
+}
+
+/** Memory in use by the cgroup less inactive page cache (what `docker stats` shows), or undefined. */
+function cgroupMemory (cgroups: string[]): number | undefined {
+  for (const d of cgroups) {
+    for (const [usageFile, inactiveKey] of [['memory.usage_in_bytes', 'total_inactive_file'], ['memory.current', 'inactive_file']] as const) {
+      try {
+        const usage = Number(fs.readFileSync(join(d, usageFile), 'utf8').trim())
+        const m = new RegExp(`^${inactiveKey} (\\d+)$`, 'm').exec(fs.readFileSync(join(d, 'memory.stat'), 'utf8'))
+        return Math.max(0, usage - (m ? Number(m[1]) : 0))
+      } catch {}
+    }
+  }
+  return undefined
+}
