@@ -12,10 +12,25 @@ export type Decision =
 
 interface Free { cpus: number, memory: number, gpus: number }
 
-/** What a job holds on its instance while active: the lower end of each range it asked for. */
-export function holding (job: Job): Free {
-  const r = job.spec.resources
-  return { cpus: r.cpu.count.min ?? 0, memory: r.memory.min ?? 0, gpus: r.gpu.count.min ?? 0 }
+const EMPTY: Offer = { backend: '', region: '', instance_type: '', price: 0, spot: false, cpu_arch: null, cpus: 0, memory: 0, disk: 0, gpus: [] }
+
+/**
+ * The part of an instance a job takes: the low end of each range it asks for, at most the
+ * whole instance. Hosts are shared this way (as Slurm shares nodes), so `gpu: 1` fits on an
+ * 8-GPU host and leaves 7 for others; the job is matched against its share, not the host.
+ */
+export function shareOf (offer: Offer, req: Requirements): Offer {
+  const r = req.resources
+  return {
+    ...offer,
+    cpus: Math.min(offer.cpus, r.cpu.count.min ?? 0),
+    memory: Math.min(offer.memory, r.memory.min ?? 0),
+    gpus: offer.gpus.slice(0, Math.min(offer.gpus.length, r.gpu.count.min ?? 0))
+  }
+}
+
+function amounts (o: Offer): Free {
+  return { cpus: o.cpus, memory: o.memory, gpus: o.gpus.length }
 }
 
 export function requirementsOf (run: Run, job: Job): Requirements {
@@ -63,10 +78,12 @@ function waiting (state: State): Array<{ run: Run, job: Job }> {
   return out.sort((a, b) => b.run.priority - a.run.priority || latest(a.job).submitted_at - latest(b.job).submitted_at || a.job.spec.job_num - b.job.spec.job_num)
 }
 
+type Candidate = { instance: Instance, free: Free, take: Free }
+
 /** Bin-packing rank: the instance that would have the least room left after the job. */
-function rank (candidates: Array<{ instance: Instance, free: Free }>, h: Free): Array<{ instance: Instance, free: Free }> {
-  const left = (f: Free) => (f.gpus - h.gpus) * 1e6 + (f.cpus - h.cpus) * 1e3 + (f.memory - h.memory)
-  return [...candidates].sort((a, b) => left(a.free) - left(b.free) || a.instance.id.localeCompare(b.instance.id))
+function rank (candidates: Candidate[]): Candidate[] {
+  const left = (c: Candidate) => (c.free.gpus - c.take.gpus) * 1e6 + (c.free.cpus - c.take.cpus) * 1e3 + (c.free.memory - c.take.memory)
+  return [...candidates].sort((a, b) => left(a) - left(b) || a.instance.id.localeCompare(b.instance.id))
 }
 
 export function schedule (state: State): Decision[] {
@@ -76,13 +93,14 @@ export function schedule (state: State): Decision[] {
   for (const { run, job } of waiting(state)) {
     const sub = latest(job)
     const req = requirementsOf(run, job)
-    const h = holding(job)
-    const feasible = instances.filter(i => offerMismatch(i.offer as Offer, req) === null && fits({ cpus: i.offer.cpus, memory: i.offer.memory, gpus: i.offer.gpus.length }, h))
+    const share = new Map(instances.map(i => [i.id, shareOf(i.offer, req)]))
+    const h = amounts(shareOf(instances[0]?.offer ?? EMPTY, req))
+    const feasible = instances.filter(i => offerMismatch(share.get(i.id)!, req) === null)
     if (feasible.length < job.spec.jobs_per_replica) {
       const why = instances.length === 0
         ? 'No matching fleet found: no instances are registered'
         : feasible.length === 0
-          ? `No matching fleet found: no instance fits (${instances.map(i => `${i.name}: ${offerMismatch(i.offer as Offer, req) ?? 'too small for what the job holds'}`).join('; ')})`
+          ? `No matching fleet found: no instance fits (${instances.map(i => `${i.name}: ${offerMismatch(share.get(i.id)!, req)}`).join('; ')})`
           : `No matching fleet found: ${job.spec.jobs_per_replica} nodes needed, ${feasible.length} instance(s) fit`
       decisions.push({ kind: 'no-capacity', job, submission_id: sub.id, message: why })
       continue
@@ -90,18 +108,18 @@ export function schedule (state: State): Decision[] {
     // Multi-node jobs need distinct instances: skip the ones the replica's other jobs hold.
     const taken = new Set(run.job_ids.map(id => state.jobs[id]!).filter(j => j.spec.replica_num === job.spec.replica_num && j.id !== job.id)
       .map(j => latest(j).placement?.instance).filter(Boolean))
-    const open = rank(feasible.filter(i => !taken.has(i.id)).map(i => ({ instance: i, free: free.get(i.id)! })).filter(c => fits(c.free, h)), h)
+    const open = rank(feasible.filter(i => !taken.has(i.id)).map(i => ({ instance: i, free: free.get(i.id)!, take: amounts(share.get(i.id)!) })).filter(c => fits(c.free, c.take)))
     const best = open[0]
     if (!best) {
-      const reason = feasible.map(i => shortfall(free.get(i.id)!, h))[0] ?? 'waiting for an instance'
+      const reason = feasible.map(i => shortfall(free.get(i.id)!, amounts(share.get(i.id)!)))[0] ?? 'waiting for an instance'
       if (sub.waiting_reason !== reason) decisions.push({ kind: 'wait', job, submission_id: sub.id, reason })
       continue
     }
-    const f = best.free
-    f.cpus -= h.cpus; f.memory -= h.memory; f.gpus -= h.gpus
+    const { free: f, take } = best
+    f.cpus -= take.cpus; f.memory -= take.memory; f.gpus -= take.gpus
     decisions.push({
       kind: 'assign', job, submission_id: sub.id,
-      placement: { instance: best.instance.id, node: best.instance.node, hostname: best.instance.hostname, address: best.instance.address, ...h }
+      placement: { instance: best.instance.id, node: best.instance.node, hostname: best.instance.hostname, address: best.instance.address, ...take }
     })
   }
   return decisions

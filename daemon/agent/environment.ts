@@ -1,0 +1,48 @@
+// The job's environment (SPEC §3.7): the system DSTACK_* variables, then the user's env, which
+// may override them; HOME last. A process job also gets the host's PATH and locale, since it
+// runs on the host rather than in an image.
+import { writeFile } from 'node:fs/promises'
+import { join, normalize, sep } from 'node:path'
+import { latest } from '../state/lifecycle.ts'
+import type { Job, JobSubmission, Run, State } from '../state/types.ts'
+
+/** The host directory a job's working_dir maps to: inside the job's own directory. */
+export function jobWorkingDir (jobDir: string, workingDir: string | null): string {
+  const root = join(jobDir, 'work')
+  if (workingDir === null || workingDir === '~' || workingDir === '/') return root
+  const inside = normalize(join(root, workingDir.replace(/^~\/?/, '')))
+  return inside.startsWith(root + sep) || inside === root ? inside : root
+}
+
+const INHERITED = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'USER', 'LOGNAME', 'SHELL', 'TMPDIR', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE']
+
+export async function jobEnvironment (a: { state: State, run: Run, job: Job, sub: JobSubmission, dir: string, workingDir: string }): Promise<Record<string, string>> {
+  const { state, run, job, sub } = a
+  const replica = run.job_ids.map(id => state.jobs[id]!).filter(j => j.spec.replica_num === job.spec.replica_num)
+    .sort((x, y) => x.spec.job_num - y.spec.job_num)
+  const ips = replica.map(j => latest(j).placement?.address ?? '')
+  const gpus = replica.map(j => latest(j).placement?.gpus ?? 0)
+  const hostfile = join(a.dir, 'mpi-hostfile')
+  await writeFile(hostfile, ips.some(ip => ip === '') ? '' : ips.map((ip, i) => gpus[i] ? `${ip} slots=${gpus[i]}` : ip).join('\n') + '\n')
+  const env: Record<string, string> = {}
+  for (const k of INHERITED) if (process.env[k] !== undefined) env[k] = process.env[k]!
+  Object.assign(env, {
+    TERM: 'xterm-256color',
+    DSTACK_RUN_ID: run.id,
+    DSTACK_JOB_ID: sub.id,
+    DSTACK_RUN_NAME: run.name,
+    DSTACK_REPO_ID: 'none',
+    DSTACK_REPO_DIR: join(a.dir, 'work'),
+    DSTACK_WORKING_DIR: a.workingDir,
+    DSTACK_NODES_IPS: ips.join('\n'),
+    DSTACK_MASTER_NODE_IP: ips[0] ?? '',
+    DSTACK_NODE_RANK: String(job.spec.job_num),
+    DSTACK_NODES_NUM: String(job.spec.jobs_per_replica),
+    DSTACK_GPUS_PER_NODE: String(sub.placement?.gpus ?? 0),
+    DSTACK_GPUS_NUM: String(gpus.reduce((x, y) => x + y, 0)),
+    DSTACK_MPI_HOSTFILE: hostfile
+  })
+  Object.assign(env, job.spec.env)
+  env.HOME = process.env.HOME ?? '/root'
+  return env
+}

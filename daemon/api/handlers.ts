@@ -1,0 +1,389 @@
+// The RPC surface clients call (DESIGN.md, "A run, end to end"): plan, submit, list, watch,
+// stop, logs, offers, fleets, events, artifacts. Every parameter is validated here; reads come
+// from this node's state, writes go through the store (the Raft leader on a cluster).
+import { randomUUID } from 'node:crypto'
+import { open } from 'node:fs/promises'
+import { join } from 'node:path'
+import {
+  ConfigError, formatDuration, formatResources, offerMismatch, parseConfiguration, spotRequirement,
+  type Offer, type Requirements, type RunConfiguration
+} from '../config/index.ts'
+import type { Runtime } from '../../drivers/runtime/index.ts'
+import { artifactsDir, listArtifacts } from '../agent/artifacts.ts'
+import { jobSpecsFor } from '../state/jobs.ts'
+import { isFinal } from '../state/lifecycle.ts'
+import { isRunFinal } from '../state/machine.ts'
+import { randomNameBase } from '../state/names.ts'
+import type { StateStore } from '../state/store.ts'
+import type { Instance, Run, RunSpec, State } from '../state/types.ts'
+import { fleetView, jobView, offerResources, runView, type RunView } from '../state/views.ts'
+import { ApiHandlerError, type Handler } from './server.ts'
+import { checkUpdate } from './update.ts'
+
+export interface HandlerDeps {
+  store: StateStore
+  runtime: Runtime
+  dataDir: string
+  node: string
+  project: string
+  user: string
+  version: string
+}
+
+function bad (message: string): never {
+  throw new ApiHandlerError('invalid', message)
+}
+
+function object (v: unknown, what = 'params'): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(`${what} must be an object`)
+  return v as Record<string, unknown>
+}
+
+function str (p: Record<string, unknown>, key: string, optional = false): string {
+  const v = p[key]
+  if (v === undefined || v === null) return optional ? '' : bad(`${key} is required`)
+  if (typeof v !== 'string' || v.length > 4096) bad(`${key} must be a string`)
+  return v as string
+}
+
+function int (p: Record<string, unknown>, key: string, dflt: number): number {
+  const v = p[key]
+  if (v === undefined || v === null) return dflt
+  if (!Number.isSafeInteger(v) || (v as number) < 0) bad(`${key} must be a non-negative integer`)
+  return v as number
+}
+
+function configurationOf (v: unknown): RunConfiguration {
+  try {
+    const c = parseConfiguration(v)
+    if (c.type !== 'task' && c.type !== 'service' && c.type !== 'dev-environment') bad(`a ${c.type} configuration is not a run: apply it with \`dstack apply\` (fleets, volumes and gateways land with the mesh)`)
+    return c
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ApiHandlerError('invalid', err.message)
+    throw err
+  }
+}
+
+function env (v: unknown): Record<string, string> {
+  if (v === undefined || v === null) return {}
+  const o = object(v, 'env')
+  for (const [k, x] of Object.entries(o)) if (typeof x !== 'string') bad(`env.${k} must be a string`)
+  return o as Record<string, string>
+}
+
+/** The run of that name in the project: the active one, else the latest. */
+export function findRun (state: State, project: string, name: string): Run | undefined {
+  const runs = Object.values(state.runs).filter(r => r.project === project && r.name === name)
+  return runs.find(r => !isRunFinal(r.status)) ?? runs.sort((a, b) => b.submitted_at - a.submitted_at)[0]
+}
+
+function mustFindRun (state: State, project: string, name: string): Run {
+  const run = findRun(state, project, name)
+  if (!run) throw new ApiHandlerError('not_found', `run ${name} not found`)
+  return run
+}
+
+function requirementsFor (c: RunConfiguration): Requirements {
+  return { resources: c.resources, spot: spotRequirement(c.spot_policy), max_price: c.max_price, reservation: c.reservation }
+}
+
+export interface OfferView {
+  backend: string
+  region: string
+  instance_type: string
+  instance: string
+  resources: string
+  price: number
+  spot: boolean
+  availability: 'idle' | 'busy' | 'not available'
+  offer: Offer
+}
+
+function offersFor (state: State, req: Requirements): { offers: OfferView[], rejected: Array<{ instance: string, reason: string }> } {
+  const offers: OfferView[] = []
+  const rejected: Array<{ instance: string, reason: string }> = []
+  for (const i of Object.values(state.instances)) {
+    const why = offerMismatch(i.offer, req)
+    if (why) { rejected.push({ instance: i.name, reason: why }); continue }
+    offers.push(offerView(i))
+  }
+  return { offers: offers.sort((a, b) => a.price - b.price), rejected }
+}
+
+function offerView (i: Instance): OfferView {
+  return {
+    backend: i.offer.backend, region: i.offer.region, instance_type: i.offer.instance_type, instance: i.name,
+    resources: offerResources(i.offer), price: i.offer.price, spot: i.offer.spot,
+    availability: i.unreachable || i.status === 'terminated' ? 'not available' : i.status === 'busy' ? 'busy' : 'idle'
+  , offer: i.offer }
+}
+
+/** Resolves at the next applied command (or when the signal aborts). */
+function nextChange (store: StateStore, signal: AbortSignal): Promise<void> {
+  return new Promise(resolve => {
+    const done = () => { unsubscribe(); signal.removeEventListener('abort', done); resolve() }
+    const unsubscribe = store.subscribe(done)
+    signal.addEventListener('abort', done)
+  })
+}
+
+/** Yields at once, then after each batch of applied commands. */
+async function * changes (store: StateStore, signal: AbortSignal): AsyncGenerator<void> {
+  let wake: (() => void) | null = null
+  let dirty = true
+  const unsubscribe = store.subscribe(() => { dirty = true; wake?.() })
+  const onAbort = () => wake?.()
+  signal.addEventListener('abort', onAbort)
+  try {
+    while (!signal.aborted) {
+      if (!dirty) await new Promise<void>(resolve => { wake = resolve })
+      wake = null
+      if (signal.aborted) return
+      dirty = false
+      yield
+    }
+  } finally {
+    unsubscribe()
+    signal.removeEventListener('abort', onAbort)
+  }
+}
+
+export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
+  const { store, project } = deps
+  const state = () => store.state
+
+  async function submit (p: Record<string, unknown>): Promise<{ run: RunView, action: 'submitted' | 'updated' | 'unchanged' }> {
+    const configuration = configurationOf(p.configuration)
+    const jobEnv = env(p.env)
+    if (configuration.image !== null || configuration.docker === true) bad('this host runs jobs as processes: `image` and `docker` need the container runtime, which is not available on it yet')
+    for (const [k, v] of Object.entries(jobEnv)) if (/\$\{\{\s*secrets\./.test(v)) bad(`env.${k} uses a secret: secrets are not available yet`)
+    const name = configuration.name ?? (p.name === undefined || p.name === null ? null : str(p, 'name'))
+    const workflow = p.workflow === undefined || p.workflow === null ? null : p.workflow as RunSpec['workflow']
+    const spec: RunSpec = { run_name: name ?? '', configuration, configuration_path: str(p, 'configuration_path', true) || null, workflow }
+    const active = name ? findRun(state(), project, name) : undefined
+    if (active && !isRunFinal(active.status)) {
+      const verdict = checkUpdate(active.spec.configuration, configuration)
+      if (verdict.kind === 'unchanged' && p.force !== true) return { run: runView(state(), active), action: 'unchanged' }
+      if (verdict.kind === 'impossible') throw new ApiHandlerError('conflict', `Cannot override active run. Stop the run first. (${verdict.reason})`)
+      const res = await store.propose({ type: 'run.update', at: Date.now(), run_id: active.id, spec, priority: configuration.priority })
+      if (!res.ok) throw new ApiHandlerError(res.code, res.message)
+      return { run: runView(state(), res.run!), action: 'updated' }
+    }
+    let specs
+    try {
+      specs = jobSpecsFor(configuration, jobEnv)
+    } catch (err) {
+      throw new ApiHandlerError('invalid', (err as Error).message)
+    }
+    const runId = randomUUID()
+    const res = await store.propose({
+      type: 'run.submit', at: Date.now(),
+      run: { id: runId, name, name_base: randomNameBase(), project, user: deps.user, priority: configuration.priority, spec },
+      jobs: specs.map(s => ({ id: randomUUID(), submission_id: randomUUID(), spec: s }))
+    })
+    if (!res.ok) throw new ApiHandlerError(res.code, res.message)
+    return { run: runView(state(), res.run!), action: 'submitted' }
+  }
+
+  const handlers: Record<string, Handler> = {
+    async 'server.info' () {
+      return { version: deps.version, node: deps.node, project, user: deps.user, role: 'leader', index: state().index }
+    },
+
+    async 'runs.plan' (params) {
+      const p = object(params)
+      const configuration = configurationOf(p.configuration)
+      const req = requirementsFor(configuration)
+      const { offers, rejected } = offersFor(state(), req)
+      const name = configuration.name
+      const active = name ? findRun(state(), project, name) : undefined
+      let existing = null
+      if (active && !isRunFinal(active.status)) {
+        const verdict = checkUpdate(active.spec.configuration, configuration)
+        existing = { name: active.name, status: active.status, ...verdict }
+      }
+      return {
+        project, user: deps.user,
+        type: configuration.type,
+        resources: formatResources(configuration.resources),
+        spot_policy: configuration.spot_policy,
+        max_price: configuration.max_price,
+        retry: configuration.retry,
+        idle_duration: formatDuration(configuration.idle_duration < 0 ? 'off' : configuration.idle_duration),
+        max_duration: formatDuration(configuration.max_duration),
+        offers, total_offers: offers.length, rejected, existing
+      }
+    },
+
+    async 'runs.submit' (params) {
+      return await submit(object(params))
+    },
+
+    async 'runs.list' (params) {
+      const p = params === undefined || params === null ? {} : object(params)
+      const all = p.all === true
+      const limit = int(p, 'limit', 0)
+      let runs = Object.values(state().runs).filter(r => r.project === project).sort((a, b) => b.submitted_at - a.submitted_at)
+      if (!all && !limit) {
+        const lastFinished = runs.find(r => isRunFinal(r.status))
+        runs = runs.filter(r => !isRunFinal(r.status) || r === lastFinished)
+      }
+      if (limit) runs = runs.slice(0, limit)
+      return { project, runs: runs.map(r => runView(state(), r)) }
+    },
+
+    async 'runs.get' (params) {
+      const run = mustFindRun(state(), project, str(object(params), 'name'))
+      return { ...runView(state(), run), configuration: run.spec.configuration }
+    },
+
+    'runs.watch' (params, ctx) {
+      const p = params === undefined || params === null ? {} : object(params)
+      const name = p.name === undefined ? null : str(p, 'name')
+      return (async function * () {
+        let last = ''
+        for await (const _ of changes(store, ctx.signal)) {
+          const s = state()
+          const runs = name ? [mustFindRun(s, project, name)] : Object.values(s.runs).filter(r => r.project === project && !isRunFinal(r.status))
+          const views = runs.map(r => runView(s, r))
+          const text = JSON.stringify(views)
+          if (text === last) continue
+          last = text
+          yield { runs: views, index: s.index }
+        }
+      })()
+    },
+
+    async 'runs.stop' (params) {
+      const p = object(params)
+      const names = p.names
+      if (!Array.isArray(names) || names.length === 0 || names.some(n => typeof n !== 'string')) bad('names must be a non-empty list of run names')
+      const abort = p.abort === true
+      const stopped = []
+      for (const n of names as string[]) {
+        const run = mustFindRun(state(), project, n)
+        const res = await store.propose({ type: 'run.stop', at: Date.now(), run_id: run.id, abort })
+        if (!res.ok) throw new ApiHandlerError(res.code, res.message)
+        stopped.push(n)
+      }
+      return { stopped, abort }
+    },
+
+    'logs' (params, ctx) {
+      const p = object(params)
+      const run = mustFindRun(state(), project, str(p, 'run'))
+      const replica = int(p, 'replica', 0)
+      const jobNum = int(p, 'job', 0)
+      const follow = p.follow === true
+      let since: number | undefined
+      if (p.since !== undefined && p.since !== null) {
+        if (typeof p.since !== 'number' || !Number.isFinite(p.since)) bad('since must be epoch milliseconds')
+        since = p.since as number
+      }
+      const job = run.job_ids.map(id => state().jobs[id]!).find(j => j.spec.replica_num === replica && j.spec.job_num === jobNum)
+      if (!job) throw new ApiHandlerError('not_found', `run ${run.name} has no job ${jobNum} in replica ${replica}`)
+      return (async function * () {
+        // The latest submission's output: earlier attempts of a retried job are history.
+        const started = job.submissions.map(x => x.started_at !== null)
+        let index = follow ? job.submissions.length - 1 : Math.max(0, started.lastIndexOf(true))
+        for (;;) {
+          // Wait for the submission to exist and to have started (or ended without starting).
+          while (!ctx.signal.aborted) {
+            const sub = job.submissions[index]
+            if (sub && (sub.started_at !== null || isFinal(sub.status))) break
+            if (!follow) return
+            await nextChange(store, ctx.signal)
+          }
+          if (ctx.signal.aborted) return
+          const sub = job.submissions[index]!
+          if (sub.started_at !== null) {
+            for await (const chunk of deps.runtime.logs(sub.id, { since, follow, signal: ctx.signal })) {
+              yield { submission: sub.submission_num, at: chunk.at, data: chunk.data.toString('base64') }
+            }
+          }
+          index++
+          const r = state().runs[run.id]!
+          if (!follow || (isRunFinal(r.status) && index >= job.submissions.length)) return
+          // A retried job continues in its next submission.
+          while (!ctx.signal.aborted && index >= job.submissions.length && !isRunFinal(state().runs[run.id]!.status)) {
+            await nextChange(store, ctx.signal)
+          }
+          if (index >= job.submissions.length) return
+        }
+      })()
+    },
+
+    async 'offers.list' (params) {
+      const p = params === undefined || params === null ? {} : object(params)
+      const configuration = configurationOf(p.configuration ?? { type: 'task', commands: ['true'] })
+      const req = requirementsFor(configuration)
+      const { offers, rejected } = offersFor(state(), req)
+      return { project, user: deps.user, requirements: { resources: formatResources(configuration.resources), spot_policy: configuration.spot_policy, max_price: configuration.max_price }, offers, total_offers: offers.length, rejected }
+    },
+
+    async 'fleets.list' () {
+      return { project, fleets: Object.values(state().fleets).map(f => fleetView(state(), f)) }
+    },
+
+    async 'fleets.get' (params) {
+      const name = str(object(params), 'name')
+      const fleet = Object.values(state().fleets).find(f => f.name === name)
+      if (!fleet) throw new ApiHandlerError('not_found', `fleet ${name} not found`)
+      return fleetView(state(), fleet)
+    },
+
+    'events.list' (params, ctx) {
+      const p = params === undefined || params === null ? {} : object(params)
+      const after = int(p, 'after', 0)
+      const runName = p.run === undefined ? null : str(p, 'run')
+      const follow = p.follow === true
+      return (async function * () {
+        let seq = after
+        for await (const _ of changes(store, ctx.signal)) {
+          for (const e of state().events) {
+            if (e.seq <= seq) continue
+            seq = e.seq
+            if (runName && e.run !== runName) continue
+            yield e
+          }
+          if (!follow) return
+        }
+      })()
+    },
+
+    async 'artifacts.list' (params) {
+      const run = mustFindRun(state(), project, str(object(params), 'run'))
+      return { run: run.name, files: await listArtifacts(deps.dataDir, run.name) }
+    },
+
+    'artifacts.read' (params, ctx) {
+      const p = object(params)
+      const run = mustFindRun(state(), project, str(p, 'run'))
+      const path = str(p, 'path')
+      return (async function * () {
+        const files = await listArtifacts(deps.dataDir, run.name)
+        if (!files.some(f => f.path === path)) throw new ApiHandlerError('not_found', `run ${run.name} has no artifact ${path}`)
+        const fh = await open(join(artifactsDir(deps.dataDir, run.name), path), 'r')
+        try {
+          const buf = Buffer.alloc(256 * 1024)
+          for (;;) {
+            if (ctx.signal.aborted) return
+            const { bytesRead } = await fh.read(buf, 0, buf.length, null)
+            if (bytesRead === 0) return
+            yield { data: buf.subarray(0, bytesRead).toString('base64') }
+          }
+        } finally {
+          await fh.close()
+        }
+      })()
+    },
+
+    async 'jobs.get' (params) {
+      const p = object(params)
+      const run = mustFindRun(state(), project, str(p, 'run'))
+      return run.job_ids.map(id => jobView(state().jobs[id]!))
+    },
+  }
+  return handlers
+}
+
