@@ -1,27 +1,74 @@
-// `dstack`: the client. One-shot subcommands with dstack's syntax; the full-screen app and the
-// daemon-backed commands arrive with the daemon.
+// `dstack`: the client. One-shot subcommands with dstack's syntax; each loads only what it
+// needs, so a command such as `dstack ps` starts fast.
 import { VERSION } from '../daemon/version.ts'
+import type { GlobalOptions } from './connect.ts'
 import { red } from './style.ts'
 
-const HELP = `Usage: dstack [--url SOCKET_OR_MULTIADDR] [--token TOKEN] [--project NAME] COMMAND ...
+const HELP = `Usage: dstack [--url SOCKET] [--token TOKEN] [--project NAME] COMMAND ...
 
-dstackd's client: dstack's commands and configuration files, no central server.
+dstackd's client: dstack's commands and configuration files, no central server. With nothing
+configured, the first command starts a local dstackd for this host.
 
 Commands:
-  validate   check configuration files and show what they describe (no daemon needed)
-
-Coming with the daemon: apply, ps, logs, stop, attach, offer, fleet, volume, gateway, event.
+  apply       plan, submit and follow a configuration (.dstack.yml)
+  ps          list runs
+  logs        print a run's output
+  stop        stop or abort runs
+  run         \`run get NAME\`, or start a workflow of the older format: \`run WORKFLOW\`
+  offer       what the fleet could run a configuration on
+  fleet       fleets and their instances
+  event       the audit stream
+  artifacts   list or download a workflow run's artifacts
+  validate    check configuration files (no daemon needed)
 
 Options:
-  -h, --help     show this help (also: dstack COMMAND --help)
-  -v, --version  print the version`
+  --url SOCKET     the daemon's socket (default ~/.dstack/dstackd/api.sock; env DSTACK_URL)
+  --token TOKEN    the user token (env DSTACK_TOKEN; a local socket's token is found by itself)
+  --project NAME   a project of ~/.dstack/config.yml (env DSTACK_PROJECT)
+  -h, --help       show this help (also: dstack COMMAND --help)
+  -v, --version    print the version`
 
-const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
+type Command = (argv: string[], g: GlobalOptions) => Promise<number>
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  apply: async () => (await import('./commands/apply.ts')).apply,
+  ps: async () => (await import('./commands/ps.ts')).ps,
+  logs: async () => (await import('./commands/logs.ts')).logs,
+  stop: async () => (await import('./commands/stop.ts')).stop,
+  run: async () => (await import('./commands/run.ts')).run,
+  offer: async () => (await import('./commands/offer.ts')).offer,
+  fleet: async () => (await import('./commands/fleet.ts')).fleet,
+  event: async () => (await import('./commands/event.ts')).event,
+  artifacts: async () => (await import('./commands/artifacts.ts')).artifacts,
   validate: async () => (await import('./commands/validate.ts')).validate
 }
 
+/** Takes --url, --token and --project out of argv (before any `--`), wherever they stand. */
+export function globalOptions (argv: string[]): [GlobalOptions, string[]] {
+  const g: GlobalOptions = {}
+  const rest: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '--') { rest.push(...argv.slice(i)); break }
+    const m = /^--(url|token|project)(?:=(.*))?$/.exec(a)
+    if (!m) { rest.push(a); continue }
+    const value = m[2] ?? argv[++i]
+    if (value === undefined) throw new Error(`--${m[1]} needs a value`)
+    g[m[1] as keyof GlobalOptions] = value
+  }
+  return [g, rest]
+}
+
 export async function main (argv: string[]): Promise<number> {
-  const [command, ...rest] = argv
+  let g: GlobalOptions
+  let rest: string[]
+  try {
+    [g, rest] = globalOptions(argv)
+  } catch (err) {
+    console.error(red(`dstack: ${(err as Error).message}`))
+    return 2
+  }
+  const [command, ...args] = rest
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
     console.log(HELP)
     return command === undefined ? 2 : 0
@@ -36,7 +83,7 @@ export async function main (argv: string[]): Promise<number> {
     return 2
   }
   try {
-    return await (await load())(rest)
+    return await (await load())(args, g)
   } catch (err) {
     console.error(red(`dstack ${command}: ${(err as Error).message}`))
     return 1

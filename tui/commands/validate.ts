@@ -43,7 +43,7 @@ function defaultFile (): string {
   throw new Error('no configuration given and none found: pass -f FILE (or create .dstack.yml)')
 }
 
-export async function validate (argv: string[]): Promise<number> {
+export async function validate (argv: string[], _g?: unknown): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

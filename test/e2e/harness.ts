@@ -1,0 +1,138 @@
+// Real processes for end-to-end tests: a dstackd with its own data dir and HOME, and the
+// `dstack` CLI run as a user would run it.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const DSTACKD = join(ROOT, 'daemon', 'bin.js')
+const DSTACK = join(ROOT, 'tui', 'bin.js')
+
+export interface Result { code: number | null, stdout: string, stderr: string }
+
+export interface Daemon {
+  home: string
+  dataDir: string
+  env: NodeJS.ProcessEnv
+  process: ChildProcess
+  /** The daemon's stdout so far (JSON log lines). */
+  log (): string
+  start (): Promise<void>
+  kill9 (): Promise<void>
+  stop (): Promise<void>
+  cleanup (): Promise<void>
+}
+
+export async function sleep (ms: number): Promise<void> {
+  await new Promise(resolve => setTimeout(resolve, ms))
+}
+
+/** Polls `fn` until it returns something truthy; fails after `timeoutMs` (a hang guard, not a timing assertion). */
+export async function until<T> (fn: () => Promise<T> | T, what: string, timeoutMs = 60_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn()
+      if (v) return v as NonNullable<T>
+    } catch (err) { last = err }
+    await sleep(100)
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
+}
+
+export async function newHome (): Promise<{ home: string, env: NodeJS.ProcessEnv }> {
+  const home = await mkdtemp(join(tmpdir(), 'dstackd-e2e-'))
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, NO_COLOR: '1' }
+  delete env.DSTACK_URL; delete env.DSTACK_TOKEN; delete env.DSTACK_PROJECT; delete env.DSTACKD_DATA_DIR
+  return { home, env }
+}
+
+export async function startDaemon (): Promise<Daemon> {
+  const { home, env } = await newHome()
+  const dataDir = join(home, '.dstack', 'dstackd')
+  let out = ''
+  const d: Daemon = {
+    home, dataDir, env, process: null as unknown as ChildProcess,
+    log: () => out,
+    async start () {
+      const child = spawn(process.execPath, [DSTACKD, 'run', '--data-dir', dataDir, '--name', 'e2e-host'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+      child.stdout!.on('data', b => { out += b })
+      child.stderr!.on('data', b => { out += b })
+      d.process = child
+      await until(() => out.includes('dstackd ready'), 'dstackd to start', 60_000)
+    },
+    async kill9 () {
+      const p = d.process
+      const exited = new Promise(resolve => p.once('exit', resolve))
+      p.kill('SIGKILL')
+      await exited
+    },
+    async stop () {
+      const p = d.process
+      if (p.exitCode !== null || p.signalCode !== null) return
+      const exited = new Promise(resolve => p.once('exit', resolve))
+      p.kill('SIGTERM')
+      await exited
+    },
+    async cleanup () {
+      // Jobs outlive the daemon by design: abort the ones this test left before stopping it.
+      if (d.process.exitCode === null && d.process.signalCode === null) {
+        const active = async () => (await psJson(d)).runs.filter(r => !['done', 'failed', 'terminated'].includes(r.status)).map(r => r.name as string)
+        const names = await active().catch(() => [])
+        if (names.length > 0) {
+          await dstack(d, ['stop', '-x', '-y', ...names])
+          await until(async () => (await active()).length === 0, 'runs to end', 30_000).catch(() => undefined)
+        }
+      }
+      await d.stop()
+      await rm(home, { recursive: true, force: true }).catch(() => undefined)
+    }
+  }
+  await d.start()
+  return d
+}
+
+function dstackRaw (args: string[], opts: { env: NodeJS.ProcessEnv, cwd?: string, input?: string }): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [DSTACK, ...args], { env: opts.env, cwd: opts.cwd ?? ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', b => { stdout += b })
+    child.stderr.on('data', b => { stderr += b })
+    child.on('error', reject)
+    child.on('close', code => resolve({ code, stdout, stderr }))
+    child.stdin.end(opts.input ?? '')
+  })
+}
+
+/** Runs `dstack ARGS` against the daemon (its HOME, so it finds the local socket and token). */
+export function dstack (d: { env: NodeJS.ProcessEnv }, args: string[], opts: { cwd?: string, input?: string, env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
+  return dstackRaw(args, { env: { ...d.env, ...opts.env }, cwd: opts.cwd, input: opts.input })
+}
+
+/** Spawns `dstack ARGS` and returns the child, for tests that interrupt it. */
+export function dstackChild (d: { env: NodeJS.ProcessEnv }, args: string[], cwd = ROOT): ChildProcess {
+  return spawn(process.execPath, [DSTACK, ...args], { env: d.env, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+export async function writeConfig (dir: string, name: string, yaml: string): Promise<string> {
+  const file = join(dir, name)
+  await writeFile(file, yaml)
+  return file
+}
+
+export async function psJson (d: Daemon): Promise<{ project: string, runs: Array<Record<string, any>> }> {
+  const r = await dstack(d, ['ps', '-a', '--json'])
+  if (r.code !== 0) throw new Error(`dstack ps failed: ${r.stderr}`)
+  return JSON.parse(r.stdout)
+}
+
+export async function runNamed (d: Daemon, name: string): Promise<Record<string, any> | undefined> {
+  return (await psJson(d)).runs.find(r => r.name === name)
+}
+
+export { existsSync, readFile }

@@ -1,0 +1,274 @@
+// `dstack apply`: parse the configuration locally (every error with file:line:col), show the
+// plan, confirm, submit, then follow the run until it ends (SPEC §3.9).
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import {
+  ConfigError, interpolate, mergeEnv, parseConfiguration, parseEnvArg, parsePortMapping, resolveEnv, selectProfile,
+  type EnvSpec, type RunConfiguration
+} from '../../daemon/config/index.ts'
+import type { ApiClient } from '../../daemon/api/client.ts'
+import type { OfferView, RunView } from '../../daemon/api/types.ts'
+import { attach } from '../attach.ts'
+import { connect, type GlobalOptions } from '../connect.ts'
+import { confirm, price, table } from '../format.ts'
+import { dim, red } from '../style.ts'
+
+export const HELP = `Usage: dstack apply [-f FILE] [-y] [-d] [--force] [OPTIONS] [-- RUN_ARGS...]
+
+Plans a configuration against the fleet, asks to confirm, submits it and, unless -d, follows
+the run: status, then its output until it ends. Exits 0 only when the run is done.
+Ctrl+C asks whether to stop the run before detaching; a second Ctrl+C aborts it.
+
+Options:
+  -f, --file FILE          the configuration (default ./.dstack.yml, then ./.dstack.yaml; - reads stdin and needs -y)
+  -y, --yes                do not ask for confirmation
+  -d, --detach             submit and return without following the run
+      --force              submit even when nothing changed
+  -n, --name NAME          the run's name
+  -e, --env K[=V]          set an environment variable (repeatable); a bare K takes it from this shell
+  -p, --port MAP           forward a port, e.g. 8080 or 8080:80 (repeatable)
+      --cpu SPEC  --gpu SPEC  --memory SPEC  --disk SPEC   override resources
+      --max-offers N       offers shown in the plan (default 3)
+      --profile NAME | --no-profile
+      --max-price N  --max-duration D  --idle-duration D
+      --spot | --on-demand | --spot-auto | --spot-policy P
+      --retry | --no-retry | --retry-duration D
+  -b, --backend B  -r, --region R  --instance-type T  --fleet F   (repeatable)
+  -h, --help               show this help
+
+Everything after -- is passed to the configuration as \${{ run.args }}.`
+
+const OPTIONS = {
+  file: { type: 'string', short: 'f' },
+  yes: { type: 'boolean', short: 'y' },
+  detach: { type: 'boolean', short: 'd' },
+  force: { type: 'boolean' },
+  name: { type: 'string', short: 'n' },
+  env: { type: 'string', short: 'e', multiple: true },
+  port: { type: 'string', short: 'p', multiple: true },
+  cpu: { type: 'string' },
+  gpu: { type: 'string' },
+  memory: { type: 'string' },
+  disk: { type: 'string' },
+  'max-offers': { type: 'string' },
+  profile: { type: 'string' },
+  'no-profile': { type: 'boolean' },
+  'max-price': { type: 'string' },
+  'max-duration': { type: 'string' },
+  'idle-duration': { type: 'string' },
+  spot: { type: 'boolean' },
+  'on-demand': { type: 'boolean' },
+  'spot-auto': { type: 'boolean' },
+  'spot-policy': { type: 'string' },
+  retry: { type: 'boolean' },
+  'no-retry': { type: 'boolean' },
+  'retry-duration': { type: 'string' },
+  backend: { type: 'string', short: 'b', multiple: true },
+  region: { type: 'string', short: 'r', multiple: true },
+  'instance-type': { type: 'string', multiple: true },
+  fleet: { type: 'string', multiple: true },
+  verbose: { type: 'boolean', short: 'v' },
+  help: { type: 'boolean', short: 'h' }
+} as const
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS, allowPositionals: true }>>['values']
+
+/** Splits `args` at the first `--`: options before, run arguments after. */
+export function splitRunArgs (argv: string[]): [string[], string[]] {
+  const i = argv.indexOf('--')
+  return i < 0 ? [argv, []] : [argv.slice(0, i), argv.slice(i + 1)]
+}
+
+/** POSIX shell quoting, so `${{ run.args }}` keeps each argument whole. */
+export function shellJoin (args: string[]): string {
+  return args.map(a => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`).join(' ')
+}
+
+function defaultFile (): string {
+  for (const f of ['.dstack.yml', '.dstack.yaml']) {
+    try { readFileSync(f); return f } catch { /* next */ }
+  }
+  throw new Error('no configuration file: pass -f FILE, or create .dstack.yml in this directory')
+}
+
+/** The command-line overrides, laid over the configuration and validated the same way. */
+function withOverrides (c: RunConfiguration, v: Values): RunConfiguration {
+  const raw: Record<string, unknown> = JSON.parse(JSON.stringify(c))
+  const resources = raw.resources as Record<string, unknown>
+  if (v.cpu !== undefined) resources.cpu = v.cpu
+  if (v.gpu !== undefined) resources.gpu = v.gpu
+  if (v.memory !== undefined) resources.memory = v.memory
+  if (v.disk !== undefined) resources.disk = v.disk
+  if (v.name !== undefined) raw.name = v.name
+  if (v['max-price'] !== undefined) raw.max_price = v['max-price']
+  if (v['max-duration'] !== undefined) raw.max_duration = v['max-duration']
+  if (v['idle-duration'] !== undefined) raw.idle_duration = v['idle-duration']
+  if (v.spot) raw.spot_policy = 'spot'
+  if (v['on-demand']) raw.spot_policy = 'on-demand'
+  if (v['spot-auto']) raw.spot_policy = 'auto'
+  if (v['spot-policy'] !== undefined) raw.spot_policy = v['spot-policy']
+  if (v.retry) raw.retry = true
+  if (v['no-retry']) raw.retry = false
+  if (v['retry-duration'] !== undefined) raw.retry = { ...(typeof raw.retry === 'object' && raw.retry ? raw.retry : {}), duration: v['retry-duration'] }
+  if (v.backend) raw.backends = v.backend
+  if (v.region) raw.regions = v.region
+  if (v['instance-type']) raw.instance_types = v['instance-type']
+  if (v.fleet) raw.fleets = v.fleet
+  if (v.port && 'ports' in raw) {
+    const cli = v.port.map(p => parsePortMapping(p))
+    const ports = (raw.ports as Array<{ container_port: number }>).filter(p => !cli.some(x => x.container_port === p.container_port))
+    raw.ports = [...ports, ...cli]
+  }
+  try {
+    return parseConfiguration(raw) as RunConfiguration
+  } catch (err) {
+    if (err instanceof ConfigError) throw new Error(`the command-line options do not fit the configuration:\n${err.message}`)
+    throw err
+  }
+}
+
+/** `${{ run.args }}` in commands, the job's env with pass-through names resolved (SPEC §1.6, §1.7). */
+export function resolveForSubmit (c: RunConfiguration, cliEnv: string[], runArgs: string[]): { configuration: RunConfiguration, env: Record<string, string> } {
+  const args = shellJoin(runArgs)
+  const fill = (s: string) => interpolate(s, ref => {
+    if (ref.key === 'run.args') return args
+    if (ref.ns === 'groups') throw new ConfigError(`${ref.raw}: node IP references need the multi-node scheduler, which this version does not have yet`)
+    return undefined
+  })
+  const out = JSON.parse(JSON.stringify(c)) as RunConfiguration
+  if (out.type === 'task') {
+    out.commands = out.commands.map(fill)
+    for (const g of out.groups ?? []) if (g.commands) g.commands = g.commands.map(fill)
+  } else if (out.type === 'service') {
+    out.commands = out.commands.map(fill)
+    if (Array.isArray(out.replicas)) for (const g of out.replicas) if (g.commands) g.commands = g.commands.map(fill)
+  }
+  const overrides: EnvSpec = Object.fromEntries(cliEnv.map(parseEnvArg))
+  const env = resolveEnv(mergeEnv(out.env, overrides), process.env)
+  out.env = Object.fromEntries(Object.keys(out.env).map(k => [k, env[k] ?? null]))
+  return { configuration: out, env }
+}
+
+interface Plan {
+  project: string
+  user: string
+  type: string
+  resources: string
+  spot_policy: string
+  max_price: number | null
+  retry: false | { on_events: string[], duration: number }
+  idle_duration: string
+  max_duration: string
+  offers: OfferView[]
+  total_offers: number
+  rejected: Array<{ instance: string, reason: string }>
+  existing: null | { name: string, status: string, kind: 'unchanged' | 'in-place' | 'impossible', changes: string[], reason?: string }
+}
+
+function retryText (r: Plan['retry'], duration: (s: number) => string): string {
+  return r === false ? 'off' : `${duration(r.duration)}[${r.on_events.join(', ')}]`
+}
+
+export function formatPlan (c: RunConfiguration, plan: Plan, maxOffers: number, duration: (s: number) => string): string {
+  const typeText = c.type === 'task' ? `task (nodes=${c.groups ? c.groups.reduce((n, g) => n + g.nodes, 0) : c.nodes})` : c.type
+  const props: Array<[string, string]> = [
+    ['Project', plan.project], ['User', plan.user], ['Type', typeText], ['Resources', plan.resources],
+    ['Spot policy', plan.spot_policy], ['Max price', plan.max_price === null ? 'off' : price(plan.max_price)],
+    ['Retry policy', retryText(plan.retry, duration)],
+    ...(c.creation_policy !== 'reuse-or-create' ? [['Creation policy', c.creation_policy] as [string, string]] : []),
+    ['Idle duration', plan.idle_duration === 'off' ? '-' : plan.idle_duration], ['Max duration', plan.max_duration],
+    ...(c.type === 'dev-environment' ? [['Inactivity duration', c.inactivity_duration === null ? '-' : duration(c.inactivity_duration)] as [string, string]] : []),
+    ...(c.reservation ? [['Reservation', c.reservation] as [string, string]] : [])
+  ]
+  const lines = props.map(([k, v]) => ` ${k.padEnd(14)} ${v}`)
+  lines.push('')
+  if (plan.offers.length === 0) {
+    lines.push(red('No offers match the requirements.'))
+    for (const r of plan.rejected) lines.push(dim(`  ${r.instance}: ${r.reason}`))
+  } else {
+    const shown = plan.offers.slice(0, maxOffers)
+    const rows = shown.map((o, i) => [String(i + 1), `${o.backend} (${o.region})`, `${o.resources}${o.spot ? ' (spot)' : ''}`, o.instance_type, price(o.price), o.availability])
+    if (plan.offers.length > maxOffers) rows.push(['...', '', '', '', '', ''])
+    lines.push(table(['#', 'BACKEND', 'RESOURCES', 'INSTANCE TYPE', 'PRICE', ''], rows))
+    if (plan.offers.length > maxOffers) lines.push(dim(`Shown ${maxOffers} of ${plan.total_offers} offers, ${price(Math.max(...plan.offers.map(o => o.price)))} max`))
+  }
+  return lines.join('\n')
+}
+
+/** Submits a resolved run configuration and follows it: shared by `apply` and `run WORKFLOW`. */
+export async function submitRun (client: ApiClient, a: {
+  configuration: RunConfiguration, env: Record<string, string>, configurationPath: string | null,
+  workflow?: unknown, yes: boolean, detach: boolean, force: boolean, maxOffers: number
+}): Promise<number> {
+  const { formatDuration } = await import('../../daemon/config/index.ts')
+  const plan = await client.call<Plan>('runs.plan', { configuration: a.configuration })
+  process.stdout.write(formatPlan(a.configuration, plan, a.maxOffers, formatDuration) + '\n\n')
+  const existing = plan.existing
+  if (existing?.kind === 'unchanged' && !a.force) {
+    process.stdout.write(`Run ${existing.name} is ${existing.status} and nothing changed. Use --force to apply anyway.\n`)
+    return 0
+  }
+  if (existing?.kind === 'impossible') {
+    process.stderr.write(red(`Cannot override active run ${existing.name}. Stop the run first (\`dstack stop ${existing.name}\`). ${existing.reason ?? ''}\n`))
+    return 1
+  }
+  const question = existing ? `Update the run ${existing.name}? (changes: ${existing.changes.join(', ')})` : a.configuration.name ? `Submit the run ${a.configuration.name}?` : 'Submit a new run?'
+  if (!a.yes && !(await confirm(question))) return 1
+  const { run, action } = await client.call<{ run: RunView, action: string }>('runs.submit', {
+    configuration: a.configuration, env: a.env, configuration_path: a.configurationPath, workflow: a.workflow ?? null, force: a.force
+  })
+  if (action === 'updated') {
+    process.stdout.write(`Run ${run.name} updated\n`)
+    return 0
+  }
+  if (a.detach) {
+    process.stdout.write(`Run ${run.name} submitted\n`)
+    return 0
+  }
+  return await attach(client, run.name)
+}
+
+export async function apply (argv: string[], g: GlobalOptions): Promise<number> {
+  const [own, runArgs] = splitRunArgs(argv)
+  const { values: v } = parseArgs({ args: own, options: OPTIONS, allowPositionals: true })
+  if (v.help) { console.log(HELP); return 0 }
+  const file = v.file ?? defaultFile()
+  if (file === '-' && !v.yes) throw new Error('-f - reads the configuration from standard input, so it needs -y')
+  const text = readFileSync(file === '-' ? 0 : file, 'utf8')
+  const profile = selectProfile({
+    cwd: process.cwd(),
+    name: v.profile ?? process.env.DSTACK_PROFILE ?? null,
+    disabled: v['no-profile'] === true || Boolean(process.env.DSTACK_NO_PROFILE)
+  })
+  let parsed
+  try {
+    parsed = parseConfiguration(text, { file: file === '-' ? '<stdin>' : file, profile })
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(red(err.message) + '\n')
+      return 1
+    }
+    throw err
+  }
+  if (parsed.type !== 'task' && parsed.type !== 'service' && parsed.type !== 'dev-environment') {
+    throw new Error(`${file} is a ${parsed.type} configuration: this version runs tasks, services and dev environments on this host (fleets, volumes and gateways land with the mesh)`)
+  }
+  const configuration = withOverrides(parsed, v)
+  let resolved
+  try {
+    resolved = resolveForSubmit(configuration, v.env ?? [], runArgs)
+  } catch (err) {
+    if (err instanceof ConfigError) { process.stderr.write(red(err.message) + '\n'); return 1 }
+    throw err
+  }
+  const client = await connect(g)
+  try {
+    return await submitRun(client, {
+      configuration: resolved.configuration, env: resolved.env, configurationPath: file === '-' ? null : resolve(file),
+      yes: v.yes === true, detach: v.detach === true, force: v.force === true, maxOffers: Number(v['max-offers'] ?? 3)
+    })
+  } finally {
+    await client.close()
+  }
+}

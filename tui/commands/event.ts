@@ -1,0 +1,38 @@
+// `dstack event`: the audit stream: submissions, placements, status changes, stops.
+import { parseArgs } from 'node:util'
+import type { StateEvent } from '../../daemon/api/types.ts'
+import { connect, type GlobalOptions } from '../connect.ts'
+import { table } from '../format.ts'
+
+export const HELP = `Usage: dstack event [--run NAME] [-w] [--json]
+
+Options:
+      --run NAME   only events of this run
+  -w, --watch      keep printing new events (Ctrl+C to leave)
+      --json       print JSON (one event per line with -w)
+  -h, --help       show this help`
+
+export async function event (argv: string[], g: GlobalOptions): Promise<number> {
+  const { values: v } = parseArgs({
+    args: argv,
+    options: { run: { type: 'string' }, watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }
+  })
+  if (v.help) { console.log(HELP); return 0 }
+  const client = await connect(g)
+  const stop = new AbortController()
+  process.once('SIGINT', () => stop.abort())
+  try {
+    const events: StateEvent[] = []
+    for await (const e of client.stream<StateEvent>('events.list', { run: v.run, follow: v.watch === true }, { signal: stop.signal })) {
+      if (v.watch) console.log(v.json ? JSON.stringify(e) : `${new Date(e.at).toISOString()}  ${e.kind.padEnd(16)}  ${e.message}`)
+      else events.push(e)
+    }
+    if (!v.watch) console.log(v.json ? JSON.stringify({ events }, null, 2) : table(['TIME', 'KIND', 'MESSAGE'], events.map(e => [new Date(e.at).toISOString(), e.kind, e.message])))
+    return 0
+  } catch (err) {
+    if ((err as { code?: string }).code === 'cancelled') return 0
+    throw err
+  } finally {
+    await client.close()
+  }
+}

@@ -1,0 +1,120 @@
+// Which daemon a command talks to, and with what token (DESIGN.md, "Processes and how they
+// talk"): --url/--token/--project, then DSTACK_URL/DSTACK_TOKEN/DSTACK_PROJECT, then
+// ~/.dstack/config.yml. With nothing configured and no local daemon answering, a local dstackd
+// is started in the background and the config written, so `dstack apply` works right away.
+import { spawn } from 'node:child_process'
+import { closeSync, openSync } from 'node:fs'
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { ApiError, connectApi, type ApiClient } from '../daemon/api/client.ts'
+
+export interface GlobalOptions {
+  url?: string
+  token?: string
+  project?: string
+}
+
+interface Project { name: string, url: string, token: string, default?: boolean }
+
+export function configPath (): string {
+  return join(homedir(), '.dstack', 'config.yml')
+}
+
+export function defaultDataDir (): string {
+  return process.env.DSTACKD_DATA_DIR ?? join(homedir(), '.dstack', 'dstackd')
+}
+
+async function readProjects (): Promise<Project[]> {
+  let text: string
+  try {
+    text = await readFile(configPath(), 'utf8')
+  } catch {
+    return []
+  }
+  const { parse } = await import('yaml')
+  let doc: unknown
+  try {
+    doc = parse(text)
+  } catch (err) {
+    throw new Error(`${configPath()} is not valid YAML: ${(err as Error).message.split('\n')[0]}`)
+  }
+  const projects = (doc as { projects?: unknown })?.projects
+  if (!Array.isArray(projects)) return []
+  return projects.filter((p): p is Project => typeof p?.name === 'string' && typeof p?.url === 'string' && typeof p?.token === 'string')
+}
+
+async function writeDefaultProject (socketPath: string, token: string): Promise<void> {
+  const projects = await readProjects().catch(() => [])
+  if (projects.some(p => p.url === socketPath)) return
+  const { stringify } = await import('yaml')
+  const entry = { name: 'main', url: socketPath, token, default: projects.length === 0 }
+  await mkdir(dirname(configPath()), { recursive: true })
+  await writeFile(configPath(), stringify({ projects: [...projects, entry] }), { mode: 0o600 })
+  await chmod(configPath(), 0o600)
+}
+
+/** A token kept beside a local socket (DIR/token), readable by the same user. */
+async function localToken (socketPath: string): Promise<string | undefined> {
+  return readFile(join(dirname(socketPath), 'token'), 'utf8').then(t => t.trim(), () => undefined)
+}
+
+/** Starts `dstackd run` for DIR in the background and waits for it to answer. */
+async function startLocalDaemon (dataDir: string): Promise<void> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  const bin = fileURLToPath(new URL('../daemon/bin.js', import.meta.url))
+  const out = openSync(join(dataDir, 'dstackd.log'), 'a')
+  const child = spawn(process.execPath, [bin, 'run', '--data-dir', dataDir], { detached: true, stdio: ['ignore', out, out], env: process.env })
+  child.unref()
+  closeSync(out)
+  process.stderr.write(`Started a local dstackd (data in ${dataDir}, log in ${join(dataDir, 'dstackd.log')})\n`)
+  const deadline = Date.now() + 30_000
+  let exited: number | null = null
+  child.once('exit', code => { exited = code ?? 1 })
+  while (Date.now() < deadline) {
+    if (exited !== null) throw new Error(`the local dstackd exited (code ${exited}); see ${join(dataDir, 'dstackd.log')}`)
+    const token = await localToken(join(dataDir, 'api.sock'))
+    if (token) {
+      try {
+        const c = await connectApi({ socketPath: join(dataDir, 'api.sock'), token, timeoutMs: 1000 })
+        await c.close()
+        return
+      } catch { /* not yet */ }
+    }
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  throw new Error(`the local dstackd did not answer within 30 s; see ${join(dataDir, 'dstackd.log')}`)
+}
+
+export async function connect (g: GlobalOptions): Promise<ApiClient> {
+  const wanted = g.project ?? process.env.DSTACK_PROJECT
+  let url = g.url ?? process.env.DSTACK_URL
+  let token = g.token ?? process.env.DSTACK_TOKEN
+  if (!url) {
+    const projects = await readProjects()
+    const project = wanted ? projects.find(p => p.name === wanted) : projects.find(p => p.default) ?? projects[0]
+    if (wanted && !project) throw new Error(`project ${wanted} is not in ${configPath()}`)
+    if (project) { url = project.url; token ??= project.token }
+  }
+  const dataDir = defaultDataDir()
+  const defaultSocket = join(dataDir, 'api.sock')
+  url ??= defaultSocket
+  if (url.startsWith('/ip4/') || url.startsWith('/ip6/') || url.startsWith('/dns')) {
+    throw new Error(`${url} is a mesh address: remote nodes are reached through the mesh, which this version does not have yet; use a local socket`)
+  }
+  token ??= await localToken(url)
+  const attempt = async () => connectApi({ socketPath: url!, token: token ?? '', timeoutMs: 5000 })
+  try {
+    return await attempt()
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.code !== 'unavailable' || url !== defaultSocket) {
+      if (err instanceof ApiError && err.code === 'unauthenticated') throw new Error(`the daemon at ${url} refused the token: pass --token or set DSTACK_TOKEN`)
+      throw err
+    }
+  }
+  await startLocalDaemon(dataDir)
+  token = await localToken(url)
+  await writeDefaultProject(url, token ?? '')
+  return await attempt()
+}
