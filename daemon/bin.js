@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-// Runs the TypeScript entry point through tsx's loader (no build step in development).
-import { register } from 'tsx/esm/api'
+import { run } from '../scripts/entry.js'
 
-register()
-await import('./main.ts')
+await run('dstackd', 'daemon/main.ts')

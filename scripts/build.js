@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Bundles the two commands into dist/ (ESM, split per subcommand) so they start without
+// compiling TypeScript: `dstack ps` loads only what ps needs. npm packages stay external
+// (native addons load from node_modules). The bins use dist/ while it is newer than every
+// source file, and the TypeScript sources through tsx otherwise, so a stale bundle never runs.
+import { build } from 'esbuild'
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const out = join(root, 'dist')
+await rm(out, { recursive: true, force: true })
+await build({
+  absWorkingDir: root,
+  entryPoints: { dstack: 'tui/main.ts', dstackd: 'daemon/main.ts' },
+  outdir: out,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: 'linked',
+  logLevel: 'warning'
+})
+await mkdir(out, { recursive: true })
+// The job runner is started as its own process by path (next to the code that starts it).
+await copyFile(join(root, 'drivers/runtime/process/runner.js'), join(out, 'runner.js'))
+await writeFile(join(out, 'BUILT'), new Date().toISOString() + '\n')
