@@ -34,6 +34,13 @@ export function bytes (n: number): string {
   return `${i === 0 ? n : n.toFixed(1)}${units[i]}`
 }
 
+/** A signal that aborts on Ctrl+C: how a watching command is left. */
+export function interruptSignal (): AbortSignal {
+  const stop = new AbortController()
+  process.once('SIGINT', () => stop.abort())
+  return stop.signal
+}
+
 /** Asks a yes/no question on the terminal; without one, fails with what to pass instead. */
 export async function confirm (question: string, flag = '-y'): Promise<boolean> {
   if (!process.stdin.isTTY) throw new Error(`${question} — standard input is not a terminal: pass ${flag} to go ahead without asking`)

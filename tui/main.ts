@@ -85,7 +85,11 @@ export async function main (argv: string[]): Promise<number> {
   try {
     return await (await load())(args, g)
   } catch (err) {
-    console.error(red(`dstack ${command}: ${(err as Error).message}`))
+    const e = err as Error & { code?: string }
+    // Leaving a stream with Ctrl+C is how watching ends, not a failure.
+    if (e.code === 'cancelled') return 0
+    // A configuration's issues already name the file, line and field.
+    console.error(red(e.name === 'ConfigError' ? e.message : `dstack ${command}: ${e.message}`))
     return 1
   }
 }

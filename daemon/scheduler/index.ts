@@ -12,8 +12,6 @@ export type Decision =
 
 interface Free { cpus: number, memory: number, gpus: number }
 
-const EMPTY: Offer = { backend: '', region: '', instance_type: '', price: 0, spot: false, cpu_arch: null, cpus: 0, memory: 0, disk: 0, gpus: [] }
-
 /**
  * The part of an instance a job takes: the low end of each range it asks for, at most the
  * whole instance. Hosts are shared this way (as Slurm shares nodes), so `gpu: 1` fits on an
@@ -94,7 +92,6 @@ export function schedule (state: State): Decision[] {
     const sub = latest(job)
     const req = requirementsOf(run, job)
     const share = new Map(instances.map(i => [i.id, shareOf(i.offer, req)]))
-    const h = amounts(shareOf(instances[0]?.offer ?? EMPTY, req))
     const feasible = instances.filter(i => offerMismatch(share.get(i.id)!, req) === null)
     if (feasible.length < job.spec.jobs_per_replica) {
       const why = instances.length === 0

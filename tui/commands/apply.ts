@@ -241,27 +241,12 @@ export async function apply (argv: string[], g: GlobalOptions): Promise<number> 
     name: v.profile ?? process.env.DSTACK_PROFILE ?? null,
     disabled: v['no-profile'] === true || Boolean(process.env.DSTACK_NO_PROFILE)
   })
-  let parsed
-  try {
-    parsed = parseConfiguration(text, { file: file === '-' ? '<stdin>' : file, profile })
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(red(err.message) + '\n')
-      return 1
-    }
-    throw err
-  }
+  const parsed = parseConfiguration(text, { file: file === '-' ? '<stdin>' : file, profile })
   if (parsed.type !== 'task' && parsed.type !== 'service' && parsed.type !== 'dev-environment') {
     throw new Error(`${file} is a ${parsed.type} configuration: this version runs tasks, services and dev environments on this host (fleets, volumes and gateways land with the mesh)`)
   }
   const configuration = withOverrides(parsed, v)
-  let resolved
-  try {
-    resolved = resolveForSubmit(configuration, v.env ?? [], runArgs)
-  } catch (err) {
-    if (err instanceof ConfigError) { process.stderr.write(red(err.message) + '\n'); return 1 }
-    throw err
-  }
+  const resolved = resolveForSubmit(configuration, v.env ?? [], runArgs)
   const client = await connect(g)
   try {
     return await submitRun(client, {

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util'
 import type { StateEvent } from '../../daemon/api/types.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
-import { table } from '../format.ts'
+import { interruptSignal, table } from '../format.ts'
 
 export const HELP = `Usage: dstack event [--run NAME] [-w] [--json]
 
@@ -19,19 +19,14 @@ export async function event (argv: string[], g: GlobalOptions): Promise<number> 
   })
   if (v.help) { console.log(HELP); return 0 }
   const client = await connect(g)
-  const stop = new AbortController()
-  process.once('SIGINT', () => stop.abort())
   try {
     const events: StateEvent[] = []
-    for await (const e of client.stream<StateEvent>('events.list', { run: v.run, follow: v.watch === true }, { signal: stop.signal })) {
+    for await (const e of client.stream<StateEvent>('events.list', { run: v.run, follow: v.watch === true }, { signal: interruptSignal() })) {
       if (v.watch) console.log(v.json ? JSON.stringify(e) : `${new Date(e.at).toISOString()}  ${e.kind.padEnd(16)}  ${e.message}`)
       else events.push(e)
     }
     if (!v.watch) console.log(v.json ? JSON.stringify({ events }, null, 2) : table(['TIME', 'KIND', 'MESSAGE'], events.map(e => [new Date(e.at).toISOString(), e.kind, e.message])))
     return 0
-  } catch (err) {
-    if ((err as { code?: string }).code === 'cancelled') return 0
-    throw err
   } finally {
     await client.close()
   }

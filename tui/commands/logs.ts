@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import { parseDuration } from '../../daemon/config/index.ts'
 import type { StateEvent } from '../../daemon/api/types.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
+import { interruptSignal } from '../format.ts'
 
 export const HELP = `Usage: dstack logs RUN [--since 10s|5m|1d|RFC3339] [-f] [-d] [--replica N] [--job N]
 
@@ -51,17 +52,12 @@ export async function logs (argv: string[], g: GlobalOptions): Promise<number> {
         process.stderr.write(`${new Date(e.at).toISOString()} ${e.kind} ${e.message}\n`)
       }
     }
-    const stop = new AbortController()
-    process.once('SIGINT', () => stop.abort())
     for await (const chunk of client.stream<{ data: string }>('logs', {
       run: name, replica: Number(v.replica ?? 0), job: Number(v.job ?? 0), since, follow: v.follow === true
-    }, { signal: stop.signal })) {
+    }, { signal: interruptSignal() })) {
       process.stdout.write(Buffer.from(chunk.data, 'base64'))
     }
     return 0
-  } catch (err) {
-    if ((err as { code?: string }).code === 'cancelled') return 0
-    throw err
   } finally {
     await client.close()
   }

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util'
 import type { OfferView } from '../../daemon/api/types.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
 import { price, table } from '../format.ts'
+import { dim } from '../style.ts'
 
 export const HELP = `Usage: dstack offer [--cpu SPEC] [--gpu SPEC] [--memory SPEC] [--disk SPEC] [--max-offers N] [--json]
 
@@ -35,11 +36,15 @@ export async function offer (argv: string[], g: GlobalOptions): Promise<number> 
   }
   const client = await connect(g)
   try {
-    const res = await client.call<{ project: string, user: string, requirements: { resources: string, spot_policy: string, max_price: number | null }, offers: OfferView[], total_offers: number }>('offers.list', { configuration })
+    const res = await client.call<{ project: string, user: string, requirements: { resources: string, spot_policy: string, max_price: number | null }, offers: OfferView[], total_offers: number, rejected: Array<{ instance: string, reason: string }> }>('offers.list', { configuration })
     if (v.json) { console.log(JSON.stringify(res, null, 2)); return 0 }
     const max = Number(v['max-offers'] ?? 50)
     console.log([` Project      ${res.project}`, ` Resources    ${res.requirements.resources}`, ` Spot policy  ${res.requirements.spot_policy}`, ` Max price    ${res.requirements.max_price === null ? 'off' : price(res.requirements.max_price)}`, ''].join('\n'))
-    if (res.offers.length === 0) { console.log('No offers match the requirements.'); return 0 }
+    if (res.offers.length === 0) {
+      console.log('No offers match the requirements.')
+      for (const r of res.rejected) console.log(dim(`  ${r.instance}: ${r.reason}`))
+      return 0
+    }
     console.log(table(['#', 'BACKEND', 'RESOURCES', 'INSTANCE TYPE', 'PRICE', ''], res.offers.slice(0, max).map((o, i) => [String(i + 1), `${o.backend} (${o.region})`, o.resources, o.instance_type, price(o.price), o.availability])))
     return 0
   } finally {

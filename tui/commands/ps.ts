@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util'
 import type { RunView } from '../../daemon/api/types.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
-import { ago, price, table } from '../format.ts'
+import { ago, interruptSignal, price, table } from '../format.ts'
 
 export const HELP = `Usage: dstack ps [-a] [-v] [-w] [-n N] [--json]
 
@@ -69,16 +69,11 @@ export async function ps (argv: string[], g: GlobalOptions): Promise<number> {
       console.log(json ? JSON.stringify(res, null, 2) : psTable(res.runs, v.verbose === true))
       return 0
     }
-    const stop = new AbortController()
-    process.once('SIGINT', () => stop.abort())
-    for await (const _ of client.stream('runs.watch', {}, { signal: stop.signal })) {
+    for await (const _ of client.stream('runs.watch', {}, { signal: interruptSignal() })) {
       const res = await list()
       process.stdout.write(`\x1b[H\x1b[2J${psTable(res.runs, v.verbose === true)}\n`)
     }
     return 0
-  } catch (err) {
-    if ((err as { code?: string }).code === 'cancelled') return 0
-    throw err
   } finally {
     await client.close()
   }

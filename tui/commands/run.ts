@@ -5,8 +5,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConfigError, loadYaml, parseWorkflows, workflowToTask, type Workflow } from '../../daemon/config/index.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
-import { red } from '../style.ts'
-import { resolveForSubmit, splitRunArgs, submitRun } from './apply.ts'
+import { resolveForSubmit, shellJoin, splitRunArgs, submitRun } from './apply.ts'
 
 export const HELP = `Usage: dstack run get NAME [--json]
        dstack run WORKFLOW [-y] [-d] [-e K[=V]]... [-- ARGS...]
@@ -68,26 +67,15 @@ export async function run (argv: string[], g: GlobalOptions): Promise<number> {
     }
   }
   const wanted = positionals[0]!
-  let found
-  try {
-    found = loadWorkflows(process.cwd())
-  } catch (err) {
-    if (err instanceof ConfigError) { process.stderr.write(red(err.message) + '\n'); return 1 }
-    throw err
-  }
+  const found = loadWorkflows(process.cwd())
   if (found.length === 0) throw new Error('no .dstack/workflows.yaml here: `dstack run NAME` starts a workflow of the older format; use `dstack apply` for .dstack.yml files')
   const hit = found.find(f => f.workflow.name === wanted)
   if (!hit) throw new Error(`no workflow named ${wanted}; defined: ${found.map(f => f.workflow.name).join(', ')}`)
   const w = hit.workflow
   const task = workflowToTask(w)
-  const commands = runArgs.length > 0 ? task.commands.map((c, i) => i === task.commands.length - 1 ? `${c} ${runArgs.map(a => `'${a.replaceAll("'", "'\\''")}'`).join(' ')}` : c) : task.commands
-  let resolved
-  try {
-    resolved = resolveForSubmit({ ...task, commands }, v.env ?? [], [])
-  } catch (err) {
-    if (err instanceof ConfigError) { process.stderr.write(red(err.message) + '\n'); return 1 }
-    throw err
-  }
+  // Arguments after -- go to the workflow's last command, as the older CLI passed them.
+  const commands = runArgs.length > 0 ? task.commands.map((c, i) => i === task.commands.length - 1 ? `${c} ${shellJoin(runArgs)}` : c) : task.commands
+  const resolved = resolveForSubmit({ ...task, commands }, v.env ?? [], [])
   const client = await connect(g)
   try {
     return await submitRun(client, {

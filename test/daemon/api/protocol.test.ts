@@ -6,7 +6,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ApiError, connectApi, type ApiClient } from '../../../daemon/api/client.ts'
+import { ApiError, connectApi } from '../../../daemon/api/client.ts'
 import { ApiHandlerError, createApiServer, type ApiServer, type Handler } from '../../../daemon/api/server.ts'
 import {
   DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FrameDecoder, ProtocolError, encodeFrame, parseClientFrame

@@ -3,16 +3,7 @@ import * as assert from 'uvu/assert'
 import fc from 'fast-check'
 import { ConfigError } from '../../../daemon/config/errors.ts'
 import { mergeEnv, parseEnv, parseEnvArg, resolveEnv } from '../../../daemon/config/env.ts'
-
-function fails (fn: () => unknown, message: RegExp, path: Array<string | number> = []): void {
-  let caught: unknown
-  try { fn() } catch (err) { caught = err }
-  if (caught === undefined) assert.unreachable(`expected a ConfigError matching ${message}`)
-  assert.instance(caught, ConfigError)
-  const issues = (caught as ConfigError).issues
-  assert.ok(issues.some(i => message.test(i.message) && JSON.stringify(i.path) === JSON.stringify(path)),
-    `${JSON.stringify(issues)} has no issue at ${JSON.stringify(path)} matching ${message}`)
-}
+import { fails, orConfigError } from './helpers.ts'
 
 const VALID: Array<[string, unknown, Record<string, string | null>]> = [
   ['list: NAME=VALUE', ['A=1'], { A: '1' }],
@@ -120,13 +111,6 @@ const { value } = fc.letrec(tie => ({
     fc.array(tie('value'), { maxLength: 4 }), fc.dictionary(key, tie('value'), { maxKeys: 4, noNullPrototype: true }))
 }))
 const envLike = fc.oneof(value, fc.array(str, { maxLength: 6 }), fc.dictionary(key, fc.oneof(str, fc.integer(), fc.constant(null)), { maxKeys: 5 }))
-
-function orConfigError<T> (fn: () => T): T | undefined {
-  try { return fn() } catch (err) {
-    if (err instanceof ConfigError) return undefined
-    throw err
-  }
-}
 
 test('env fuzz: only ConfigError, and the normalized map parses to itself', () => {
   fc.assert(fc.property(envLike, v => {

@@ -3,16 +3,7 @@ import * as assert from 'uvu/assert'
 import fc from 'fast-check'
 import { ConfigError } from '../../../daemon/config/errors.ts'
 import { checkTemplate, interpolate, parseTemplate, templateReferences, type Reference } from '../../../daemon/config/interpolate.ts'
-
-function fails (fn: () => unknown, message: RegExp, path: Array<string | number> = []): void {
-  let caught: unknown
-  try { fn() } catch (err) { caught = err }
-  if (caught === undefined) assert.unreachable(`expected a ConfigError matching ${message}`)
-  assert.instance(caught, ConfigError)
-  const issues = (caught as ConfigError).issues
-  assert.ok(issues.some(i => message.test(i.message) && JSON.stringify(i.path) === JSON.stringify(path)),
-    `${JSON.stringify(issues)} has no issue at ${JSON.stringify(path)} matching ${message}`)
-}
+import { fails, orConfigError } from './helpers.ts'
 
 const ref = (ns: string, name: string, raw: string): Reference => ({ ns, name, key: `${ns}.${name}`, raw })
 
@@ -120,13 +111,6 @@ const TOKENS = ['${{ ', ' }}', '$$', '$', 'a.b', 'env.X', 'secrets.s', 'run.x', 
 const str = fc.string({ unit: fc.constantFrom(...ALPHABET), maxLength: 24 })
 const templ = fc.array(fc.oneof(fc.constantFrom(...TOKENS), fc.constantFrom(...ALPHABET)), { maxLength: 16 }).map(a => a.join(''))
 const text = fc.oneof(str, templ)
-
-function orConfigError<T> (fn: () => T): T | undefined {
-  try { return fn() } catch (err) {
-    if (err instanceof ConfigError) return undefined
-    throw err
-  }
-}
 
 // Every reference resolves to something awkward: text with `$`, `$$` and a template in it.
 const all = (r: Reference) => `<${r.key}$$ $${'{{'} x.y }}>`

@@ -1,19 +1,9 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fc from 'fast-check'
-import { ConfigError } from '../../../daemon/config/errors.ts'
 import { isReservedPort, mergePorts, parsePortMapping, parseServicePort } from '../../../daemon/config/ports.ts'
 import type { PortMapping } from '../../../daemon/config/types.ts'
-
-function fails (fn: () => unknown, message: RegExp, path: Array<string | number> = []): void {
-  let caught: unknown
-  try { fn() } catch (err) { caught = err }
-  if (caught === undefined) assert.unreachable(`expected a ConfigError matching ${message}`)
-  assert.instance(caught, ConfigError)
-  const issues = (caught as ConfigError).issues
-  assert.ok(issues.some(i => message.test(i.message) && JSON.stringify(i.path) === JSON.stringify(path)),
-    `${JSON.stringify(issues)} has no issue at ${JSON.stringify(path)} matching ${message}`)
-}
+import { fails, orConfigError } from './helpers.ts'
 
 const pm = (local_port: number | null, container_port: number): PortMapping => ({ local_port, container_port })
 
@@ -111,13 +101,6 @@ const { value } = fc.letrec(tie => ({
     str, fc.integer(), fc.integer({ min: -2, max: 70000 }), fc.double(), fc.boolean(), fc.constant(null), fc.constant(undefined), fc.bigInt(),
     fc.array(tie('value'), { maxLength: 4 }), fc.dictionary(key, tie('value'), { maxKeys: 3, noNullPrototype: true }))
 }))
-
-function orConfigError<T> (fn: () => T): T | undefined {
-  try { return fn() } catch (err) {
-    if (err instanceof ConfigError) return undefined
-    throw err
-  }
-}
 
 test('ports fuzz: only ConfigError, and a normalized mapping parses to itself', () => {
   fc.assert(fc.property(value, v => {

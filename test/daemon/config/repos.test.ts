@@ -2,19 +2,9 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fc from 'fast-check'
 import { homedir } from 'node:os'
-import { ConfigError } from '../../../daemon/config/errors.ts'
 import { parseRepoSpec, resolveRepoLocalPath } from '../../../daemon/config/repos.ts'
 import type { RepoSpec } from '../../../daemon/config/types.ts'
-
-function fails (fn: () => unknown, message: RegExp, path: Array<string | number> = []): void {
-  let caught: unknown
-  try { fn() } catch (err) { caught = err }
-  if (caught === undefined) assert.unreachable(`expected a ConfigError matching ${message}`)
-  assert.instance(caught, ConfigError)
-  const issues = (caught as ConfigError).issues
-  assert.ok(issues.some(i => message.test(i.message) && JSON.stringify(i.path) === JSON.stringify(path)),
-    `${JSON.stringify(issues)} has no issue at ${JSON.stringify(path)} matching ${message}`)
-}
+import { fails, orConfigError } from './helpers.ts'
 
 const spec = (fields: Partial<RepoSpec>): RepoSpec =>
   ({ local_path: null, url: null, branch: null, hash: null, path: '.', if_exists: 'error', ...fields })
@@ -91,13 +81,6 @@ const { value } = fc.letrec(tie => ({
     str, fc.constantFrom('error', 'skip'), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant(undefined), fc.bigInt(),
     fc.array(tie('value'), { maxLength: 3 }), fc.dictionary(key, tie('value'), { maxKeys: 5, noNullPrototype: true }))
 }))
-
-function orConfigError<T> (fn: () => T): T | undefined {
-  try { return fn() } catch (err) {
-    if (err instanceof ConfigError) return undefined
-    throw err
-  }
-}
 
 test('repos fuzz: only ConfigError, and a normalized spec parses to itself', () => {
   let valid = 0

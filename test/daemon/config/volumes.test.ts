@@ -1,19 +1,9 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fc from 'fast-check'
-import { ConfigError } from '../../../daemon/config/errors.ts'
 import { normalizeMountPath, parseMountPoint, volumeNameForNode } from '../../../daemon/config/volumes.ts'
 import type { MountPoint } from '../../../daemon/config/types.ts'
-
-function fails (fn: () => unknown, message: RegExp, path: Array<string | number> = []): void {
-  let caught: unknown
-  try { fn() } catch (err) { caught = err }
-  if (caught === undefined) assert.unreachable(`expected a ConfigError matching ${message}`)
-  assert.instance(caught, ConfigError)
-  const issues = (caught as ConfigError).issues
-  assert.ok(issues.some(i => message.test(i.message) && JSON.stringify(i.path) === JSON.stringify(path)),
-    `${JSON.stringify(issues)} has no issue at ${JSON.stringify(path)} matching ${message}`)
-}
+import { fails, orConfigError } from './helpers.ts'
 
 const VALID: Array<[string, unknown, MountPoint]> = [
   ['a name source is a network volume', 'my-vol:/data', { name: 'my-vol', path: '/data' }],
@@ -93,13 +83,6 @@ const { value } = fc.letrec(tie => ({
     str, pathLike, fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant(undefined), fc.bigInt(),
     fc.array(tie('value'), { maxLength: 3 }), fc.dictionary(key, tie('value'), { maxKeys: 4, noNullPrototype: true }))
 }))
-
-function orConfigError<T> (fn: () => T): T | undefined {
-  try { return fn() } catch (err) {
-    if (err instanceof ConfigError) return undefined
-    throw err
-  }
-}
 
 test('volumes fuzz: only ConfigError, and a normalized mount point parses to itself', () => {
   let valid = 0
