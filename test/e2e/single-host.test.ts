@@ -139,10 +139,18 @@ test('ps --json: {project, runs} with the run and job fields clients rely on', a
   assert.is(JSON.parse(get.stdout).configuration.type, 'task')
 })
 
-test('the system environment reaches the job', async () => {
-  await applyDetached('env-check', ['echo "rank=$DSTACK_NODE_RANK nodes=$DSTACK_NODES_NUM name=$DSTACK_RUN_NAME mine=$MINE"'], 'env:\n  - MINE=yes\n')
-  await statusOf('env-check', ['done'])
-  assert.match((await dstack(d, ['logs', 'env-check'])).stdout, /rank=0 nodes=1 name=env-check mine=yes/)
+test('the system environment reaches the job; a passed-through secret shows nowhere', async () => {
+  const secret = 'hunter2-do-not-show'
+  const file = await writeConfig(work, 'env.dstack.yml', `type: task\nname: env-check\nenv:\n  - MINE=yes\n  - API_TOKEN\ncommands:\n  - echo "rank=$DSTACK_NODE_RANK nodes=$DSTACK_NODES_NUM name=$DSTACK_RUN_NAME mine=$MINE token-length=\${#API_TOKEN}"\n${SMALL}`)
+  const applied = await dstack(d, ['apply', '-f', file, '-y'], { env: { API_TOKEN: secret } })
+  assert.is(applied.code, 0, applied.stderr)
+  assert.match(applied.stdout, new RegExp(`rank=0 nodes=1 name=env-check mine=yes token-length=${secret.length}`))
+  const shown = [applied.stdout, applied.stderr, (await dstack(d, ['run', 'get', 'env-check', '--json'])).stdout,
+    (await dstack(d, ['ps', '-a', '-v'])).stdout, (await dstack(d, ['event'])).stdout, d.log()].join('\n')
+  assert.not.match(shown, /hunter2/)
+  const missing = await dstack(d, ['apply', '-f', file, '-y'], { env: { API_TOKEN: undefined } as unknown as NodeJS.ProcessEnv })
+  assert.is(missing.code, 1)
+  assert.match(missing.stderr, /Environment variable API_TOKEN is not set/)
 })
 
 test('an older-format workflow runs, and its artifacts can be listed and downloaded', async () => {

@@ -145,8 +145,9 @@ export function resolveForSubmit (c: RunConfiguration, cliEnv: string[], runArgs
     if (Array.isArray(out.replicas)) for (const g of out.replicas) if (g.commands) g.commands = g.commands.map(fill)
   }
   const overrides: EnvSpec = Object.fromEntries(cliEnv.map(parseEnvArg))
+  // Values taken from this shell or -e travel only as the job's env, never in the stored
+  // configuration, so `run get` and plans do not show tokens passed through.
   const env = resolveEnv(mergeEnv(out.env, overrides), process.env)
-  out.env = Object.fromEntries(Object.keys(out.env).map(k => [k, env[k] ?? null]))
   return { configuration: out, env }
 }
 
