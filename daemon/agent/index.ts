@@ -2,6 +2,7 @@
 // starts them in the runtime, stops them when they are told to terminate, and reports every
 // change back as a command. After a restart it re-adopts what still runs (`recover`).
 import { mkdir } from 'node:fs/promises'
+import { constants } from 'node:os'
 import { join } from 'node:path'
 import type { JobExit, Runtime } from '../../drivers/runtime/index.ts'
 import { isFinal, latest } from '../state/lifecycle.ts'
@@ -72,7 +73,9 @@ export function startAgent (opts: AgentOptions): Agent {
       await propose({ ...base, status: 'done', reason: 'done_by_runner', exit_status: 0 })
     } else if (exit.reason === 'exited') {
       const message = exit.message ?? (exit.exitCode === null ? `killed by ${exit.signal ?? 'a signal'}` : null)
-      await propose({ ...base, status: 'failed', reason: 'container_exited_with_error', exit_status: exit.exitCode, message })
+      // A process killed by a signal reports 128 + its number, as a shell and docker do.
+      const signalled = exit.signal ? 128 + (constants.signals[exit.signal as keyof typeof constants.signals] ?? 0) : null
+      await propose({ ...base, status: 'failed', reason: 'container_exited_with_error', exit_status: exit.exitCode ?? signalled, message })
     } else if (exit.reason === 'max_duration_exceeded') {
       await propose({ ...base, status: 'terminated', reason: 'max_duration_exceeded', exit_status: exit.exitCode, message: exit.message ?? null })
     } else if (exit.reason === 'lost') {
