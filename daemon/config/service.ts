@@ -151,6 +151,13 @@ function modelProbe (m: Model): Probe {
   }
 }
 
+/**
+ * Image sources that exclude one another between the service and a group: the same pairs as
+ * within one level, plus `image` with `nvcc` (allowed together at one level, but one level's
+ * custom image cannot take the other level's CUDA base image). Only `python` with `nvcc` mixes.
+ */
+const CROSS_LEVEL_IMAGE_SOURCES = [...EXCLUSIVE_IMAGE_SOURCES, ['image', 'nvcc']] as const
+
 /** Fields a replica group may set instead of the service (never both). */
 const GROUP_OVERRIDES = ['image', 'docker', 'privileged', 'python', 'nvcc', 'spot_policy', 'reservation'] as const
 
@@ -247,7 +254,7 @@ function serviceRules (out: Parsed, raw: Record<string, unknown>): ConfigIssue[]
       if (isSet(raw, k) && g[k] !== null) issues.push({ path: [...at, k], message: `\`${k}\` is set at both the service and the group level` })
     }
     // Image sources exclude one another across levels too, except python with nvcc.
-    for (const [a, b] of EXCLUSIVE_IMAGE_SOURCES) {
+    for (const [a, b] of CROSS_LEVEL_IMAGE_SOURCES) {
       const top = (k: string) => k === 'docker' || k === 'nvcc' ? raw[k] === true : isSet(raw, k)
       const own = (k: 'image' | 'python' | 'nvcc' | 'docker') => k === 'docker' || k === 'nvcc' ? g[k] === true : g[k] !== null
       if ((top(a) && own(b)) || (own(a) && top(b))) issues.push({ path: [...at, own(b) ? b : a], message: `\`${a}\` and \`${b}\` are mutually exclusive (one is set on the service, the other on the group)` })
