@@ -34,6 +34,21 @@ export const entityRef: Grammar<string> = v => {
   return s
 }
 
+/**
+ * A fleet: `name`, `project/name`, or the object form `{project?, name}` that dstack also
+ * accepts (and writes back); normalized to the string form.
+ */
+export const fleetRef: Grammar<string> = v => {
+  if (!isMapping(v)) return entityRef(v)
+  const part = (x: unknown): string => {
+    const s = asString(x)
+    if (s === '' || s.includes('/')) fail(`expected a name without "/", got ${show(s)}`)
+    return s
+  }
+  const ref = record({ project: opt(part, null), name: part })(v)
+  return ref.project === null ? ref.name : `${ref.project}/${ref.name}`
+}
+
 /** false/null → off; true → all events for 1h; a mapping fills what it omits the same way. */
 export const retry: Grammar<Retry | false> = v => {
   if (v === undefined || v === null) return false
@@ -90,12 +105,20 @@ function nonEmpty<T> (items: T[], what: string): T[] {
 
 export type InstanceRef = { name: string } | { hostname: string } | { fleet: string, instance: number }
 
+function nonEmptyString (what: string): Grammar<string> {
+  return v => {
+    const s = asString(v)
+    if (s === '') fail(`expected ${what}, got an empty string`)
+    return s
+  }
+}
+
 const instanceRef: Grammar<InstanceRef> = v => {
-  if (typeof v === 'string') return { name: v }
+  if (typeof v === 'string') return { name: nonEmptyString('an instance name')(v) }
   if (!isMapping(v)) fail(`expected an instance name, {name}, {hostname} or {fleet, instance}; got ${show(v)}`)
-  if ('fleet' in v || 'instance' in v) return record({ fleet: entityRef, instance: v2 => asIntIn(v2, 0) })(v)
-  if ('hostname' in v) return record({ hostname: v2 => asString(v2) })(v)
-  return record({ name: v2 => asString(v2) })(v)
+  if ('fleet' in v || 'instance' in v) return record({ fleet: fleetRef, instance: v2 => asIntIn(v2, 0) })(v)
+  if ('hostname' in v) return record({ hostname: nonEmptyString('a hostname or IP address') })(v)
+  return record({ name: nonEmptyString('an instance name') })(v)
 }
 
 /** Per-backend options; only vastai has any at present. */
@@ -158,7 +181,7 @@ export function runProfileShape () {
     startup_order: opt(v => asEnum(v, ['any', 'master-first', 'workers-first'] as const), 'any' as const),
     stop_criteria: opt(v => asEnum(v, ['all-done', 'master-done'] as const), 'all-done' as const),
     schedule: opt(schedule, null),
-    fleets: opt(list(entityRef), null),
+    fleets: opt(list(fleetRef), null),
     instances: opt(v => nonEmpty(list(instanceRef)(v), 'instances'), null)
   }
 }
