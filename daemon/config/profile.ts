@@ -59,7 +59,11 @@ export const retry: Grammar<Retry | false> = v => {
       if (events.length === 0) fail('must list at least one event (omit it to retry on every event)')
       return [...new Set(events)]
     }, [...RETRY_EVENTS]),
-    duration: opt(parseDuration, HOUR)
+    duration: opt(v2 => {
+      const n = parseDuration(v2)
+      if (n < 0) fail(`cannot be negative, got ${show(v2)}`)
+      return n
+    }, HOUR)
   })(v)
 }
 
