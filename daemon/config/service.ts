@@ -267,6 +267,9 @@ function serviceRules (out: Parsed, raw: Record<string, unknown>): ConfigIssue[]
     }
   })
   if (routers.length > 1) issues.push({ path: [groupsKey], message: 'at most one group may have a `router`' })
+  if (out.retry !== false && routers.some(g => g.router?.type === 'dynamo')) {
+    issues.push({ path: ['retry'], message: '`retry` is not supported for a service with a Dynamo router group' })
+  }
   return issues
 }
 
