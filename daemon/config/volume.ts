@@ -23,10 +23,19 @@ function common<B extends typeof VOLUME_BACKENDS[number]> (backend: B) {
   }
 }
 
-/** A new volume needs a size; one that registers an existing volume does not. */
+/**
+ * A new volume needs a size; one that registers an existing volume does not. An existing
+ * (`volume_id`) volume is never deleted by dstack, so it cannot have an `auto_cleanup_duration`.
+ */
 function sizeRule (existing: 'volume_id' | 'claim_name') {
-  return <T extends { size: number | null }>(out: T, raw: Record<string, unknown>): ConfigIssue[] =>
-    out.size === null && !isSet(raw, existing) ? [{ path: ['size'], message: `is required to create a volume (or give \`${existing}\` to use an existing one)` }] : []
+  return <T extends { size: number | null, auto_cleanup_duration: number }>(out: T, raw: Record<string, unknown>): ConfigIssue[] => {
+    const issues: ConfigIssue[] = []
+    if (out.size === null && !isSet(raw, existing)) issues.push({ path: ['size'], message: `is required to create a volume (or give \`${existing}\` to use an existing one)` })
+    if (existing === 'volume_id' && isSet(raw, 'volume_id') && out.auto_cleanup_duration > 0) {
+      issues.push({ path: ['auto_cleanup_duration'], message: 'an existing volume (`volume_id`) is never deleted by dstack, so it cannot have an auto_cleanup_duration (only `off`)' })
+    }
+    return issues
+  }
 }
 
 const byBackend = {
