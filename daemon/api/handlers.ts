@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto'
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  ConfigError, formatDuration, formatResources, offerMismatch, parseConfiguration, spotRequirement,
+  checkImageRequirements, ConfigError, formatDuration, formatResources, inferGpuVendor, offerMismatch, parseConfiguration, spotRequirement,
   type Offer, type Requirements, type RunConfiguration
 } from '../config/index.ts'
 import type { Runtime } from '../../drivers/runtime/index.ts'
@@ -54,14 +54,23 @@ function int (p: Record<string, unknown>, key: string, dflt: number): number {
 }
 
 function configurationOf (v: unknown): RunConfiguration {
+  let c
   try {
-    const c = parseConfiguration(v)
-    if (c.type !== 'task' && c.type !== 'service' && c.type !== 'dev-environment') bad(`a ${c.type} configuration is not a run: apply it with \`dstack apply\` (fleets, volumes and gateways land with the mesh)`)
-    return c
+    c = parseConfiguration(v)
   } catch (err) {
     if (err instanceof ConfigError) throw new ApiHandlerError('invalid', err.message)
     throw err
   }
+  if (c.type !== 'task' && c.type !== 'service' && c.type !== 'dev-environment') bad(`a ${c.type} configuration is not a run: apply it with \`dstack apply\` (fleets, volumes and gateways land with the mesh)`)
+  // The server-side rules of SPEC §2.5: the default image serves NVIDIA (and TPU) only, and
+  // an ARM CPU needs an image; groups are checked against their own resources.
+  const groups = c.type === 'task' ? c.groups ?? [] : c.type === 'service' && Array.isArray(c.replicas) ? c.replicas : []
+  const errors = [
+    ...checkImageRequirements(c.resources, c),
+    ...groups.flatMap((g, i) => checkImageRequirements(g.resources, c).map(e => `groups[${i}]: ${e}`))
+  ]
+  if (errors.length > 0) bad(errors.join('\n'))
+  return c
 }
 
 function env (v: unknown): Record<string, string> {
@@ -84,7 +93,8 @@ function mustFindRun (state: State, project: string, name: string): Run {
 }
 
 function requirementsFor (c: RunConfiguration): Requirements {
-  return { resources: c.resources, spot: spotRequirement(c.spot_policy), max_price: c.max_price, reservation: c.reservation }
+  const resources = { ...c.resources, gpu: inferGpuVendor(c.resources.gpu, c) }
+  return { resources, spot: spotRequirement(c.spot_policy), max_price: c.max_price, reservation: c.reservation }
 }
 
 export interface OfferView {

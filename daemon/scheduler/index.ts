@@ -1,7 +1,7 @@
 // The scheduler: for every job waiting for a place, feasibility (SPEC §2.6 against each
 // instance's offer, minus what its active jobs hold) → ranking → select. Pure: state in,
 // decisions out; the controller turns decisions into commands.
-import { offerMismatch, spotRequirement, type Offer, type Requirements } from '../config/index.ts'
+import { inferGpuVendor, offerMismatch, spotRequirement, type Offer, type Requirements } from '../config/index.ts'
 import { isFinal, latest } from '../state/lifecycle.ts'
 import type { Instance, Job, Placement, Run, State } from '../state/types.ts'
 
@@ -33,7 +33,8 @@ function amounts (o: Offer): Free {
 
 export function requirementsOf (run: Run, job: Job): Requirements {
   const c = run.spec.configuration
-  return { resources: job.spec.resources, spot: spotRequirement(c.spot_policy), max_price: c.max_price, reservation: c.reservation }
+  const resources = { ...job.spec.resources, gpu: inferGpuVendor(job.spec.resources.gpu, c) }
+  return { resources, spot: spotRequirement(c.spot_policy), max_price: c.max_price, reservation: c.reservation }
 }
 
 function freeCapacity (state: State): Map<string, Free> {
