@@ -1,7 +1,7 @@
 // The agent: this host's hands. It watches the state for job submissions placed on this node,
 // starts them in the runtime, stops them when they are told to terminate, and reports every
 // change back as a command. After a restart it re-adopts what still runs (`recover`).
-import { mkdir } from 'node:fs/promises'
+import { cp, mkdir, stat } from 'node:fs/promises'
 import { constants } from 'node:os'
 import { join } from 'node:path'
 import type { JobExit, Runtime } from '../../drivers/runtime/index.ts'
@@ -108,6 +108,9 @@ export function startAgent (opts: AgentOptions): Agent {
       const dir = jobDir(sub)
       const workingDir = jobWorkingDir(dir, job.spec.working_dir)
       await mkdir(workingDir, { recursive: true })
+      // Each submission starts from the code the run was submitted with.
+      const code = join(opts.dataDir, 'code', run.id)
+      if (await stat(code).then(() => true, () => false)) await cp(code, join(dir, 'work'), { recursive: true })
       if (run.spec.workflow) await prepareArtifacts(opts.dataDir, run, workingDir)
       const env = await jobEnvironment({ state: store.state, run, job, sub, dir, workingDir })
       const info = await runtime.start({

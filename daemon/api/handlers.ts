@@ -2,8 +2,8 @@
 // stop, logs, offers, fleets, events, artifacts. Every parameter is validated here; reads come
 // from this node's state, writes go through the store (the Raft leader on a cluster).
 import { randomUUID } from 'node:crypto'
-import { open } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, open, writeFile } from 'node:fs/promises'
+import { dirname, isAbsolute, join, normalize, sep } from 'node:path'
 import {
   checkImageRequirements, ConfigError, formatDuration, formatResources, inferGpuVendor, offerMismatch, parseConfiguration, spotRequirement,
   type Offer, type Requirements, type RunConfiguration
@@ -158,6 +158,27 @@ async function * changes (store: StateStore, signal: AbortSignal): AsyncGenerato
   }
 }
 
+/** The files a submission brings (the local repo, `files`), kept for the run's jobs to start with. */
+async function saveCode (dir: string, code: unknown): Promise<void> {
+  if (code === undefined || code === null) return
+  if (!Array.isArray(code)) bad('code must be a list of files')
+  if (code.length === 0) return
+  const files = code.map((f, i) => {
+    const o = object(f, `code[${i}]`)
+    const path = str(o, 'path')
+    const data = str(o, 'data', true)
+    const mode = o.mode === undefined ? 0o644 : o.mode
+    if (isAbsolute(path) || normalize(path).split(sep).includes('..') || path.includes('\0')) bad(`code[${i}].path must stay inside the job's directory, got ${JSON.stringify(path)}`)
+    if (!Number.isInteger(mode) || (mode as number) < 0 || (mode as number) > 0o777) bad(`code[${i}].mode must be a file mode`)
+    return { path, mode: mode as number, data: Buffer.from(data, 'base64') }
+  })
+  for (const f of files) {
+    const target = join(dir, f.path)
+    await mkdir(dirname(target), { recursive: true })
+    await writeFile(target, f.data, { mode: f.mode })
+  }
+}
+
 export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
   const { store, project } = deps
   const state = () => store.state
@@ -186,6 +207,7 @@ export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
       throw new ApiHandlerError('invalid', (err as Error).message)
     }
     const runId = randomUUID()
+    await saveCode(join(deps.dataDir, 'code', runId), p.code)
     const res = await store.propose({
       type: 'run.submit', at: Date.now(),
       run: { id: runId, name, name_base: randomNameBase(), project, user: deps.user, priority: configuration.priority, spec },

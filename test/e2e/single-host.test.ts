@@ -124,6 +124,19 @@ test('logs --since: only what was written after that time', async () => {
   assert.match(bad.stderr, /--since/)
 })
 
+test('files and the local repo go along with the run', async () => {
+  const { mkdir, writeFile } = await import('node:fs/promises')
+  const repo = join(work, 'repo')
+  await mkdir(join(repo, 'src'), { recursive: true })
+  await writeFile(join(repo, 'src', 'train.py'), 'print("training")\n')
+  await writeFile(join(work, 'input.txt'), 'the input\n')
+  await writeConfig(work, 'code.dstack.yml', `type: task\nname: with-code\nrepos: ["repo:code"]\nfiles: [input.txt]\ncommands:\n  - cat input.txt\n  - python3 code/src/train.py\n${SMALL}`)
+  const r = await dstack(d, ['apply', '-f', join(work, 'code.dstack.yml'), '-y'])
+  assert.is(r.code, 0, r.stderr)
+  assert.match(r.stderr, /Uploading the code \(2 files/)
+  assert.match(r.stdout, /the input[\s\S]*training/)
+})
+
 test('ps --json: {project, runs} with the run and job fields clients rely on', async () => {
   const res = await psJson(d)
   assert.is(res.project, 'main')

@@ -1,7 +1,7 @@
 // `dstack apply`: parse the configuration locally (every error with file:line:col), show the
 // plan, confirm, submit, then follow the run until it ends (SPEC §3.9).
 import { readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
   ConfigError, interpolate, mergeEnv, parseConfiguration, parseEnvArg, parsePortMapping, resolveEnv, selectProfile,
@@ -10,6 +10,7 @@ import {
 import type { ApiClient } from '../../daemon/api/client.ts'
 import type { OfferView, RunView } from '../../daemon/api/types.ts'
 import { attach } from '../attach.ts'
+import { collectCode, describeCode, type CodeFile } from '../code.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
 import { confirm, price, table } from '../format.ts'
 import { dim, red } from '../style.ts'
@@ -200,7 +201,7 @@ export function formatPlan (c: RunConfiguration, plan: Plan, maxOffers: number, 
 /** Submits a resolved run configuration and follows it: shared by `apply` and `run WORKFLOW`. */
 export async function submitRun (client: ApiClient, a: {
   configuration: RunConfiguration, env: Record<string, string>, configurationPath: string | null,
-  workflow?: unknown, yes: boolean, detach: boolean, force: boolean, maxOffers: number
+  workflow?: unknown, code: CodeFile[], yes: boolean, detach: boolean, force: boolean, maxOffers: number
 }): Promise<number> {
   const { formatDuration } = await import('../../daemon/config/index.ts')
   const plan = await client.call<Plan>('runs.plan', { configuration: a.configuration })
@@ -216,8 +217,9 @@ export async function submitRun (client: ApiClient, a: {
   }
   const question = existing ? `Update the run ${existing.name}? (changes: ${existing.changes.join(', ')})` : a.configuration.name ? `Submit the run ${a.configuration.name}?` : 'Submit a new run?'
   if (!a.yes && !(await confirm(question))) return 1
+  if (a.code.length > 0) process.stderr.write(dim(`Uploading the code (${describeCode(a.code)})\n`))
   const { run, action } = await client.call<{ run: RunView, action: string }>('runs.submit', {
-    configuration: a.configuration, env: a.env, configuration_path: a.configurationPath, workflow: a.workflow ?? null, force: a.force
+    configuration: a.configuration, env: a.env, configuration_path: a.configurationPath, workflow: a.workflow ?? null, force: a.force, code: a.code
   })
   if (action === 'updated') {
     process.stdout.write(`Run ${run.name} updated\n`)
@@ -248,10 +250,11 @@ export async function apply (argv: string[], g: GlobalOptions): Promise<number> 
   }
   const configuration = withOverrides(parsed, v)
   const resolved = resolveForSubmit(configuration, v.env ?? [], runArgs)
+  const code = await collectCode(configuration, file === '-' ? process.cwd() : dirname(resolve(file)))
   const client = await connect(g)
   try {
     return await submitRun(client, {
-      configuration: resolved.configuration, env: resolved.env, configurationPath: file === '-' ? null : resolve(file),
+      configuration: resolved.configuration, env: resolved.env, configurationPath: file === '-' ? null : resolve(file), code,
       yes: v.yes === true, detach: v.detach === true, force: v.force === true, maxOffers: Number(v['max-offers'] ?? 3)
     })
   } finally {

@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConfigError, loadYaml, parseWorkflows, workflowToTask, type Workflow } from '../../daemon/config/index.ts'
+import { collectCode } from '../code.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
 import { resolveForSubmit, shellJoin, splitRunArgs, submitRun } from './apply.ts'
 
@@ -76,11 +77,13 @@ export async function run (argv: string[], g: GlobalOptions): Promise<number> {
   // Arguments after -- go to the workflow's last command, as the older CLI passed them.
   const commands = runArgs.length > 0 ? task.commands.map((c, i) => i === task.commands.length - 1 ? `${c} ${shellJoin(runArgs)}` : c) : task.commands
   const resolved = resolveForSubmit({ ...task, commands }, v.env ?? [], [])
+  // The directory holding .dstack/ is the workflow's repository: its files go along.
+  const code = await collectCode(resolved.configuration, process.cwd(), process.cwd())
   const client = await connect(g)
   try {
     return await submitRun(client, {
       configuration: resolved.configuration, env: resolved.env, configurationPath: hit.file,
-      workflow: { name: w.name, artifacts: w.artifacts, cache: w.cache },
+      workflow: { name: w.name, artifacts: w.artifacts, cache: w.cache }, code,
       yes: v.yes === true, detach: v.detach === true, force: false, maxOffers: 3
     })
   } finally {
