@@ -1,7 +1,7 @@
 // RPC over libp2p streams: one stream per call, length-prefixed JSON frames.
 //
-// A frame is a 4-byte big-endian unsigned length, then that many bytes of UTF-8 JSON (the same
-// framing as the client protocol on the Unix socket). A call:
+// A frame is a 4-byte big-endian unsigned length, then that many bytes of UTF-8 JSON: the codec
+// in frames.ts, shared with the client protocol on the Unix socket. A call:
 //
 //   caller → handler   { "body": <request> }                then the caller closes its write side
 //   handler → caller   { "t": "ok", "body": <answer> }       a request/response handler, or
@@ -12,10 +12,9 @@
 // Whatever arrives on the stream — garbage, a length past the limit, a frame that ends early, a
 // handler that throws — ends that one stream with an `err` frame and never the node.
 import type { Stream } from '@libp2p/interface'
+import { FRAME_ERRORS, FRAME_HEADER_BYTES, FrameDecoder, ProtocolError, encodeFrame as encodeBytes, isObject } from './frames.ts'
 import { linkedSignal } from './signals.ts'
 
-/** Bytes of the length prefix in front of every frame. */
-export const FRAME_HEADER_BYTES = 4
 /** The largest frame either side accepts unless configured otherwise: 4 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
 /** How long a handler waits for the request frame on a new stream. */
@@ -24,9 +23,9 @@ export const REQUEST_FRAME_TIMEOUT_MS = 30_000
 /** Codes this layer produces; handlers add their own (any error with a string `code`). */
 export const RPC_ERRORS = {
   /** The bytes on the stream were not a frame of the expected shape. */
-  badFrame: 'bad_frame',
+  badFrame: FRAME_ERRORS.badFrame,
   /** A frame declared more bytes than the receiver accepts. */
-  frameTooLarge: 'frame_too_large',
+  frameTooLarge: FRAME_ERRORS.frameTooLarge,
   /** The remote node has no handler for the protocol. */
   noHandler: 'no_handler',
   /** A handler failed with an error that carried no code of its own. */
@@ -87,36 +86,52 @@ export interface RequestOptions {
   timeoutMs?: number
 }
 
+/** A codec failure (frames.ts) as the MeshRpcError this layer reports; anything else as it is. */
+function meshError (err: unknown): unknown {
+  return err instanceof ProtocolError ? new MeshRpcError(err.code, err.message) : err
+}
+
+/** frames.ts's `encodeFrame`, failing with a MeshRpcError (`frame_too_large`) or a TypeError. */
 export function encodeFrame (value: unknown, maxFrameBytes: number): Uint8Array {
-  const json = JSON.stringify(value)
-  if (json === undefined) throw new TypeError(`a frame must be JSON, not ${typeof value}`)
-  const body = Buffer.from(json, 'utf8')
-  if (body.length > maxFrameBytes) throw new MeshRpcError(RPC_ERRORS.frameTooLarge, `a frame of ${body.length} bytes is larger than the ${maxFrameBytes} allowed`)
-  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + body.length)
-  out.writeUInt32BE(body.length, 0)
-  body.copy(out, FRAME_HEADER_BYTES)
-  return out
+  try {
+    return encodeBytes(value, maxFrameBytes)
+  } catch (err) {
+    throw meshError(err)
+  }
 }
 
 /**
- * Reads frames off a stream. `next()` gives the next frame body, or null at a clean end.
- * When more than a frame's worth of bytes waits unread, the stream is paused (yamux stops
+ * Reads frames off a stream. `next()` gives the next frame's JSON object, or null at a clean end.
+ * Bytes are decoded as they arrive (frames.ts), so a declared length over the limit fails at the
+ * header. When more than a frame's worth of bytes waits unread, the stream is paused (yamux stops
  * granting the sender window), so a slow reader holds back a fast writer instead of buffering.
  */
 export class FrameReader {
-  private chunks: Uint8Array[] = []
-  private buffered = 0
+  private readonly decoder: FrameDecoder
+  /** Decoded frames not yet taken by `next()`, with the bytes each took on the wire. */
+  private frames: Array<{ value: Record<string, unknown>, bytes: number }> = []
+  /** Bytes of `frames`. */
+  private queued = 0
   private ended = false
   private paused = false
+  /** A bad frame: reported after the frames before it. */
+  private decodeError: MeshRpcError | undefined
+  /** The stream was reset. */
   private error: Error | undefined
   private wake: (() => void) | undefined
   private readonly highWater: number
   private readonly onMessage = (evt: { data: Uint8Array | { subarray: () => Uint8Array } }): void => {
     const data = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()
-    if (data.byteLength === 0) return
-    this.chunks.push(data)
-    this.buffered += data.byteLength
-    if (!this.paused && this.buffered > this.highWater && this.stream.readStatus === 'readable') {
+    if (data.byteLength === 0 || this.decodeError !== undefined) return
+    try {
+      this.decoder.feed(data, (value, bytes) => {
+        this.frames.push({ value, bytes })
+        this.queued += bytes
+      })
+    } catch (err) {
+      this.decodeError = meshError(err) as MeshRpcError
+    }
+    if (!this.paused && this.queued + this.decoder.buffered > this.highWater && this.stream.readStatus === 'readable') {
       try { this.stream.pause(); this.paused = true } catch {}
     }
     this.poke()
@@ -135,7 +150,8 @@ export class FrameReader {
     this.poke()
   }
 
-  constructor (private readonly stream: Stream, private readonly maxFrameBytes: number) {
+  constructor (private readonly stream: Stream, maxFrameBytes: number) {
+    this.decoder = new FrameDecoder({ maxFrameBytes })
     // Past this many unread bytes a complete frame is always buffered, so pausing cannot stall.
     this.highWater = maxFrameBytes + FRAME_HEADER_BYTES + 64 * 1024
     stream.addEventListener('message', this.onMessage as any)
@@ -145,7 +161,7 @@ export class FrameReader {
   }
 
   private maybeResume (): void {
-    if (this.paused && this.buffered <= this.highWater / 2) {
+    if (this.paused && this.queued + this.decoder.buffered <= this.highWater / 2) {
       this.paused = false
       try { this.stream.resume() } catch {}
     }
@@ -157,55 +173,23 @@ export class FrameReader {
     wake?.()
   }
 
-  private take (n: number): Uint8Array {
-    const out = new Uint8Array(n)
-    let filled = 0
-    while (filled < n) {
-      const head = this.chunks[0]!
-      const want = n - filled
-      if (head.byteLength <= want) {
-        out.set(head, filled)
-        filled += head.byteLength
-        this.chunks.shift()
-      } else {
-        out.set(head.subarray(0, want), filled)
-        this.chunks[0] = head.subarray(want)
-        filled += want
-      }
-    }
-    this.buffered -= n
-    return out
-  }
-
-  private peekLength (): number {
-    const head = this.buffered >= FRAME_HEADER_BYTES ? this.chunks[0]!.byteLength >= FRAME_HEADER_BYTES ? this.chunks[0]! : this.flatten() : undefined
-    if (head === undefined) return -1
-    return ((head[0]! << 24) >>> 0) + (head[1]! << 16) + (head[2]! << 8) + head[3]!
-  }
-
-  private flatten (): Uint8Array {
-    const all = this.take(this.buffered)
-    this.chunks = [all]
-    this.buffered = all.byteLength
-    return all
-  }
-
-  async next (signal?: AbortSignal): Promise<Uint8Array | null> {
+  async next (signal?: AbortSignal): Promise<Record<string, unknown> | null> {
     while (true) {
-      const length = this.peekLength()
-      if (length >= 0) {
-        if (length > this.maxFrameBytes) throw new MeshRpcError(RPC_ERRORS.frameTooLarge, `a frame declared ${length} bytes, more than the ${this.maxFrameBytes} allowed`)
-        if (this.buffered >= FRAME_HEADER_BYTES + length) {
-          this.take(FRAME_HEADER_BYTES)
-          const body = this.take(length)
-          this.maybeResume()
-          return body
-        }
+      const frame = this.frames.shift()
+      if (frame !== undefined) {
+        this.queued -= frame.bytes
+        this.maybeResume()
+        return frame.value
       }
+      if (this.decodeError !== undefined) throw this.decodeError
       if (this.ended) {
         if (this.error !== undefined) throw new MeshRpcError(RPC_ERRORS.connectionClosed, `the stream was reset (${this.error.message})`)
-        if (this.buffered === 0) return null
-        throw new MeshRpcError(RPC_ERRORS.badFrame, `the stream ended inside a frame (${this.buffered} bytes of an incomplete frame)`)
+        try {
+          this.decoder.finish()
+        } catch (err) {
+          throw meshError(err)
+        }
+        return null
       }
       signal?.throwIfAborted()
       await new Promise<void>((resolve, reject) => {
@@ -220,8 +204,8 @@ export class FrameReader {
     this.stream.removeEventListener('message', this.onMessage as any)
     this.stream.removeEventListener('end', this.onEnd)
     this.stream.removeEventListener('close', this.onClose)
-    this.chunks = []
-    this.buffered = 0
+    this.frames = []
+    this.queued = 0
   }
 }
 
@@ -259,24 +243,6 @@ export async function writeFrame (stream: Stream, value: unknown, maxFrameBytes:
   if (!stream.send(bytes)) await waitForDrain(stream, signal)
 }
 
-function parseJson (frame: Uint8Array): unknown {
-  let text: string
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(frame)
-  } catch {
-    throw new MeshRpcError(RPC_ERRORS.badFrame, 'a frame is not UTF-8')
-  }
-  try {
-    return JSON.parse(text)
-  } catch {
-    throw new MeshRpcError(RPC_ERRORS.badFrame, 'a frame is not JSON')
-  }
-}
-
-function isRecord (v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
-
 function isAsyncIterable (v: unknown): v is AsyncIterable<unknown> {
   return v != null && typeof (v as any)[Symbol.asyncIterator] === 'function'
 }
@@ -294,24 +260,22 @@ export type ServerFrame =
   | { t: 'end' }
   | { t: 'err', error: { code: string, message: string } }
 
-export function parseServerFrame (frame: Uint8Array): ServerFrame {
-  const v = parseJson(frame)
-  if (!isRecord(v)) throw new MeshRpcError(RPC_ERRORS.badFrame, 'an answer frame is not an object')
+/** Checks a frame's object (from FrameReader) against the answers a handler may send. */
+export function parseServerFrame (v: Record<string, unknown>): ServerFrame {
   switch (v.t) {
     case 'ok': case 'item': return { t: v.t, body: v.body }
     case 'end': return { t: 'end' }
     case 'err': {
       const e = v.error
-      if (!isRecord(e) || typeof e.code !== 'string' || typeof e.message !== 'string') throw new MeshRpcError(RPC_ERRORS.badFrame, 'an error frame has no code and message')
+      if (!isObject(e) || typeof e.code !== 'string' || typeof e.message !== 'string') throw new MeshRpcError(RPC_ERRORS.badFrame, 'an error frame has no code and message')
       return { t: 'err', error: { code: e.code, message: e.message } }
     }
     default: throw new MeshRpcError(RPC_ERRORS.badFrame, `an answer frame has unknown type ${JSON.stringify(v.t) ?? 'undefined'}`)
   }
 }
 
-export function parseRequestFrame (frame: Uint8Array): unknown {
-  const v = parseJson(frame)
-  if (!isRecord(v)) throw new MeshRpcError(RPC_ERRORS.badFrame, 'the request frame is not an object')
+/** Checks a frame's object (from FrameReader) against the request frame; gives its body. */
+export function parseRequestFrame (v: Record<string, unknown>): unknown {
   for (const k of Object.keys(v)) if (k !== 'body') throw new MeshRpcError(RPC_ERRORS.badFrame, `the request frame has unknown field ${JSON.stringify(k.slice(0, 64))}`)
   return v.body
 }

@@ -1,11 +1,17 @@
 // The client protocol: length-prefixed JSON frames over a Unix socket (or, later, a libp2p
 // stream). A frame is a 4-byte big-endian unsigned length, then that many bytes of UTF-8 JSON.
 //
-// This file imports only Node built-ins, and uses only type syntax that erases, because the
-// `dstack` client imports it and must start fast (STACK.md, "Start-up cost of a Node command").
+// The byte-level codec (encode, incremental decode, ProtocolError) is mesh/frames.ts, shared with
+// RPC over libp2p; this file adds the socket API's default limit and its frame shapes.
+//
+// This file imports only mesh/frames.ts (which imports nothing), and uses only type syntax that
+// erases, because the `dstack` client imports it and must start fast (STACK.md, "Start-up cost
+// of a Node command").
+import {
+  FRAME_ERRORS, FrameDecoder as FrameCodec, ProtocolError, describe, encodeFrame as encodeBytes, isObject
+} from '../../mesh/frames.ts'
 
-/** Bytes of the length prefix in front of every frame. */
-export const FRAME_HEADER_BYTES = 4
+export { FRAME_HEADER_BYTES, ProtocolError } from '../../mesh/frames.ts'
 /** The largest frame body either side accepts unless configured otherwise: 16 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
 /** Bumped when a frame changes meaning; the server reports it in its `auth` answer. */
@@ -20,9 +26,9 @@ export const ERROR_CODES = {
   /** A handler failed with an error that carried no code of its own. */
   internal: 'internal',
   /** A frame declared more bytes than the receiver accepts. */
-  frameTooLarge: 'frame_too_large',
+  frameTooLarge: FRAME_ERRORS.frameTooLarge,
   /** A frame's bytes were not UTF-8, not JSON, or not a frame of a known shape. */
-  badFrame: 'bad_frame',
+  badFrame: FRAME_ERRORS.badFrame,
   /** No daemon answers on the socket (client side). */
   unavailable: 'unavailable',
   /** The connection closed while a call was pending (client side). */
@@ -60,167 +66,24 @@ export interface EndFrame { type: 'end', id: number }
 export interface ErrorFrame { type: 'error', error: ErrorBody }
 export type ServerFrame = AuthReplyFrame | ResponseFrame | ItemFrame | EndFrame | ErrorFrame
 
-/** A frame that could not be read or has the wrong shape. The connection cannot go on. */
-export class ProtocolError extends Error {
-  readonly code: string
-  constructor (code: string, message: string) {
-    super(message)
-    this.name = 'ProtocolError'
-    this.code = code
-  }
-}
-
 /**
- * One frame: the JSON of `value` behind its length. Throws a ProtocolError when the body would
- * exceed `maxFrameBytes`, and a TypeError when `value` cannot be written as JSON (a BigInt, a
- * cycle, `undefined`).
+ * One frame: the JSON of `value` behind its length, as a Buffer. Throws a ProtocolError when the
+ * body would exceed `maxFrameBytes`, and a TypeError when `value` cannot be written as JSON (a
+ * BigInt, a cycle, `undefined`).
  */
 export function encodeFrame (value: unknown, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): Buffer {
-  const json = JSON.stringify(value)
-  if (json === undefined) throw new TypeError(`a frame must be JSON, not ${typeof value}`)
-  const length = Buffer.byteLength(json)
-  if (length > maxFrameBytes) {
-    throw new ProtocolError(ERROR_CODES.frameTooLarge, `frame of ${length} bytes is over the limit of ${maxFrameBytes}`)
-  }
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length)
-  frame.writeUInt32BE(length, 0)
-  frame.write(json, FRAME_HEADER_BYTES, 'utf8')
-  return frame
+  const frame = encodeBytes(value, maxFrameBytes)
+  return Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)
 }
-
-const utf8 = new TextDecoder('utf-8', { fatal: true })
-/** Buffers above this are dropped, not kept for reuse, once empty. */
-const RETAIN_BYTES = 64 * 1024
 
 /**
- * Turns a byte stream cut at arbitrary places back into the JSON values of its frames.
- * `push` returns the frames a chunk completed (often none, sometimes several) and throws a
- * ProtocolError on the first bad frame; after that the decoder is spent.
- *
- * Memory stays proportional to what has arrived, not to what a header declares: a peer that
- * declares 16 MiB and sends 10 bytes holds 10 bytes. Bytes are copied once into a buffer that
- * grows by doubling, so a large frame fed one byte at a time costs linear time.
+ * mesh/frames.ts's decoder with this protocol's default limit: `push` returns the frames a chunk
+ * completed and throws a ProtocolError on the first bad frame, after which it is spent.
  */
-export class FrameDecoder {
-  readonly maxFrameBytes: number
-  private buf: Buffer = Buffer.alloc(0)
-  private start = 0
-  private end = 0
-  /** The declared length of the frame being read, or -1 while reading its header. */
-  private expected = -1
-  private failed: ProtocolError | undefined
-
+export class FrameDecoder extends FrameCodec {
   constructor (opts: { maxFrameBytes?: number } = {}) {
-    this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+    super({ maxFrameBytes: opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES })
   }
-
-  /** Bytes received but not yet part of a complete frame. */
-  get buffered (): number { return this.end - this.start }
-
-  /** True when the bytes so far end exactly at a frame boundary. */
-  get idle (): boolean { return this.buffered === 0 && this.expected < 0 }
-
-  push (chunk: Uint8Array): unknown[] {
-    if (this.failed) throw this.failed
-    try {
-      return this.read(chunk)
-    } catch (err) {
-      this.failed = err instanceof ProtocolError ? err : new ProtocolError(ERROR_CODES.badFrame, String(err))
-      this.buf = Buffer.alloc(0)
-      this.start = this.end = 0
-      throw this.failed
-    }
-  }
-
-  private read (chunk: Uint8Array): unknown[] {
-    const out: unknown[] = []
-    let data: Uint8Array
-    let pos: number
-    let end: number
-    if (this.buffered === 0) {
-      // The common case: parse straight out of the chunk, copy only a leftover.
-      data = chunk
-      pos = 0
-      end = chunk.length
-    } else {
-      this.append(chunk)
-      data = this.buf
-      pos = this.start
-      end = this.end
-    }
-    for (;;) {
-      if (this.expected < 0) {
-        if (end - pos < FRAME_HEADER_BYTES) break
-        const length = ((data[pos]! << 24) >>> 0) + (data[pos + 1]! << 16) + (data[pos + 2]! << 8) + data[pos + 3]!
-        pos += FRAME_HEADER_BYTES
-        if (length > this.maxFrameBytes) {
-          throw new ProtocolError(ERROR_CODES.frameTooLarge, `frame declares ${length} bytes, over the limit of ${this.maxFrameBytes}`)
-        }
-        this.expected = length
-      }
-      if (end - pos < this.expected) break
-      out.push(parseBody(data.subarray(pos, pos + this.expected)))
-      pos += this.expected
-      this.expected = -1
-    }
-    if (data === chunk) {
-      if (pos < end) this.append(chunk.subarray(pos))
-    } else {
-      this.start = pos
-      if (this.start === this.end) {
-        this.start = this.end = 0
-        if (this.buf.length > RETAIN_BYTES) this.buf = Buffer.alloc(0)
-      }
-    }
-    return out
-  }
-
-  private append (bytes: Uint8Array): void {
-    const used = this.end - this.start
-    const need = used + bytes.length
-    if (this.end + bytes.length > this.buf.length) {
-      if (need <= this.buf.length) {
-        this.buf.copy(this.buf, 0, this.start, this.end)
-      } else {
-        const grown = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2, 1024))
-        this.buf.copy(grown, 0, this.start, this.end)
-        this.buf = grown
-      }
-      this.start = 0
-      this.end = used
-    }
-    this.buf.set(bytes, this.end)
-    this.end += bytes.length
-  }
-}
-
-function parseBody (body: Uint8Array): unknown {
-  let text: string
-  try {
-    text = utf8.decode(body)
-  } catch {
-    throw new ProtocolError(ERROR_CODES.badFrame, 'frame is not valid UTF-8')
-  }
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch (err) {
-    throw new ProtocolError(ERROR_CODES.badFrame, `frame is not valid JSON: ${(err as Error).message}`)
-  }
-  if (!isObject(value)) {
-    throw new ProtocolError(ERROR_CODES.badFrame, `a frame must be a JSON object, not ${describe(value)}`)
-  }
-  return value
-}
-
-function isObject (v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
-
-function describe (v: unknown): string {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'an array'
-  return `a ${typeof v}`
 }
 
 function isId (v: unknown): v is number {
