@@ -1,0 +1,548 @@
+// mesh/raft/node.ts — the driver loop that hosts the Raft core on a real node: a tick timer,
+// Raft messages over the mesh, the log and hard state in LevelDB, the application's state
+// machine fed with committed entries in order.
+//
+//   const node = await startRaftNode({ mesh, dbPath, voters: [idA, idB, idC],
+//                                      apply: e => machine.apply(e.data),
+//                                      snapshot: () => machine.dump(), restore: d => machine.load(d) })
+//   const { index, term } = await node.propose({ op: 'put', key, value })   // on any member
+//   node.status(); node.leader(); await node.close()
+//
+// How it follows the core's Ready contract (mesh/raft/index.ts), one Ready at a time, in order:
+//   1. the snapshot, entries and hard state go to LevelDB in ONE atomic batch (fsync'd unless
+//      `sync: false`), so a kill -9 at any point leaves either all of a Ready on disk or none;
+//   2. then its messages are queued for sending (see below);
+//   3. then the state machine is restored from its snapshot and fed its committed entries, in
+//      order, awaiting `apply` one entry at a time;
+//   4. then `advance`. Every `compactEvery` applied entries, `snapshot()` is taken and the log up
+//      to there dropped (the snapshot stored first, in the same batch as the deletes).
+//
+// The state machine lives in the application's memory: on start the driver hands the stored
+// snapshot to `restore`, and the core hands every committed entry after it to `apply` again.
+// So within one process lifetime each entry is applied exactly once, in log order; an
+// application that keeps its own durable state must make `apply` idempotent (or key it on index).
+//
+// Transport: `/dstack/raft/1.0.0`, request/response, the body `{ msgs: Message[] }`. Each peer
+// has its own queue and at most one request in flight, so a peer receives our messages in the
+// order we sent them; whatever queued while a request was out goes in the next one. A message
+// whose `from` is not the calling peer is dropped (peers cannot speak for each other). When a
+// peer cannot be reached its messages are dropped (Raft retransmits) and sending to it backs off
+// until it connects again.
+//
+// Proposals: on the leader they go straight into the log; on a follower they are forwarded to
+// the leader over `/dstack/raft-propose/1.0.0`, which answers `{ index, term }` once the entry is
+// committed and applied there; the follower then waits until it has applied that index itself.
+// With no leader known, `propose` waits for one until its timeout, then fails with code
+// `no_leader`.
+import { Buffer } from 'node:buffer'
+import { Level } from 'level'
+import type { Mesh } from '../index.ts'
+import { createRaft, entryBytes, RaftError, type Entry, type HardState, type Message, type Raft, type Ready, type Snapshot, type Status } from './index.ts'
+
+/** Raft messages between members. */
+export const RAFT_PROTOCOL = '/dstack/raft/1.0.0'
+/** Proposals forwarded from a follower to the leader. */
+export const RAFT_PROPOSE_PROTOCOL = '/dstack/raft-propose/1.0.0'
+
+export type RaftNodeErrorCode =
+  /** No leader was known (or reachable) before the proposal's timeout. */
+  | 'no_leader'
+  /** The proposal went into a log but was not seen applied before its timeout: it may still commit. */
+  | 'timeout'
+  /** The entry the proposal went into was replaced by another leader's: it did not commit. */
+  | 'dropped'
+  /** The leader may or may not have taken the proposal (the connection broke mid-call), or a snapshot covered it before it was seen. */
+  | 'unknown_outcome'
+  /** The node was closed. */
+  | 'closed'
+  /** The node stopped on an error (storage, apply, a broken invariant): see the message. */
+  | 'failed'
+
+export class RaftNodeError extends Error {
+  readonly code: RaftNodeErrorCode
+  constructor (code: RaftNodeErrorCode, message: string) {
+    super(message)
+    this.name = 'RaftNodeError'
+    this.code = code
+  }
+}
+
+export interface AppliedEntry {
+  index: number
+  term: number
+  /** What was proposed; a Uint8Array proposal comes back as a Uint8Array. */
+  data: unknown
+}
+
+export interface RaftNodeOptions {
+  mesh: Mesh
+  /** The LevelDB directory holding this node's hard state, snapshot and log. */
+  dbPath: string
+  /** Peer ids of the voters of a new cluster (ignored once the log says who the members are). */
+  voters: string[]
+  learners?: string[]
+  /** Milliseconds per Raft tick. Default 100. */
+  tickMs?: number
+  /** Ticks without a leader before a voter campaigns (drawn from [n, 2n)). Default 10. */
+  electionTicks?: number
+  /** Ticks between the leader's heartbeats. Default 1. */
+  heartbeatTicks?: number
+  /** Applies one committed entry to the state machine; awaited, in log order. Throwing stops the node. */
+  apply: (entry: AppliedEntry) => void | Promise<void>
+  /** The state machine as a JSON value, for compaction. Without it the log is never compacted. */
+  snapshot?: () => unknown
+  /** Replaces the state machine with a snapshot's data (at start, or one sent by the leader). */
+  restore?: (data: unknown) => void | Promise<void>
+  /** Compact after this many entries applied since the last snapshot. Default 1000. */
+  compactEvery?: number
+  /** Default timeout of `propose`, in ms. Default 10000. */
+  proposeTimeoutMs?: number
+  /** Timeout of one request carrying Raft messages, in ms. Default max(1000, electionTicks × tickMs). */
+  messageTimeoutMs?: number
+  /** fsync each Ready's batch. Default true; false survives kill -9 but not a power cut. */
+  sync?: boolean
+  log?: (msg: string, fields?: object) => void
+}
+
+export interface ProposeOptions {
+  /** Default: the node's `proposeTimeoutMs`. */
+  timeoutMs?: number
+}
+
+export interface RaftNode {
+  /** Resolves once the entry is committed and applied on this node. Fails with a RaftNodeError (or the leader's MeshRpcError). */
+  propose(data: unknown, options?: ProposeOptions): Promise<{ index: number, term: number }>
+  status(): Status
+  /** The leader's peer id as this node knows it, or null. */
+  leader(): string | null
+  /** Stops ticking and serving, waits for the Ready being handled, closes the store. Does not stop the mesh. */
+  close(): Promise<void>
+}
+
+const HARD_STATE_KEY = 'hs'
+const SNAPSHOT_KEY = 'snap'
+const entryKey = (index: number): string => `e:${String(index).padStart(16, '0')}`
+/** Most messages in one request to a peer. */
+const MAX_BATCH = 64
+/** Most messages waiting for one peer; the oldest go first (Raft retransmits). */
+const MAX_QUEUED = 1024
+
+interface Waiter {
+  index: number
+  term: number
+  /** Known committed (the leader said so): a snapshot covering it means it was applied. */
+  committed: boolean
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+interface Outbox {
+  queue: Message[]
+  sending: boolean
+  /** Don't send before this time (the peer was unreachable); 0: send. */
+  retryAt: number
+  backoffMs: number
+  /** Messages dropped since the last report. */
+  dropped: number
+}
+
+type BatchOp = { type: 'put', key: string, value: unknown } | { type: 'del', key: string }
+
+function encodeData (data: unknown): { data?: unknown, bytes?: string } {
+  if (data instanceof Uint8Array) return { bytes: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') }
+  return { data }
+}
+
+function decodeData (body: unknown): unknown {
+  const b = body as { data?: unknown, bytes?: unknown } | null
+  if (b === null || typeof b !== 'object') throw Object.assign(new Error('a proposal body is { data } or { bytes }'), { code: 'bad_request' })
+  if (typeof b.bytes === 'string') return new Uint8Array(Buffer.from(b.bytes, 'base64'))
+  if (b.data === undefined) throw Object.assign(new Error('a proposal carries no data'), { code: 'bad_request' })
+  return b.data
+}
+
+const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+
+export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
+  const mesh = opts.mesh
+  const self = mesh.peerId
+  const tickMs = opts.tickMs ?? 100
+  const electionTicks = opts.electionTicks ?? 10
+  const compactEvery = opts.compactEvery ?? 1000
+  const proposeTimeoutMs = opts.proposeTimeoutMs ?? 10_000
+  const messageTimeoutMs = opts.messageTimeoutMs ?? Math.max(1000, electionTicks * tickMs)
+  const sync = opts.sync ?? true
+  const log = opts.log ?? (() => {})
+  if (!(tickMs > 0)) throw new TypeError(`tickMs must be positive, got ${tickMs}`)
+  if (!(Number.isInteger(compactEvery) && compactEvery > 0)) throw new TypeError(`compactEvery must be a positive integer, got ${compactEvery}`)
+
+  // ---- restore from disk -------------------------------------------------------------------
+  const db = new Level<string, unknown>(opts.dbPath, { valueEncoding: 'json' })
+  await db.open()
+  let raft: Raft
+  /** The stored entries' index range, contiguous; null when none are stored. */
+  let stored: { first: number, last: number } | null = null
+  let appliedIndex = 0
+  let snapshotIndex = 0
+  try {
+    const hardState = await db.get(HARD_STATE_KEY) as HardState | undefined
+    const snapshot = await db.get(SNAPSHOT_KEY) as Snapshot | undefined
+    const entries: Entry[] = []
+    for await (const [key, value] of db.iterator({ gt: 'e:', lt: 'e;' })) {
+      const e = value as Entry
+      if (entryKey(e.index) !== key) throw new Error(`raft store ${opts.dbPath}: entry under ${key} says index ${e.index}`)
+      if (stored !== null && e.index !== stored.last + 1) throw new Error(`raft store ${opts.dbPath}: entries jump from ${stored.last} to ${e.index}`)
+      stored = stored === null ? { first: e.index, last: e.index } : { first: stored.first, last: e.index }
+      entries.push(e)
+    }
+    if (snapshot !== undefined) {
+      if (opts.restore === undefined) throw new Error(`raft store ${opts.dbPath} holds a snapshot (index ${snapshot.index}) but no restore() was given`)
+      await opts.restore(snapshot.data)
+      appliedIndex = snapshotIndex = snapshot.index
+    }
+    raft = createRaft({
+      id: self,
+      voters: opts.voters,
+      learners: opts.learners,
+      electionTicks,
+      heartbeatTicks: opts.heartbeatTicks,
+      random: Math.random,
+      storage: { hardState, snapshot, entries }
+    })
+    log('raft: started', { id: self, term: hardState?.term ?? 0, commit: hardState?.commit ?? 0, snapshot: snapshotIndex, entries: entries.length })
+  } catch (err) {
+    await db.close().catch(() => {})
+    throw err
+  }
+
+  let closed = false
+  let failure: Error | null = null
+  const waiters = new Map<number, Waiter[]>()
+  const leaderWaiters = new Set<() => void>()
+  let lastLeader: string | null = null
+  let lastRole = ''
+
+  const stoppedError = (): RaftNodeError => failure !== null
+    ? new RaftNodeError('failed', `raft node ${self} stopped: ${failure.message}`)
+    : new RaftNodeError('closed', `raft node ${self} is closed`)
+
+  function rejectAll (err: Error): void {
+    for (const list of waiters.values()) for (const w of list) w.reject(err)
+    waiters.clear()
+    for (const wake of leaderWaiters) wake()
+    leaderWaiters.clear()
+  }
+
+  function fatal (err: unknown): void {
+    if (failure !== null || closed) return
+    failure = err instanceof Error ? err : new Error(String(err))
+    log('raft: node stopped on an error', { error: failure.message })
+    clearInterval(timer)
+    rejectAll(stoppedError())
+  }
+
+  // ---- persistence ---------------------------------------------------------------------------
+  async function persist (rd: Ready): Promise<void> {
+    const ops: BatchOp[] = []
+    const deleteRange = (from: number, to: number): void => {
+      for (let i = from; i <= to; i++) ops.push({ type: 'del', key: entryKey(i) })
+    }
+    if (rd.snapshotToApply) {
+      ops.push({ type: 'put', key: SNAPSHOT_KEY, value: rd.snapshotToApply })
+      if (stored !== null) deleteRange(stored.first, stored.last)
+      stored = null
+    }
+    if (rd.entriesToPersist.length > 0) {
+      const first = rd.entriesToPersist[0]!.index
+      const last = rd.entriesToPersist[rd.entriesToPersist.length - 1]!.index
+      if (stored !== null) {
+        if (first > stored.last + 1) throw new RaftError('internal', `persisting entries from ${first} after stored entries ending at ${stored.last}`)
+        deleteRange(Math.max(first, stored.first), stored.last)
+        stored = { first: Math.min(first, stored.first), last }
+      } else {
+        stored = { first, last }
+      }
+      for (const e of rd.entriesToPersist) ops.push({ type: 'put', key: entryKey(e.index), value: e })
+    }
+    if (rd.hardState) ops.push({ type: 'put', key: HARD_STATE_KEY, value: rd.hardState })
+    if (ops.length > 0) await db.batch(ops as any, { sync })
+  }
+
+  async function maybeCompact (): Promise<void> {
+    if (opts.snapshot === undefined || appliedIndex - snapshotIndex < compactEvery) return
+    const snap = raft.compact(appliedIndex, opts.snapshot())
+    if (snap === null) return
+    const ops: BatchOp[] = [{ type: 'put', key: SNAPSHOT_KEY, value: snap }]
+    if (stored !== null) {
+      const upTo = Math.min(snap.index, stored.last)
+      for (let i = stored.first; i <= upTo; i++) ops.push({ type: 'del', key: entryKey(i) })
+      stored = upTo >= stored.last ? null : { first: upTo + 1, last: stored.last }
+    }
+    await db.batch(ops as any, { sync })
+    snapshotIndex = snap.index
+    log('raft: compacted', { index: snap.index, term: snap.term })
+  }
+
+  // ---- sending -------------------------------------------------------------------------------
+  const outboxes = new Map<string, Outbox>()
+
+  function send (messages: Message[]): void {
+    for (const m of messages) {
+      let box = outboxes.get(m.to)
+      if (box === undefined) {
+        box = { queue: [], sending: false, retryAt: 0, backoffMs: 0, dropped: 0 }
+        outboxes.set(m.to, box)
+      }
+      if (box.retryAt > Date.now()) { box.dropped++; continue }
+      box.queue.push(m)
+      if (box.queue.length > MAX_QUEUED) { box.queue.shift(); box.dropped++ }
+    }
+    for (const peer of new Set(messages.map(m => m.to))) pump(peer)
+  }
+
+  function pump (peer: string): void {
+    const box = outboxes.get(peer)
+    if (box === undefined || box.sending || box.queue.length === 0 || closed || failure !== null) return
+    box.sending = true
+    const batch = box.queue.splice(0, MAX_BATCH)
+    mesh.request(peer, RAFT_PROTOCOL, { msgs: batch }, { timeoutMs: messageTimeoutMs }).then(() => {
+      if (box.backoffMs > 0) log('raft: peer reachable again', { peer, dropped: box.dropped })
+      box.backoffMs = 0
+      box.retryAt = 0
+      box.dropped = 0
+    }, (err: { code?: string, message?: string }) => {
+      if (closed) return
+      box.dropped += batch.length + box.queue.length
+      box.queue = []
+      if (box.backoffMs === 0) log('raft: cannot send to peer', { peer, code: err?.code, error: err?.message })
+      box.backoffMs = Math.min(1000, Math.max(tickMs, box.backoffMs * 2))
+      box.retryAt = Date.now() + box.backoffMs
+    }).finally(() => {
+      box.sending = false
+      pump(peer)
+    })
+  }
+
+  const offConnect = mesh.on('peer:connect', peer => {
+    const box = outboxes.get(peer)
+    if (box !== undefined) box.retryAt = 0
+  })
+
+  // ---- the Ready loop ------------------------------------------------------------------------
+  let loop: Promise<void> | null = null
+
+  function schedule (): void {
+    if (loop !== null || closed || failure !== null || !raft.hasReady()) return
+    loop = runReadys().catch(fatal).finally(() => {
+      loop = null
+      schedule()
+    })
+  }
+
+  function settle (entryIndex: number, entryTerm: number): void {
+    const list = waiters.get(entryIndex)
+    if (list === undefined) return
+    waiters.delete(entryIndex)
+    for (const w of list) {
+      if (w.term === entryTerm) w.resolve()
+      else w.reject(new RaftNodeError('dropped', `the proposal at index ${w.index} (term ${w.term}) was replaced by an entry of term ${entryTerm}: it did not commit`))
+    }
+  }
+
+  async function runReadys (): Promise<void> {
+    while (!closed && failure === null && raft.hasReady()) {
+      const rd = raft.ready()
+      const ss = rd.softState
+      if (ss.leader !== lastLeader || ss.role !== lastRole) {
+        if (ss.leader !== lastLeader) log('raft: leader', { leader: ss.leader, term: ss.term, role: ss.role })
+        lastLeader = ss.leader
+        lastRole = ss.role
+        if (ss.leader !== null) {
+          for (const wake of leaderWaiters) wake()
+          leaderWaiters.clear()
+        }
+      }
+      await persist(rd)
+      if (closed) return
+      send(rd.messages)
+      if (rd.snapshotToApply) {
+        const snap = rd.snapshotToApply
+        if (opts.restore === undefined) throw new Error(`the leader sent a snapshot (index ${snap.index}) but no restore() was given`)
+        await opts.restore(snap.data)
+        appliedIndex = snapshotIndex = snap.index
+        for (const [index, list] of waiters) {
+          if (index > snap.index) continue
+          waiters.delete(index)
+          for (const w of list) {
+            if (w.committed) w.resolve()
+            else w.reject(new RaftNodeError('unknown_outcome', `a snapshot at index ${snap.index} replaced the log before the proposal at index ${w.index} was seen committed`))
+          }
+        }
+      }
+      for (const e of rd.committed) {
+        if (e.index <= appliedIndex) continue
+        if (e.type === 'normal') await opts.apply({ index: e.index, term: e.term, data: e.bytes === true ? entryBytes(e) : e.data })
+        appliedIndex = e.index
+      }
+      raft.advance(rd)
+      for (const e of rd.committed) settle(e.index, e.term)
+      await maybeCompact()
+    }
+  }
+
+  // ---- serving -------------------------------------------------------------------------------
+  await mesh.handle(RAFT_PROTOCOL, (body: { msgs?: unknown }, ctx) => {
+    if (closed || failure !== null) throw Object.assign(stoppedError(), { code: 'unavailable' })
+    if (!Array.isArray(body?.msgs)) throw Object.assign(new Error('a raft request is { msgs: Message[] }'), { code: 'bad_request' })
+    for (const m of body.msgs as Message[]) {
+      if (m?.from !== ctx.peerId) {
+        log('raft: dropped a message not from its sender', { peer: ctx.peerId, from: m?.from })
+        continue
+      }
+      try {
+        raft.step(m)
+      } catch (err) {
+        if (err instanceof RaftError && err.code === 'invalid_argument') {
+          log('raft: dropped a malformed message', { peer: ctx.peerId, error: err.message })
+          continue
+        }
+        fatal(err)
+        throw err
+      }
+    }
+    schedule()
+    return { ok: true }
+  })
+
+  /** Resolves once this node applied (index, term); rejects at the deadline. */
+  function waitApplied (index: number, term: number, committed: boolean, deadline: number, signal?: AbortSignal): Promise<void> {
+    if (committed && appliedIndex >= index) return Promise.resolve()
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        done()
+        reject(new RaftNodeError('timeout', `the proposal at index ${index} (term ${term}) was not applied on ${self} in time (applied: ${appliedIndex}, commit: ${raft.status().commit}); it may still commit`))
+      }, Math.max(0, deadline - Date.now()))
+      const onAbort = (): void => { done(); reject(new RaftNodeError('timeout', 'the caller went away')) }
+      const w: Waiter = {
+        index,
+        term,
+        committed,
+        resolve: () => { done(); resolve() },
+        reject: err => { done(); reject(err) }
+      }
+      function done (): void {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        const list = waiters.get(index)
+        if (list !== undefined) {
+          const i = list.indexOf(w)
+          if (i >= 0) list.splice(i, 1)
+          if (list.length === 0) waiters.delete(index)
+        }
+      }
+      signal?.addEventListener('abort', onAbort)
+      const list = waiters.get(index)
+      if (list === undefined) waiters.set(index, [w])
+      else list.push(w)
+    })
+  }
+
+  /** Waits until some leader is known or `ms` passed; never rejects. */
+  async function leaderOrWait (ms: number): Promise<void> {
+    if (raft.status().leader !== null) return
+    await new Promise<void>(resolve => {
+      const t = setTimeout(wake, Math.max(0, ms))
+      function wake (): void { clearTimeout(t); leaderWaiters.delete(wake); resolve() }
+      leaderWaiters.add(wake)
+    })
+  }
+
+  await mesh.handle(RAFT_PROPOSE_PROTOCOL, async (body: { data?: unknown, bytes?: string, timeoutMs?: unknown }, ctx) => {
+    if (closed || failure !== null) throw Object.assign(stoppedError(), { code: 'unavailable' })
+    const data = decodeData(body)
+    const timeoutMs = typeof body.timeoutMs === 'number' && body.timeoutMs > 0 ? Math.min(body.timeoutMs, 10 * proposeTimeoutMs) : proposeTimeoutMs
+    const r = raft.propose(data as object)
+    if (!r.ok) throw Object.assign(new Error(`${self} is not the leader (it knows ${r.reason === 'not_leader' ? r.leader ?? 'no leader' : r.reason})`), { code: 'not_leader' })
+    schedule()
+    await waitApplied(r.index, r.term, false, Date.now() + timeoutMs, ctx.signal)
+    return { index: r.index, term: r.term }
+  })
+
+  // ---- ticking -------------------------------------------------------------------------------
+  const timer = setInterval(() => {
+    if (closed || failure !== null) return
+    try {
+      raft.tick()
+    } catch (err) {
+      fatal(err)
+      return
+    }
+    schedule()
+  }, tickMs)
+  schedule()
+
+  // ---- the API -------------------------------------------------------------------------------
+  async function propose (data: unknown, options: ProposeOptions = {}): Promise<{ index: number, term: number }> {
+    if (data === undefined) throw new TypeError('propose: data is undefined (proposals are JSON values or Uint8Arrays)')
+    const timeoutMs = options.timeoutMs ?? proposeTimeoutMs
+    const deadline = Date.now() + timeoutMs
+    let unreachable: string | null = null
+    for (;;) {
+      if (closed || failure !== null) throw stoppedError()
+      const r = raft.propose(data as object)
+      if (r.ok) {
+        schedule()
+        await waitApplied(r.index, r.term, false, deadline)
+        return { index: r.index, term: r.term }
+      }
+      if (r.reason !== 'not_leader') throw new Error(`propose: ${r.reason}: ${r.message}`)
+      const remaining = deadline - Date.now()
+      if (remaining <= 0) {
+        const st = raft.status()
+        throw new RaftNodeError('no_leader', unreachable !== null
+          ? `no Raft leader reachable within ${timeoutMs} ms: the leader ${unreachable} could not be reached (${self} is ${st.role} at term ${st.term})`
+          : `no Raft leader elected within ${timeoutMs} ms (${self} is ${st.role} at term ${st.term}, ${mesh.peers().length} peers connected)`)
+      }
+      if (r.leader === null || r.leader === self) {
+        await leaderOrWait(Math.min(remaining, tickMs * electionTicks))
+        continue
+      }
+      let answer: { index: number, term: number }
+      try {
+        answer = await mesh.request<{ index: number, term: number }>(r.leader, RAFT_PROPOSE_PROTOCOL, { ...encodeData(data), timeoutMs: remaining }, { timeoutMs: remaining + 1000 })
+      } catch (err) {
+        const e = err as { code?: string, remote?: boolean, message?: string }
+        // These never reached a leader's log: safe to try again once the leader is known anew.
+        const notTaken = (e.remote === true && (e.code === 'not_leader' || e.code === 'unavailable')) ||
+          e.code === 'unreachable' || e.code === 'no_handler'
+        if (!notTaken) {
+          if (e.remote === true || e.code === 'stopped') throw err
+          throw new RaftNodeError('unknown_outcome', `forwarding the proposal to the leader ${r.leader} failed (${e.code ?? 'error'}: ${e.message}); it may or may not commit`)
+        }
+        if (e.code === 'unreachable') unreachable = r.leader
+        await sleep(Math.min(tickMs, Math.max(0, deadline - Date.now())))
+        continue
+      }
+      await waitApplied(answer.index, answer.term, true, deadline)
+      return answer
+    }
+  }
+
+  return {
+    propose,
+    status: () => raft.status(),
+    leader: () => raft.status().leader,
+    async close () {
+      if (closed) return
+      closed = true
+      clearInterval(timer)
+      offConnect()
+      await mesh.unhandle(RAFT_PROTOCOL).catch(() => {})
+      await mesh.unhandle(RAFT_PROPOSE_PROTOCOL).catch(() => {})
+      await (loop ?? Promise.resolve()).catch(() => {})
+      rejectAll(new RaftNodeError('closed', `raft node ${self} is closed`))
+      await db.close()
+      log('raft: closed', { id: self })
+    }
+  }
+}
