@@ -3,7 +3,7 @@
 import { fail, show, type ConfigIssue } from './errors.ts'
 import { parseEnv } from './env.ts'
 import { parseRange } from './range.ts'
-import { fleetProfileShape, SPOT_POLICIES } from './profile.ts'
+import { deprecatedFleetShape, fleetProfileShape, SPOT_POLICIES } from './profile.ts'
 import { parseResources } from './resources.ts'
 import { resources, runName } from './run.ts'
 import { asEnum, asIntIn, asString, isMapping } from './scalars.ts'
@@ -120,7 +120,8 @@ const shape = {
   max_price: profile.max_price,
   idle_duration: opt(profile.idle_duration, null),
   tags: profile.tags,
-  backend_options: profile.backend_options
+  backend_options: profile.backend_options,
+  ...deprecatedFleetShape()
 }
 
 type Parsed = { [K in keyof typeof shape]: ReturnType<typeof shape[K]> }

@@ -174,10 +174,31 @@ export function fleetProfileShape (idleDefault: number) {
   }
 }
 
+/**
+ * Fields of 0.18-era files that dstack still accepts and ignores ("deprecated and unused,
+ * left for compatibility"): read and kept, with no effect, so such files keep working.
+ */
+export function deprecatedFleetShape () {
+  return {
+    termination_idle_time: opt((v: unknown) => typeof v === 'number' ? v : asString(v), null as number | string | null),
+    termination_policy: opt((v: unknown) => asEnum(v, ['dont-destroy', 'destroy-after-idle'] as const), null)
+  }
+}
+
+function deprecatedRunShape () {
+  return {
+    ...deprecatedFleetShape(),
+    pool_name: opt((v: unknown) => asString(v), null),
+    instance_name: opt((v: unknown) => asString(v), null),
+    retry_policy: opt(record({ retry: opt(asBool, null), duration: opt(parseDuration, null) }), null)
+  }
+}
+
 /** Every profile parameter of a run configuration. */
 export function runProfileShape () {
   return {
     ...fleetProfileShape(5 * 60),
+    ...deprecatedRunShape(),
     max_duration: (v: unknown) => parseOffableDuration(v, 'off'),
     stop_duration: (v: unknown) => parseOffableDuration(v, 5 * 60),
     creation_policy: opt(v => asEnum(v, ['reuse', 'reuse-or-create'] as const), 'reuse-or-create' as const),

@@ -458,6 +458,16 @@ test('gateway: defaults, and certificate null means none', () => {
   assert.equal(parse('type: gateway\nbackend: aws\nregion: r\ncertificate: {type: acm, arn: "arn:x"}').certificate, { type: 'acm', arn: 'arn:x' })
 })
 
+test('0.18-era fields dstack still accepts are read and have no effect', () => {
+  const f = parse('type: fleet\nnodes: 1\ntermination_idle_time: 1h\ntermination_policy: destroy-after-idle')
+  assert.is(f.termination_idle_time, '1h')
+  assert.is(f.idle_duration, 259200)
+  const t = parse('type: task\ncommands: [ls]\npool_name: p\ninstance_name: i\nretry_policy: {retry: true, duration: 1h}\ntermination_idle_time: 300')
+  assert.equal(t.retry_policy, { retry: true, duration: 3600 })
+  assert.is(t.retry, false, 'the old retry_policy does not turn retry on')
+  assert.match(errorOf('type: fleet\nnodes: 1\ntermination_policy: sometimes').message, /termination_policy/)
+})
+
 test('profiles: the configuration wins over the profile', () => {
   const c = parseConfiguration('type: task\ncommands: [ls]\nspot_policy: spot', { profile: { spot_policy: 'auto', max_price: 2, backends: ['aws'] } }) as any
   assert.is(c.spot_policy, 'spot')
