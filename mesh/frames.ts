@@ -2,9 +2,10 @@
 // (daemon/api/protocol.ts) and RPC over libp2p streams (mesh/rpc.ts). A frame is a 4-byte
 // big-endian unsigned length, then that many bytes of UTF-8 JSON, and its JSON is an object.
 //
-// This file imports nothing, not even Node built-ins: the `dstack` client loads it through
+// This file imports only mesh/errors.ts and no Node built-ins: the `dstack` client loads it through
 // protocol.ts and must start fast, and it works the same on Buffers and plain Uint8Arrays.
 // What a frame's object must contain is each side's business, not this file's.
+import { CodedError } from './errors.ts'
 
 /** Bytes of the length prefix in front of every frame. */
 export const FRAME_HEADER_BYTES = 4
@@ -21,13 +22,8 @@ export const FRAME_ERRORS = {
  * A frame that could not be read or written (and, on the socket API, one with the wrong shape).
  * The connection or stream it came on cannot go on.
  */
-export class ProtocolError extends Error {
-  readonly code: string
-  constructor (code: string, message: string) {
-    super(message)
-    this.name = 'ProtocolError'
-    this.code = code
-  }
+export class ProtocolError extends CodedError {
+  override name = 'ProtocolError'
 }
 
 const utf8In = new TextEncoder()

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { CodedError } from './errors.ts'
 
 /** Bytes of a swarm key. */
 export const SWARM_KEY_BYTES = 32
@@ -15,13 +16,8 @@ export const SWARM_KEY_FILE = 'swarm.key'
 const SWARM_KEY_HEADER = '/key/swarm/psk/1.0.0/\n/base16/\n'
 
 /** A key file that is missing where it must exist, unreadable, or malformed. */
-export class MeshKeyError extends Error {
-  readonly code: string
-  constructor (code: string, message: string) {
-    super(message)
-    this.name = 'MeshKeyError'
-    this.code = code
-  }
+export class MeshKeyError extends CodedError {
+  override name = 'MeshKeyError'
 }
 
 export async function ensureDataDir (dataDir: string): Promise<void> {

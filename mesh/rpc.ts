@@ -14,6 +14,7 @@
 import type { Stream } from '@libp2p/interface'
 import { FRAME_ERRORS, FRAME_HEADER_BYTES, FrameDecoder, ProtocolError, encodeFrame as encodeBytes, isObject } from './frames.ts'
 import { linkedSignal } from './signals.ts'
+import { CodedError } from './errors.ts'
 
 /** The largest frame either side accepts unless configured otherwise: 4 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
@@ -47,13 +48,11 @@ export const RPC_ERRORS = {
 } as const
 
 /** An RPC that failed. `remote` is true when the error came from the other node's handler. */
-export class MeshRpcError extends Error {
-  readonly code: string
+export class MeshRpcError extends CodedError {
+  override name = 'MeshRpcError'
   readonly remote: boolean
   constructor (code: string, message: string, remote = false) {
-    super(message)
-    this.name = 'MeshRpcError'
-    this.code = code
+    super(code, message)
     this.remote = remote
   }
 }

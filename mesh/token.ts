@@ -6,6 +6,7 @@
 // A token is a secret (whoever holds it can join): errors never repeat it or the key.
 import { multiaddr } from '@multiformats/multiaddr'
 import { SWARM_KEY_BYTES } from './keys.ts'
+import { CodedError } from './errors.ts'
 
 export const JOIN_TOKEN_PREFIX = 'dstack1.'
 /** Tokens longer than this are refused before decoding (a token carries a few addresses). */
@@ -19,11 +20,10 @@ export interface JoinToken {
 }
 
 /** A join token that cannot be used; the message says what is wrong with it. */
-export class JoinTokenError extends Error {
-  readonly code = 'bad_join_token'
+export class JoinTokenError extends CodedError<'bad_join_token'> {
+  override name = 'JoinTokenError'
   constructor (message: string) {
-    super(`invalid join token: ${message}`)
-    this.name = 'JoinTokenError'
+    super('bad_join_token', `invalid join token: ${message}`)
   }
 }
 

@@ -1,21 +1,15 @@
 // The client side of the protocol (protocol.ts): what `dstack` uses to talk to a daemon.
-// Imports only Node built-ins and protocol.ts, so a one-shot command starts fast.
+// Imports only Node built-ins, protocol.ts and mesh/errors.ts, so a one-shot command starts fast.
 import net from 'node:net'
 import {
   DEFAULT_MAX_FRAME_BYTES, ERROR_CODES, FrameDecoder, ProtocolError, encodeFrame, parseServerFrame,
   type ClientFrame, type ErrorBody, type ServerFrame
 } from './protocol.ts'
+import { CodedError } from '../../mesh/errors.ts'
 
 /** A failed call: `code` is the server's (`unknown_method`, `not_found`, …) or the client's own (`unavailable`, `connection_closed`, `cancelled`, `timeout`). */
-export class ApiError extends Error {
-  readonly code: string
-  readonly details?: unknown
-  constructor (code: string, message: string, details?: unknown) {
-    super(message)
-    this.name = 'ApiError'
-    this.code = code
-    if (details !== undefined) this.details = details
-  }
+export class ApiError extends CodedError {
+  override name = 'ApiError'
 
   static from (body: ErrorBody): ApiError {
     return new ApiError(body.code, body.message, body.details)

@@ -4,7 +4,7 @@
 // The byte-level codec (encode, incremental decode, ProtocolError) is mesh/frames.ts, shared with
 // RPC over libp2p; this file adds the socket API's default limit and its frame shapes.
 //
-// This file imports only mesh/frames.ts (which imports nothing), and uses only type syntax that
+// This file imports only mesh/frames.ts (which imports only mesh/errors.ts), and uses only type syntax that
 // erases, because the `dstack` client imports it and must start fast (STACK.md, "Start-up cost
 // of a Node command").
 import {

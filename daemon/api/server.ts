@@ -9,6 +9,7 @@ import {
   DEFAULT_MAX_FRAME_BYTES, ERROR_CODES, FrameDecoder, PROTOCOL_VERSION, ProtocolError, encodeFrame, parseClientFrame,
   type ErrorBody, type RequestFrame, type ServerFrame
 } from './protocol.ts'
+import { CodedError } from '../../mesh/errors.ts'
 
 export interface HandlerContext {
   /** Aborted when the client cancels the request or the connection closes. */
@@ -48,15 +49,8 @@ export interface ApiServer {
 }
 
 /** An error with a code, for handlers to throw. */
-export class ApiHandlerError extends Error {
-  readonly code: string
-  readonly details?: unknown
-  constructor (code: string, message: string, details?: unknown) {
-    super(message)
-    this.name = 'ApiHandlerError'
-    this.code = code
-    if (details !== undefined) this.details = details
-  }
+export class ApiHandlerError extends CodedError {
+  override name = 'ApiHandlerError'
 }
 
 /** How much a connection may have queued for writing before reading from it pauses. */

@@ -38,6 +38,7 @@ import { Buffer } from 'node:buffer'
 import { Level } from 'level'
 import type { Mesh } from '../index.ts'
 import { createRaft, entryBytes, RaftError, type Entry, type HardState, type Message, type Raft, type Ready, type Snapshot, type Status } from './index.ts'
+import { CodedError } from '../errors.ts'
 
 /** Raft messages between members. */
 export const RAFT_PROTOCOL = '/dstack/raft/1.0.0'
@@ -58,13 +59,8 @@ export type RaftNodeErrorCode =
   /** The node stopped on an error (storage, apply, a broken invariant): see the message. */
   | 'failed'
 
-export class RaftNodeError extends Error {
-  readonly code: RaftNodeErrorCode
-  constructor (code: RaftNodeErrorCode, message: string) {
-    super(message)
-    this.name = 'RaftNodeError'
-    this.code = code
-  }
+export class RaftNodeError extends CodedError<RaftNodeErrorCode> {
+  override name = 'RaftNodeError'
 }
 
 export interface AppliedEntry {
