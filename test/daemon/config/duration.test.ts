@@ -3,17 +3,8 @@ import * as assert from 'uvu/assert'
 import fc from 'fast-check'
 import { ConfigError } from '../../../daemon/config/errors.ts'
 import { formatDuration, parseDuration, parseIdleDuration, parseInactivityDuration, parseOffableDuration } from '../../../daemon/config/duration.ts'
+import { throwsConfig } from './helpers.ts'
 
-function throwsConfig (f: () => unknown, pattern: RegExp, name: string): void {
-  try {
-    f()
-  } catch (err) {
-    assert.instance(err, ConfigError, `${name}: not a ConfigError`)
-    assert.match((err as Error).message, pattern, `${name}: message`)
-    return
-  }
-  assert.unreachable(`${name}: expected an error`)
-}
 
 test('duration grammar: ints, truncated floats, numeric strings, one lowercase unit', () => {
   const rows: Array<[unknown, number]> = [

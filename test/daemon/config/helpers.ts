@@ -20,3 +20,15 @@ export function orConfigError<T> (fn: () => T): T | undefined {
     throw err
   }
 }
+
+/** `f` throws a ConfigError whose whole message matches; returns it for further checks. */
+export function throwsConfig (f: () => unknown, pattern: RegExp, name: string): ConfigError {
+  try {
+    f()
+  } catch (err) {
+    assert.instance(err, ConfigError, `${name}: not a ConfigError`)
+    assert.match((err as Error).message, pattern, `${name}: message`)
+    return err as ConfigError
+  }
+  return assert.unreachable(`${name}: expected an error`) as never
+}

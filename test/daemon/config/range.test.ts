@@ -4,17 +4,8 @@ import fc from 'fast-check'
 import { ConfigError } from '../../../daemon/config/errors.ts'
 import { formatMemory, formatRange, intersectRanges, parseCount, parseMemory, parseRange, rangeContains } from '../../../daemon/config/range.ts'
 import type { Range } from '../../../daemon/config/types.ts'
+import { throwsConfig } from './helpers.ts'
 
-function throwsConfig (f: () => unknown, pattern: RegExp, name: string): void {
-  try {
-    f()
-  } catch (err) {
-    assert.instance(err, ConfigError, `${name}: not a ConfigError`)
-    assert.match((err as Error).message, pattern, `${name}: message`)
-    return
-  }
-  assert.unreachable(`${name}: expected an error`)
-}
 
 const r = (min: number | null, max: number | null): Range => ({ min, max })
 

@@ -7,17 +7,8 @@ import {
   parseCpuSpec, parseDiskSpec, parseGpuSpec, parseResources
 } from '../../../daemon/config/resources.ts'
 import type { GpuSpec, Range, ResourcesSpec } from '../../../daemon/config/types.ts'
+import { throwsConfig } from './helpers.ts'
 
-function throwsConfig (f: () => unknown, pattern: RegExp, name: string): ConfigError {
-  try {
-    f()
-  } catch (err) {
-    assert.instance(err, ConfigError, `${name}: not a ConfigError`)
-    assert.match((err as Error).message, pattern, `${name}: message`)
-    return err as ConfigError
-  }
-  return assert.unreachable(`${name}: expected an error`) as never
-}
 
 const r = (min: number | null, max: number | null): Range => ({ min, max })
 const gpu = (over: Partial<GpuSpec>): GpuSpec => ({ ...defaultGpuSpec(), count: r(1, null), ...over })
