@@ -1,7 +1,14 @@
 // The scheduler: for every job waiting for a place, feasibility (SPEC §2.6 against each
 // instance's offer, minus what its active jobs hold) → ranking → select. Pure: state in,
 // decisions out; the controller turns decisions into commands.
-import { inferGpuVendor, offerMismatch, spotRequirement, type Offer, type Requirements } from '../config/index.ts'
+//
+// The leader runs a pass after every change and once a second, over every waiting job, so a
+// pass must stay cheap with thousands of jobs and hosts. Two facts make it so: jobs repeat a
+// few requirement shapes and hosts a few offers, so feasibility is worked out once per
+// (requirements, offer) pair rather than per (job, host); and free capacity only shrinks
+// during a pass, so once no host has room for some requirements, no later job with the same
+// requirements needs a look either.
+import { inferGpuVendor, offerMismatch, spotRequirement, type Offer, type Requirements, type ResourcesSpec, type RunConfiguration } from '../config/index.ts'
 import { isFinal, latest } from '../state/lifecycle.ts'
 import type { Instance, Job, Placement, Run, State } from '../state/types.ts'
 
@@ -27,97 +34,291 @@ export function shareOf (offer: Offer, req: Requirements): Offer {
   }
 }
 
-function amounts (o: Offer): Free {
-  return { cpus: o.cpus, memory: o.memory, gpus: o.gpus.length }
-}
-
 export function requirementsOf (run: Run, job: Job): Requirements {
   const c = run.spec.configuration
   const resources = { ...job.spec.resources, gpu: inferGpuVendor(job.spec.resources.gpu, c) }
   return { resources, spot: spotRequirement(c.spot_policy), max_price: c.max_price, reservation: c.reservation }
 }
 
-function freeCapacity (state: State): Map<string, Free> {
-  const free = new Map<string, Free>()
-  for (const i of Object.values(state.instances)) {
-    if (i.status === 'terminated' || i.status === 'terminating' || i.unreachable) continue
-    free.set(i.id, { cpus: i.offer.cpus, memory: i.offer.memory, gpus: i.offer.gpus.length })
+/**
+ * The instances jobs can go to (not terminating, not unreachable) and what each has free,
+ * in flat arrays indexed by the instance's position: the bin-packing scan reads these for
+ * every candidate of every job.
+ */
+interface Pool {
+  instances: Instance[]
+  index: Map<string, number>
+  cpus: Float64Array
+  memory: Float64Array
+  gpus: Float64Array
+  /** Position in instance-id order: the bin-packing tie-break, compared as a number. */
+  rank: Int32Array
+  /** Instances with equal offers share a shape, so feasibility is checked once per shape. */
+  shape: Int32Array
+  shapes: Offer[]
+  /** Counts takes and give-backs, so a wait reason can be reused while nothing changed. */
+  version: number
+}
+
+function poolOf (state: State): Pool {
+  const instances = Object.values(state.instances).filter(i => i.status !== 'terminated' && i.status !== 'terminating' && !i.unreachable)
+  const n = instances.length
+  const pool: Pool = {
+    instances, index: new Map(instances.map((i, k) => [i.id, k])),
+    cpus: new Float64Array(n), memory: new Float64Array(n), gpus: new Float64Array(n),
+    rank: new Int32Array(n), shape: new Int32Array(n), shapes: [], version: 0
   }
+  const shapes = new Map<string, number>()
+  instances.forEach((inst, k) => {
+    pool.cpus[k] = inst.offer.cpus; pool.memory[k] = inst.offer.memory; pool.gpus[k] = inst.offer.gpus.length
+    const key = JSON.stringify(inst.offer)
+    let s = shapes.get(key)
+    if (s === undefined) { s = pool.shapes.length; shapes.set(key, s); pool.shapes.push(inst.offer) }
+    pool.shape[k] = s
+  })
+  instances.map((inst, k) => ({ id: inst.id, k })).sort((a, b) => a.id.localeCompare(b.id)).forEach(({ k }, r) => { pool.rank[k] = r })
+  // What active jobs hold. A placement on an instance outside the pool holds nothing a job could use.
   for (const job of Object.values(state.jobs)) {
     const sub = latest(job)
     if (!sub.placement || isFinal(sub.status)) continue
-    const f = free.get(sub.placement.instance)
-    if (!f) continue
-    const h = sub.placement
-    f.cpus -= h.cpus; f.memory -= h.memory; f.gpus -= h.gpus
+    const k = pool.index.get(sub.placement.instance)
+    if (k === undefined) continue
+    pool.cpus[k]! -= sub.placement.cpus; pool.memory[k]! -= sub.placement.memory; pool.gpus[k]! -= sub.placement.gpus
   }
-  return free
+  return pool
 }
 
-function fits (f: Free, h: Free): boolean {
-  return f.cpus >= h.cpus && f.memory >= h.memory - 1e-9 && f.gpus >= h.gpus
+/** Jobs with equal requirements: the instances that could ever hold one, and its share of each. */
+interface Class {
+  /** Why each shape fails, null where it matches. */
+  mismatch: Array<string | null>
+  /** Feasible instances, in pool order, with the share a job takes of each. */
+  members: Int32Array
+  takeCpus: Float64Array
+  takeMemory: Float64Array
+  takeGpus: Float64Array
+  /**
+   * The members that may still have room, in any order (the first `open` of them): one found
+   * without room is dropped, as capacity only shrinks during a pass, so scans get shorter as
+   * the fleet fills and cost nothing once it is full.
+   */
+  live: Int32Array
+  open: number
+  /** neverFits' answer by nodes needed: its message for a fleet-wide mismatch lists every instance. */
+  never: Map<number, string>
+  /** shortfall's last answer and the pool version it was given at. */
+  reason: { version: number, text: string } | null
 }
 
-function shortfall (f: Free, h: Free): string {
+function classOf (pool: Pool, req: Requirements): Class {
+  const shares = pool.shapes.map(offer => shareOf(offer, req))
+  const mismatch = shares.map(share => offerMismatch(share, req))
+  const members: number[] = []
+  for (let k = 0; k < pool.instances.length; k++) if (mismatch[pool.shape[k]!] === null) members.push(k)
+  const c: Class = {
+    mismatch, members: Int32Array.from(members), live: Int32Array.from(members.keys()), open: members.length, never: new Map(), reason: null,
+    takeCpus: new Float64Array(members.length), takeMemory: new Float64Array(members.length), takeGpus: new Float64Array(members.length)
+  }
+  members.forEach((k, m) => {
+    const share = shares[pool.shape[k]!]!
+    c.takeCpus[m] = share.cpus; c.takeMemory[m] = share.memory; c.takeGpus[m] = share.gpus.length
+  })
+  return c
+}
+
+/**
+ * Bin-packing: the member that would have the least room left after the job (GPUs first,
+ * then CPUs, then memory), ties to the lowest instance id; -1 when none has room. `exclude`
+ * holds instances the job may not share (its replica's other nodes). `prune` drops members
+ * without room, and must be false while capacity is held back for a replica that may yet
+ * give it back.
+ */
+function bestFit (pool: Pool, c: Class, exclude: ReadonlySet<number> | null, prune: boolean): number {
+  let best = -1
+  let bestLeft = Infinity
+  const { cpus, memory, gpus, rank } = pool
+  const { members, live, takeCpus, takeMemory, takeGpus } = c
+  for (let j = 0; j < c.open; j++) {
+    const m = live[j]!
+    const k = members[m]!
+    const fc = cpus[k]!; const fm = memory[k]!; const fg = gpus[k]!
+    const tc = takeCpus[m]!; const tm = takeMemory[m]!; const tg = takeGpus[m]!
+    if (fc < tc || fm < tm - 1e-9 || fg < tg) {
+      if (prune) live[j--] = live[--c.open]!
+      continue
+    }
+    if (exclude?.has(k)) continue
+    // The scan order is arbitrary once members are dropped: ties go by id rank, not by position.
+    const left = (fg - tg) * 1e6 + (fc - tc) * 1e3 + (fm - tm)
+    if (left < bestLeft || (left === bestLeft && rank[k]! < rank[members[best]!]!)) { best = m; bestLeft = left }
+  }
+  return best
+}
+
+function take (pool: Pool, c: Class, m: number, sign: 1 | -1): void {
+  const k = c.members[m]!
+  pool.version++
+  pool.cpus[k]! -= sign * c.takeCpus[m]!; pool.memory[k]! -= sign * c.takeMemory[m]!; pool.gpus[k]! -= sign * c.takeGpus[m]!
+}
+
+function placementOf (pool: Pool, c: Class, m: number): Placement {
+  const i = pool.instances[c.members[m]!]!
+  return { instance: i.id, node: i.node, hostname: i.hostname, address: i.address, cpus: c.takeCpus[m]!, memory: c.takeMemory[m]!, gpus: c.takeGpus[m]! }
+}
+
+/** Why a job waits: what the first instance that could ever hold it lacks now. */
+function shortfall (pool: Pool, c: Class): string {
+  if (c.reason?.version !== pool.version) c.reason = { version: pool.version, text: shortfallNow(pool, c) }
+  return c.reason.text
+}
+
+function shortfallNow (pool: Pool, c: Class): string {
+  const k = c.members[0]
+  if (k === undefined) return 'waiting for an instance'
+  const f = { cpus: pool.cpus[k]!, memory: pool.memory[k]!, gpus: pool.gpus[k]! }
+  const h = { cpus: c.takeCpus[0]!, memory: c.takeMemory[0]!, gpus: c.takeGpus[0]! }
   if (f.cpus < h.cpus) return `waiting for ${h.cpus} CPU(s): ${Math.max(0, f.cpus)} free`
   if (f.memory < h.memory) return `waiting for ${h.memory}GB of memory: ${Math.max(0, f.memory)}GB free`
   return `waiting for ${h.gpus} GPU(s): ${Math.max(0, f.gpus)} free`
 }
 
-/** Waiting jobs, higher priority first, then oldest first. */
-function waiting (state: State): Array<{ run: Run, job: Job }> {
-  const out: Array<{ run: Run, job: Job }> = []
+/** dstack's words for a job that no instance could ever hold, however long it waited. */
+function neverFits (pool: Pool, c: Class, job: Job): string | null {
+  const nodes = job.spec.jobs_per_replica
+  if (c.members.length >= nodes) return null
+  let message = c.never.get(nodes)
+  if (message === undefined) { message = neverMessage(pool, c, nodes); c.never.set(nodes, message) }
+  return message
+}
+
+function neverMessage (pool: Pool, c: Class, nodes: number): string {
+  if (pool.instances.length === 0) return 'No matching fleet found: no instances are registered'
+  if (c.members.length === 0) {
+    return `No matching fleet found: no instance fits (${pool.instances.map((i, k) => `${i.name}: ${c.mismatch[pool.shape[k]!]}`).join('; ')})`
+  }
+  return `No matching fleet found: ${nodes} nodes needed, ${c.members.length} instance(s) fit`
+}
+
+/**
+ * What the queue holds: a single job, or the waiting jobs of one multi-node replica in rank
+ * order (master first), placed together or not at all, plus the instances its placed jobs hold.
+ */
+type Entry =
+  | { kind: 'single', run: Run, job: Job }
+  | { kind: 'gang', run: Run, jobs: Job[], held: Set<number> }
+
+/**
+ * Waiting jobs, higher priority first, then oldest first, then by job_num. A replica's jobs
+ * queue as one entry, at the place of its first job.
+ */
+function queue (state: State, pool: Pool): Entry[] {
+  const jobs: Array<{ run: Run, job: Job, priority: number, at: number, num: number }> = []
   for (const run of Object.values(state.runs)) {
     if (run.status === 'terminating' || run.status === 'done' || run.status === 'failed' || run.status === 'terminated') continue
     for (const id of run.job_ids) {
       const job = state.jobs[id]!
-      if (latest(job).status === 'submitted') out.push({ run, job })
+      const sub = latest(job)
+      if (sub.status === 'submitted') jobs.push({ run, job, priority: run.priority, at: sub.submitted_at, num: job.spec.job_num })
     }
   }
-  return out.sort((a, b) => b.run.priority - a.run.priority || latest(a.job).submitted_at - latest(b.job).submitted_at || a.job.spec.job_num - b.job.spec.job_num)
+  jobs.sort((a, b) => b.priority - a.priority || a.at - b.at || a.num - b.num)
+  const entries: Entry[] = []
+  const gangs = new Set<string>()
+  for (const { run, job } of jobs) {
+    if (job.spec.jobs_per_replica <= 1) { entries.push({ kind: 'single', run, job }); continue }
+    const key = `${run.id}\n${job.spec.replica_num}`
+    if (gangs.has(key)) continue
+    gangs.add(key)
+    const replica = run.job_ids.map(id => state.jobs[id]!).filter(j => j.spec.replica_num === job.spec.replica_num)
+    const held = new Set<number>()
+    for (const j of replica) {
+      const sub = latest(j)
+      const k = sub.placement && !isFinal(sub.status) ? pool.index.get(sub.placement.instance) : undefined
+      if (k !== undefined) held.add(k)
+    }
+    const waiting = replica.filter(j => latest(j).status === 'submitted').sort((a, b) => a.spec.job_num - b.spec.job_num)
+    entries.push({ kind: 'gang', run, jobs: waiting, held })
+  }
+  return entries
 }
 
-type Candidate = { instance: Instance, free: Free, take: Free }
+/**
+ * Each job's requirements and their key, kept from pass to pass: working them out anew for
+ * every waiting job was half of a pass where nothing fits. A job's resources are fixed for its
+ * life and run.update replaces a run's configuration rather than editing it, so the pair of
+ * objects stands for the requirements; a state rebuilt from a snapshot has new objects and
+ * simply misses. Weak, so finished jobs' entries go with them.
+ */
+const requirementKeys = new WeakMap<ResourcesSpec, { configuration: RunConfiguration, req: Requirements, key: string }>()
 
-/** Bin-packing rank: the instance that would have the least room left after the job. */
-function rank (candidates: Candidate[]): Candidate[] {
-  const left = (c: Candidate) => (c.free.gpus - c.take.gpus) * 1e6 + (c.free.cpus - c.take.cpus) * 1e3 + (c.free.memory - c.take.memory)
-  return [...candidates].sort((a, b) => left(a) - left(b) || a.instance.id.localeCompare(b.instance.id))
+function requirementKey (run: Run, job: Job): { req: Requirements, key: string } {
+  const configuration = run.spec.configuration
+  const known = requirementKeys.get(job.spec.resources)
+  if (known?.configuration === configuration) return known
+  const req = requirementsOf(run, job)
+  const entry = { configuration, req, key: JSON.stringify(req) }
+  requirementKeys.set(job.spec.resources, entry)
+  return entry
 }
 
 export function schedule (state: State): Decision[] {
   const decisions: Decision[] = []
-  const free = freeCapacity(state)
-  const instances = Object.values(state.instances).filter(i => free.has(i.id))
-  for (const { run, job } of waiting(state)) {
+  const pool = poolOf(state)
+  const classes = new Map<string, Class>()
+  const classFor = (run: Run, job: Job): Class => {
+    const { req, key } = requirementKey(run, job)
+    let c = classes.get(key)
+    if (!c) { c = classOf(pool, req); classes.set(key, c) }
+    return c
+  }
+  const wait = (job: Job, reason: string): void => {
     const sub = latest(job)
-    const req = requirementsOf(run, job)
-    const share = new Map(instances.map(i => [i.id, shareOf(i.offer, req)]))
-    const feasible = instances.filter(i => offerMismatch(share.get(i.id)!, req) === null)
-    if (feasible.length < job.spec.jobs_per_replica) {
-      const why = instances.length === 0
-        ? 'No matching fleet found: no instances are registered'
-        : feasible.length === 0
-          ? `No matching fleet found: no instance fits (${instances.map(i => `${i.name}: ${offerMismatch(share.get(i.id)!, req)}`).join('; ')})`
-          : `No matching fleet found: ${job.spec.jobs_per_replica} nodes needed, ${feasible.length} instance(s) fit`
-      decisions.push({ kind: 'no-capacity', job, submission_id: sub.id, message: why })
+    if (sub.waiting_reason !== reason) decisions.push({ kind: 'wait', job, submission_id: sub.id, reason })
+  }
+
+  for (const entry of queue(state, pool)) {
+    if (entry.kind === 'single') {
+      const { run, job } = entry
+      const c = classFor(run, job)
+      const never = neverFits(pool, c, job)
+      if (never !== null) { decisions.push({ kind: 'no-capacity', job, submission_id: latest(job).id, message: never }); continue }
+      const member = bestFit(pool, c, null, true)
+      if (member < 0) { wait(job, shortfall(pool, c)); continue }
+      take(pool, c, member, 1)
+      decisions.push({ kind: 'assign', job, submission_id: latest(job).id, placement: placementOf(pool, c, member) })
       continue
     }
-    // Multi-node jobs need distinct instances: skip the ones the replica's other jobs hold.
-    const taken = new Set(run.job_ids.map(id => state.jobs[id]!).filter(j => j.spec.replica_num === job.spec.replica_num && j.id !== job.id)
-      .map(j => latest(j).placement?.instance).filter(Boolean))
-    const open = rank(feasible.filter(i => !taken.has(i.id)).map(i => ({ instance: i, free: free.get(i.id)!, take: amounts(share.get(i.id)!) })).filter(c => fits(c.free, c.take)))
-    const best = open[0]
-    if (!best) {
-      const reason = feasible.map(i => shortfall(free.get(i.id)!, amounts(share.get(i.id)!)))[0] ?? 'waiting for an instance'
-      if (sub.waiting_reason !== reason) decisions.push({ kind: 'wait', job, submission_id: sub.id, reason })
+
+    // A replica's nodes: every job the whole replica needs, or none. A job no instance could
+    // ever hold fails (and the state machine stops or retries its replica); the rest stay put.
+    const { run, jobs, held } = entry
+    const wanted = jobs.map(job => ({ job, c: classFor(run, job) }))
+    let failed = false
+    for (const { job, c } of wanted) {
+      const never = neverFits(pool, c, job)
+      if (never !== null) { decisions.push({ kind: 'no-capacity', job, submission_id: latest(job).id, message: never }); failed = true }
+    }
+    if (failed) continue
+    // Greedy in rank order, each node on the best instance that no other node of the replica
+    // holds, capacity taken as it goes and given back if a later node finds no room.
+    const exclude = new Set(held)
+    const chosen: Array<{ c: Class, member: number }> = []
+    for (const { c } of wanted) {
+      const member = bestFit(pool, c, exclude, chosen.length === 0)
+      if (member < 0) break
+      take(pool, c, member, 1)
+      exclude.add(c.members[member]!)
+      chosen.push({ c, member })
+    }
+    if (chosen.length < wanted.length) {
+      for (const { c, member } of chosen) take(pool, c, member, -1)
+      const n = wanted.length
+      for (const { job } of wanted) wait(job, `waiting for ${n} instance${n === 1 ? '' : 's'} that fit: ${chosen.length} free`)
       continue
     }
-    const { free: f, take } = best
-    f.cpus -= take.cpus; f.memory -= take.memory; f.gpus -= take.gpus
-    decisions.push({
-      kind: 'assign', job, submission_id: sub.id,
-      placement: { instance: best.instance.id, node: best.instance.node, hostname: best.instance.hostname, address: best.instance.address, ...take }
+    chosen.forEach(({ c, member }, r) => {
+      const job = wanted[r]!.job
+      decisions.push({ kind: 'assign', job, submission_id: latest(job).id, placement: placementOf(pool, c, member) })
     })
   }
   return decisions
