@@ -1,12 +1,14 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { access, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  AMD_SMI_ARGS, HL_SMI_ARGS, NVIDIA_SMI_ARGS, cpuArch, execTool, getInventory, parseAmdSmi, parseHlSmi, parseNvidiaSmi,
+  AMD_SMI_ARGS, HL_SMI_ARGS, NVIDIA_SMI_ARGS, cpuArch, detectGpuVendor, execTool, getInventory, parseAmdSmi, parseHlSmi, parseNvidiaSmi,
   type ExecFn, type InventoryOptions
 } from '../../../drivers/host/index.ts'
+import { normalizeGpuName, snapGpuMemoryGib } from '../../../daemon/config/index.ts'
+import { H100_SXM } from './fixtures.ts'
 
 // Captured outputs (shapes as the tools print them).
 const NVIDIA_TWO_H100 = 'NVIDIA H100 80GB HBM3, 81559, GPU-abc12345-6789-0abc-def0-123456789abc, 550.54.15\n' +
@@ -46,10 +48,8 @@ function host (devices: string[], outputs: Record<string, string>, errors: Recor
   }
 }
 
-test('the real host: no GPUs here, sane CPU, memory and disk', async () => {
+test('the real host: sane CPU, memory and disk; GPUs only where a vendor device file is', async () => {
   const inv = await getInventory()
-  assert.equal(inv.gpus, [])
-  assert.is(inv.gpuDriver, undefined)
   assert.ok(inv.hostname.length > 0)
   assert.ok(['x86', 'arm'].includes(inv.cpuArch), inv.cpuArch)
   assert.ok(Number.isInteger(inv.cpus) && inv.cpus >= 1 && inv.cpus <= 4096)
@@ -60,6 +60,20 @@ test('the real host: no GPUs here, sane CPU, memory and disk', async () => {
   assert.not.ok(inv.addresses.includes('127.0.0.1'))
   assert.match(inv.os, /Linux/)
   assert.equal(inv.warnings, [])
+  // The same suite runs on GPU hosts (scripts/gpu/check.sh): there the GPUs must be reported.
+  const vendor = await detectGpuVendor(path => access(path).then(() => true, () => false))
+  if (vendor === undefined) {
+    assert.equal(inv.gpus, [])
+    assert.is(inv.gpuDriver, undefined)
+  } else {
+    assert.ok(inv.gpus.length > 0, `${vendor.device} is present but no GPUs were reported`)
+    for (const [i, g] of inv.gpus.entries()) {
+      assert.is(g.vendor, vendor.vendor)
+      assert.ok(g.name.trim() !== '' && g.memoryMib > 0, JSON.stringify(g))
+      if (g.vendor === 'nvidia') assert.is(g.index, i)
+    }
+    assert.ok(inv.gpuDriver !== undefined && inv.gpuDriver !== '')
+  }
 })
 
 test('the real host: a data dir not created yet is measured at its parent', async () => {
@@ -88,6 +102,23 @@ test('nvidia: two H100s from captured nvidia-smi CSV', async () => {
   assert.is(inv.gpuDriver, '550.54.15')
   assert.equal(inv.warnings, [])
   assert.match(inv.os, /^Test Linux 1 \(fake\), Linux /)
+})
+
+test('nvidia: a real H100 80GB HBM3 (nvidia-smi 580.159.04, captured) is dstack\'s H100 with 80 GB', async () => {
+  const h = host(['/dev/nvidiactl'], { 'nvidia-smi': H100_SXM.query })
+  const inv = await getInventory(h)
+  assert.equal(h.calls, [['nvidia-smi', NVIDIA_SMI_ARGS]])
+  assert.equal(inv.gpus, [{ vendor: 'nvidia', name: 'NVIDIA H100 80GB HBM3', memoryMib: 81559, uuid: 'GPU-1d2d0a8b-13e5-74a9-9a1c-cdc042a9e1fb', index: 0 }])
+  assert.is(inv.gpuDriver, '580.159.04')
+  assert.equal(inv.warnings, [])
+  // What the daemon makes of it for the offer (daemon/node.ts offerOf).
+  const g = inv.gpus[0]!
+  const name = normalizeGpuName(g.vendor, g.name)
+  assert.is(name, 'H100')
+  assert.is(snapGpuMemoryGib(name, g.memoryMib), 80)
+  // The same GPU as `nvidia-smi -L` lists it.
+  assert.is(H100_SXM.list, `GPU ${g.index}: ${g.name} (UUID: ${g.uuid})\n`)
+  assert.is(inv.gpuDriver, H100_SXM.moduleVersion.trim())
 })
 
 test('nvidia-smi: names trimmed, not normalized; placeholders and bad lines', () => {
