@@ -1,16 +1,26 @@
-// One dstackd node on one host: its data dir, identity and token, the state store, this host
-// registered as an instance, the agent, the scheduler's controller and the client API.
-import { randomBytes, randomUUID } from 'node:crypto'
+// One dstackd node: its data dir and admin token, the mesh (identity, swarm key, peers), the
+// replicated state on Raft, this host's record gossiped to the others, the agent that runs this
+// host's jobs, the leader's loops (scheduler, host keeper, autopilot) and the client API.
+//
+// A node started without --join founds a mesh of its own (one voter: itself); one started with
+// a join token joins that mesh and is added by its leader, first as a learner, then as a voter
+// if the autopilot wants one. Which of the two a data dir is, is remembered in DIR/cluster.
+import { randomBytes } from 'node:crypto'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { hostname as osHostname } from 'node:os'
 import { join } from 'node:path'
 import { getInventory, type Inventory } from '../drivers/host/index.ts'
 import { processRuntime } from '../drivers/runtime/index.ts'
+import { createMesh, DEFAULT_LISTEN } from '../mesh/index.ts'
+import { startAutopilot } from '../mesh/autopilot.ts'
+import { startPresence } from '../mesh/presence.ts'
 import { normalizeGpuName, snapGpuMemoryGib, type Offer } from './config/index.ts'
 import { startAgent } from './agent/index.ts'
-import { createHandlers } from './api/handlers.ts'
+import { createHandlers, type ClusterInfo } from './api/handlers.ts'
+import { startPeerServices } from './api/peers.ts'
 import { createApiServer } from './api/server.ts'
 import { startController } from './scheduler/controller.ts'
+import { HOSTS_TOPIC, hostRecordProblem, startHostKeeper, type HostRecord } from './scheduler/hosts.ts'
 import { openStore } from './state/store.ts'
 import { VERSION } from './version.ts'
 
@@ -19,16 +29,29 @@ export type Log = (level: 'info' | 'warn' | 'error', msg: string, fields?: Recor
 export interface NodeOptions {
   dataDir: string
   name?: string
+  /** Multiaddrs to listen on for the mesh. Default `/ip4/0.0.0.0/tcp/10100`. */
+  listen?: string[]
+  /** A join token from `dstackd token`: join that mesh rather than found one. */
+  join?: string
+  /** Overrides what inventory detection found (a JSON file: see README, "Declaring a host's resources"). */
+  inventoryFile?: string
   log: Log
 }
 
 export interface RunningNode {
   socketPath: string
+  peerId: string
   close (): Promise<void>
 }
 
-/** Reads a small secret file, or creates it (mode 0600) with `make()`. */
-async function secretFile (path: string, make: () => string): Promise<string> {
+/** Failure detection: hosts publish their record every second; three seconds of silence is unreachable. */
+const HEARTBEAT_MS = 1000
+const HOST_TTL_MS = 3000
+/** The largest message between nodes: a Raft snapshot of a big state goes in one. */
+const MESH_MAX_FRAME_BYTES = 64 * 1024 * 1024
+
+/** Reads a small file, or creates it (mode 0600) with `make()`. */
+async function fileOrCreate (path: string, make: () => string): Promise<string> {
   try {
     return (await readFile(path, 'utf8')).trim()
   } catch (err) {
@@ -61,42 +84,131 @@ export function offerOf (inv: Inventory, name: string): Offer {
   }
 }
 
+/** The IP other hosts reach this one at: the address it listens on when that is specific. */
+function addressOf (listen: string[], inv: Inventory): string {
+  for (const a of listen) {
+    const m = /^\/ip4\/([\d.]+)\//.exec(a)
+    if (m && m[1] !== '0.0.0.0') return m[1]!
+  }
+  return inv.addresses[0] ?? '127.0.0.1'
+}
+
+async function inventoryOf (dataDir: string, file: string | undefined, log: Log): Promise<Inventory> {
+  const inventory = await getInventory({ diskPath: dataDir })
+  for (const w of inventory.warnings ?? []) log('warn', 'inventory', { warning: w })
+  if (file === undefined) return inventory
+  let override: Partial<Inventory>
+  try {
+    override = JSON.parse(await readFile(file, 'utf8'))
+  } catch (err) {
+    throw new Error(`--inventory ${file}: ${(err as Error).message}`)
+  }
+  if (override === null || typeof override !== 'object' || Array.isArray(override)) throw new Error(`--inventory ${file}: expected a JSON object of inventory fields`)
+  log('info', 'inventory overridden', { file, fields: Object.keys(override) })
+  return { ...inventory, ...override }
+}
+
 export async function startNode (opts: NodeOptions): Promise<RunningNode> {
   const { dataDir, log } = opts
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
-  const token = await secretFile(join(dataDir, 'token'), () => randomBytes(32).toString('hex'))
-  const node = await secretFile(join(dataDir, 'node-id'), () => randomUUID())
+  const token = await fileOrCreate(join(dataDir, 'token'), () => randomBytes(32).toString('hex'))
+  // Founded here, or joined: decided once, so a joined host restarted without --join never
+  // founds a second mesh of its own.
+  const origin = await fileOrCreate(join(dataDir, 'cluster'), () => opts.join === undefined ? 'founded' : 'joined')
   const name = opts.name ?? osHostname()
-  const store = await openStore(join(dataDir, 'state'))
-  const runtime = processRuntime({ rootDir: join(dataDir, 'jobs') })
+  const listen = opts.listen ?? [DEFAULT_LISTEN]
+  const meshLog = (message: string) => log('warn', 'mesh', { message })
+  const inventory = await inventoryOf(dataDir, opts.inventoryFile, log)
 
-  const inventory = await getInventory({ diskPath: dataDir })
-  for (const w of inventory.warnings ?? []) log('warn', 'inventory', { warning: w })
-  const address = inventory.addresses[0] ?? '127.0.0.1'
-  await store.propose({
-    type: 'instance.register', at: Date.now(), fleet: { id: 'local', name: 'local' },
-    instance: { id: node, name: 'local-0', node, hostname: name, address, offer: offerOf(inventory, name), warnings: inventory.warnings ?? [] }
-  })
+  const mesh = await createMesh({ dataDir, listen, join: opts.join, maxFrameBytes: MESH_MAX_FRAME_BYTES, log: meshLog })
+  const self = mesh.peerId
+  const closers: Array<() => Promise<void> | void> = [() => mesh.stop()]
+  const closeAll = async () => { for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {}) }
+  try {
+    const store = await openStore({
+      mesh,
+      dbPath: join(dataDir, 'raft'),
+      bootstrap: origin === 'founded',
+      log: (msg, fields) => log('info', msg, fields as Record<string, unknown>)
+    })
+    closers.push(() => store.close())
+    const leaderTerm = () => { const s = store.raft.status(); return s.role === 'leader' ? s.term : null }
 
-  const agent = startAgent({ store, runtime, node, dataDir, log })
-  await agent.recovered
-  const controller = startController(store, log)
-  const socketPath = join(dataDir, 'api.sock')
-  const server = await createApiServer({
-    socketPath,
-    token,
-    info: { version: VERSION, node, name },
-    handlers: createHandlers({ store, runtime, dataDir, node, project: 'main', user: 'admin', version: VERSION }),
-    log: event => log('warn', 'api', event as Record<string, unknown>)
-  })
-  log('info', 'dstackd ready', { socket: socketPath, node, name, version: VERSION, cpus: inventory.cpus, gpus: inventory.gpus.length })
-  return {
-    socketPath,
-    async close () {
-      controller.close()
-      agent.close()
-      await server.close()
-      await store.close()
+    const presence = startPresence<HostRecord>({
+      mesh, topic: HOSTS_TOPIC, ttlMs: HOST_TTL_MS, intervalMs: HEARTBEAT_MS, check: hostRecordProblem,
+      log: (msg, fields) => log('info', msg, fields as Record<string, unknown>)
+    })
+    closers.push(() => presence.close())
+    presence.set({ name, hostname: osHostname(), address: addressOf(listen, inventory), offer: offerOf(inventory, name), warnings: inventory.warnings ?? [], version: VERSION })
+
+    const runtime = processRuntime({ rootDir: join(dataDir, 'jobs') })
+    const peers = await startPeerServices({ mesh, runtime, dataDir })
+    closers.push(() => peers.close())
+
+    const agent = startAgent({
+      store, runtime, node: self, dataDir, log,
+      hostGpus: inventory.gpus.map(g => ({ vendor: g.vendor, index: g.index })),
+      fetchCode: (run, dir) => peers.fetchCode(run.spec.code_node!, run.id, dir)
+    })
+    closers.push(() => agent.close())
+    await agent.recovered
+
+    const controller = startController(store, leaderTerm, log)
+    closers.push(() => controller.close())
+    const keeper = startHostKeeper({ store, presence, isLeader: leaderTerm, log })
+    closers.push(() => keeper.close())
+    const autopilot = startAutopilot({
+      raft: store.raft,
+      alive: peer => presence.alive(peer),
+      peers: () => presence.records().map(r => r.peer),
+      silentFor: peer => presence.alive(peer) ? 0 : Date.now() - (presence.get(peer)?.seenAt ?? 0),
+      log: (msg, fields) => log('info', msg, fields as Record<string, unknown>)
+    })
+    closers.push(() => autopilot.close())
+
+    const cluster = (): ClusterInfo => {
+      const s = store.raft.status()
+      const role = s.role === 'leader' ? 'leader'
+        : s.voters.includes(self) ? (s.role === 'follower' ? 'voter' : 'candidate')
+          : s.learners.includes(self) ? 'member' : 'joining'
+      const connected = new Map(mesh.peers().map(p => [p.id, p.addresses]))
+      const ids = new Set([...presence.records().map(r => r.peer), ...s.voters, ...s.learners, ...connected.keys()])
+      ids.delete(self)
+      return {
+        role, term: s.term, leader: s.leader, applied: s.applied, commit: s.commit,
+        voters: [...s.voters], learners: [...s.learners], addresses: mesh.addresses(),
+        peers: [...ids].sort().map(id => ({ id, name: presence.get(id)?.data.name ?? null, alive: presence.alive(id), addresses: connected.get(id) ?? [] }))
+      }
     }
+
+    // A founder leads at once: wait for it to register itself, so the first `apply` finds a host.
+    if (origin === 'founded') {
+      const deadline = Date.now() + 5000
+      while (store.state.instances[self] === undefined && Date.now() < deadline && leaderTerm() !== null) await new Promise(resolve => setTimeout(resolve, 10))
+    }
+
+    const socketPath = join(dataDir, 'api.sock')
+    const server = await createApiServer({
+      socketPath,
+      token,
+      info: { version: VERSION, node: self, name },
+      handlers: createHandlers({
+        store, dataDir, node: self, project: 'main', user: 'admin', version: VERSION,
+        logs: (node, submission, o) => peers.logs(node, submission, o),
+        cluster,
+        joinToken: () => mesh.joinToken()
+      }),
+      log: event => log('warn', 'api', event as Record<string, unknown>)
+    })
+    closers.push(() => server.close())
+
+    log('info', 'dstackd ready', {
+      socket: socketPath, node: self, name, version: VERSION, cpus: inventory.cpus, gpus: inventory.gpus.length,
+      mesh: mesh.addresses(), origin, role: cluster().role
+    })
+    return { socketPath, peerId: self, close: closeAll }
+  } catch (err) {
+    await closeAll()
+    throw err
   }
 }

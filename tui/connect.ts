@@ -65,7 +65,7 @@ async function startLocalDaemon (dataDir: string): Promise<void> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
   const bin = fileURLToPath(new URL('../daemon/bin.js', import.meta.url))
   const out = openSync(join(dataDir, 'dstackd.log'), 'a')
-  const child = spawn(process.execPath, [bin, 'run', '--data-dir', dataDir], { detached: true, stdio: ['ignore', out, out], env: process.env })
+  const child = spawn(process.execPath, [bin, 'run', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0'], { detached: true, stdio: ['ignore', out, out], env: process.env })
   child.unref()
   closeSync(out)
   process.stderr.write(`Started a local dstackd (data in ${dataDir}, log in ${join(dataDir, 'dstackd.log')})\n`)

@@ -16,7 +16,32 @@ export function jobWorkingDir (jobDir: string, workingDir: string | null): strin
 
 const INHERITED = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'USER', 'LOGNAME', 'SHELL', 'TMPDIR', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE']
 
-export async function jobEnvironment (a: { state: State, run: Run, job: Job, sub: JobSubmission, dir: string, workingDir: string }): Promise<Record<string, string>> {
+/** The variables each vendor's runtime reads to pick which devices a process sees. */
+const VISIBLE_DEVICES: Record<string, string[]> = {
+  nvidia: ['CUDA_VISIBLE_DEVICES', 'NVIDIA_VISIBLE_DEVICES'],
+  amd: ['ROCR_VISIBLE_DEVICES', 'HIP_VISIBLE_DEVICES'],
+  intel: ['HABANA_VISIBLE_MODULES'],
+  tenstorrent: ['TT_VISIBLE_DEVICES']
+}
+
+/** This host's accelerators as the agent knows them: vendor and device index, in offer order. */
+export interface HostGpu { vendor: string, index: number }
+
+/**
+ * A process job sees only the GPUs it was given (a job that asked for none sees none), so jobs
+ * sharing a host do not trample each other's devices.
+ */
+export function gpuVisibility (hostGpus: readonly HostGpu[], slots: readonly number[]): Record<string, string> {
+  if (hostGpus.length === 0) return {}
+  const env: Record<string, string> = {}
+  for (const vendor of new Set(hostGpus.map(g => g.vendor))) {
+    const ids = slots.map(s => hostGpus[s]).filter(g => g !== undefined && g.vendor === vendor).map(g => String(g!.index))
+    for (const name of VISIBLE_DEVICES[vendor] ?? []) env[name] = ids.join(',')
+  }
+  return env
+}
+
+export async function jobEnvironment (a: { state: State, run: Run, job: Job, sub: JobSubmission, dir: string, workingDir: string, hostGpus?: readonly HostGpu[] }): Promise<Record<string, string>> {
   const { state, run, job, sub } = a
   const replica = run.job_ids.map(id => state.jobs[id]!).filter(j => j.spec.replica_num === job.spec.replica_num)
     .sort((x, y) => x.spec.job_num - y.spec.job_num)
@@ -42,6 +67,7 @@ export async function jobEnvironment (a: { state: State, run: Run, job: Job, sub
     DSTACK_GPUS_NUM: String(gpus.reduce((x, y) => x + y, 0)),
     DSTACK_MPI_HOSTFILE: hostfile
   })
+  Object.assign(env, gpuVisibility(a.hostGpus ?? [], sub.placement?.gpu_slots ?? []))
   Object.assign(env, job.spec.env)
   env.HOME = process.env.HOME ?? '/root'
   return env

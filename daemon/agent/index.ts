@@ -10,11 +10,15 @@ import type { ApplyResult, Command } from '../state/machine.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Job, JobSubmission, Run, State } from '../state/types.ts'
 import { prepareArtifacts, saveArtifacts } from './artifacts.ts'
-import { jobEnvironment, jobWorkingDir } from './environment.ts'
+import { jobEnvironment, jobWorkingDir, type HostGpu } from './environment.ts'
 
 export interface AgentOptions {
   store: StateStore
   runtime: Runtime
+  /** This host's GPUs in offer order, for the devices each job may see. */
+  hostGpus?: readonly HostGpu[]
+  /** Brings a run's code to `dir` from the node that took the submission, when it is not this one. */
+  fetchCode?: (run: Run, dir: string) => Promise<void>
   /** This host's node id: the agent acts on submissions placed here. */
   node: string
   dataDir: string
@@ -29,7 +33,23 @@ export interface Agent {
   close (): void
 }
 
-type Local = { job: Job, sub: JobSubmission, stopping: 'stop' | 'kill' | null }
+type Local = { job: Job, sub: JobSubmission, stopping: 'stop' | 'kill' | null, exited: boolean }
+
+/** Between two tries of a report that could not be recorded (no leader: a partition, say). */
+const REPORT_RETRY_MS = [250, 500, 1000, 2000, 5000]
+
+/**
+ * May this job start now (SPEC §3.6 `startup_order`)? `master-first`: workers wait for the
+ * master to run; `workers-first`: the master waits for every worker.
+ */
+export function startupAllows (state: State, run: Run, job: Job): boolean {
+  const order = run.spec.configuration.startup_order
+  if (order === 'any' || job.spec.jobs_per_replica < 2) return true
+  const replica = run.job_ids.map(id => state.jobs[id]!).filter(j => j.spec.replica_num === job.spec.replica_num)
+  const isRunning = (j: Job) => { const s = latest(j).status; return s === 'running' || s === 'done' }
+  if (order === 'master-first') return job.spec.job_num === 0 || replica.filter(j => j.spec.job_num === 0).every(isRunning)
+  return job.spec.job_num !== 0 || replica.filter(j => j.spec.job_num !== 0).every(isRunning)
+}
 
 /**
  * cgroup limits: the upper end of what the job asked for. The scheduler reserves the lower
@@ -43,6 +63,8 @@ function limitsOf (job: Job): { cpus?: number, memoryBytes?: number } {
   }
 }
 
+const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false)
+
 export function startAgent (opts: AgentOptions): Agent {
   const { store, runtime, node } = opts
   const grace = (opts.stopGraceSeconds ?? 10) * 1000
@@ -50,9 +72,31 @@ export function startAgent (opts: AgentOptions): Agent {
   const starting = new Set<string>()
   let closed = false
 
-  const propose = (cmd: Command): Promise<ApplyResult | null> => closed
-    ? Promise.resolve(null)
-    : store.propose(cmd).catch(err => { opts.log('error', 'could not record a job change', { error: String(err), command: cmd.type }); return null })
+  // A job's reports go out one after another, each tried until it is recorded: on the minority
+  // side of a partition a job that ends keeps its report until the mesh heals, so the history
+  // has it exactly as it happened here.
+  const reports = new Map<string, Promise<unknown>>()
+  const propose = (cmd: Command): Promise<ApplyResult | null> => {
+    const key = cmd.type === 'job.status' ? cmd.submission_id : ''
+    const next = (reports.get(key) ?? Promise.resolve()).then(() => record(cmd))
+    const tail = next.catch(() => undefined)
+    reports.set(key, tail)
+    void tail.then(() => { if (reports.get(key) === tail) reports.delete(key) })
+    return next
+  }
+  async function record (cmd: Command): Promise<ApplyResult | null> {
+    for (let attempt = 0; ; attempt++) {
+      if (closed) return null
+      try {
+        return await store.propose(cmd)
+      } catch (err) {
+        const code = (err as { code?: string }).code
+        if (code === 'closed') return null
+        if (attempt === 0 || attempt % 20 === 0) opts.log('warn', 'could not record a job change yet; retrying', { error: (err as Error).message, command: cmd.type, attempts: attempt + 1 })
+        await new Promise(resolve => setTimeout(resolve, REPORT_RETRY_MS[Math.min(attempt, REPORT_RETRY_MS.length - 1)]))
+      }
+    }
+  }
 
   const jobDir = (sub: JobSubmission) => join(opts.dataDir, 'jobs', sub.id)
 
@@ -93,6 +137,8 @@ export function startAgent (opts: AgentOptions): Agent {
     } catch (err) {
       exit = { exitCode: null, signal: null, reason: 'lost', finishedAt: Date.now(), message: `lost track of the job: ${(err as Error).message}` }
     }
+    const local = running.get(sub.id)
+    if (local) local.exited = true
     // The entry stays until the exit is recorded, so reconcile never reports this job twice.
     if (run.spec.workflow) {
       await saveArtifacts(opts.dataDir, run, jobWorkingDir(jobDir(sub), job.spec.working_dir))
@@ -110,9 +156,13 @@ export function startAgent (opts: AgentOptions): Agent {
       await mkdir(workingDir, { recursive: true })
       // Each submission starts from the code the run was submitted with.
       const code = join(opts.dataDir, 'code', run.id)
-      if (await stat(code).then(() => true, () => false)) await cp(code, join(dir, 'work'), { recursive: true })
+      if (run.spec.code_node && run.spec.code_node !== node && !await exists(code)) {
+        if (!opts.fetchCode) throw new Error(`the run's code is on node ${run.spec.code_node} and this node cannot fetch it`)
+        await opts.fetchCode(run, code)
+      }
+      if (await exists(code)) await cp(code, join(dir, 'work'), { recursive: true })
       if (run.spec.workflow) await prepareArtifacts(opts.dataDir, run, workingDir)
-      const env = await jobEnvironment({ state: store.state, run, job, sub, dir, workingDir })
+      const env = await jobEnvironment({ state: store.state, run, job, sub, dir, workingDir, hostGpus: opts.hostGpus })
       const info = await runtime.start({
         id: sub.id,
         dir,
@@ -122,8 +172,8 @@ export function startAgent (opts: AgentOptions): Agent {
         limits: limitsOf(job),
         maxDurationSec: job.spec.max_duration === 'off' ? null : job.spec.max_duration
       })
-      running.set(sub.id, { job, sub, stopping: null })
-      opts.log('info', 'job started', { job: job.spec.job_name, submission: sub.id, pid: info.pid })
+      running.set(sub.id, { job, sub, stopping: null, exited: false })
+      opts.log('info', 'job started', { job: job.spec.job_name, submission: sub.id, pid: info.pid, term: sub.placement?.term, index: sub.placement?.index })
       await propose({
         type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running',
         limits_note: info.limits.applied || info.limits.why === 'no limits requested' ? null : `no resource limits: ${info.limits.why ?? 'not supported on this host'}`
@@ -150,31 +200,49 @@ export function startAgent (opts: AgentOptions): Agent {
 
   function reconcile (): void {
     if (closed) return
-    for (const { run, job, sub } of mine(store.state)) {
+    const state = store.state
+    for (const { run, job, sub } of mine(state)) {
       const local = running.get(sub.id)
-      if (sub.status === 'provisioning' && !local && !starting.has(sub.id)) void start(run, job, sub)
+      if (sub.status === 'provisioning' && !local && !starting.has(sub.id)) {
+        if (startupAllows(state, run, job)) void start(run, job, sub)
+      }
       else if (sub.status === 'terminating' && local) void stop(local, sub.termination_reason === 'aborted_by_user' ? 'kill' : 'stop')
       else if (sub.status === 'terminating' && !local && !starting.has(sub.id)) {
         // Told to stop a job that never started here: it simply ends.
         void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'terminated' })
       }
     }
+    // A job that ended in the state while this host was away (aborted, say) must not run on.
+    for (const local of running.values()) {
+      if (local.exited || local.stopping === 'kill') continue
+      const sub = state.jobs[local.job.id]?.submissions.find(s => s.id === local.sub.id)
+      if (sub === undefined || isFinal(sub.status)) {
+        opts.log('info', 'stopping a job that ended elsewhere', { job: local.job.spec.job_name, submission: local.sub.id, status: sub?.status })
+        void stop(local, 'kill')
+      }
+    }
   }
 
   async function recover (): Promise<void> {
     for (const { run, job, sub } of mine(store.state)) {
-      if (sub.status === 'provisioning') continue // reconcile starts it
+      // Not started before the restart: reconcile starts it. Started, but killed before the
+      // `running` report was recorded: its runner is there, so it is adopted, not started twice.
+      const started = sub.status !== 'provisioning' || await exists(join(jobDir(sub), 'runner.json')) || await exists(join(jobDir(sub), 'exit.json'))
+      if (!started) continue
       starting.add(sub.id)
       try {
         const found = await runtime.recover(sub.id, jobDir(sub)).catch(err => ({
           exitCode: null, signal: null, reason: 'lost' as const, finishedAt: Date.now(), message: `could not re-adopt the job after a restart: ${(err as Error).message}`
         }))
         if ('pid' in found) {
-          running.set(sub.id, { job, sub, stopping: null })
+          running.set(sub.id, { job, sub, stopping: null, exited: false })
           opts.log('info', 'job re-adopted', { job: job.spec.job_name, submission: sub.id, pid: found.pid })
+          if (sub.status === 'provisioning') void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running' })
           void follow(run, job, sub)
         } else {
           opts.log('info', 'job ended while dstackd was down', { job: job.spec.job_name, reason: found.reason })
+          // It ran (its output is there) even if its start was never recorded.
+          if (sub.status === 'provisioning' && found.reason !== 'lost') void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running' })
           if (run.spec.workflow) await saveArtifacts(opts.dataDir, run, jobWorkingDir(jobDir(sub), job.spec.working_dir)).catch(() => undefined)
           await report(job, sub, found)
         }

@@ -8,7 +8,7 @@ import {
   checkImageRequirements, ConfigError, formatDuration, formatResources, inferGpuVendor, offerMismatch, parseConfiguration, spotRequirement,
   type Offer, type Requirements, type RunConfiguration
 } from '../config/index.ts'
-import type { Runtime } from '../../drivers/runtime/index.ts'
+import type { LogChunk, LogsOptions } from '../../drivers/runtime/index.ts'
 import { artifactsDir, listArtifacts } from '../agent/artifacts.ts'
 import { jobSpecsFor } from '../state/jobs.ts'
 import { isFinal } from '../state/lifecycle.ts'
@@ -20,9 +20,26 @@ import { fleetView, jobView, offerResources, runView, type RunView } from '../st
 import { ApiHandlerError, type Handler } from './server.ts'
 import { checkUpdate } from './update.ts'
 
+/** This node's place in the mesh, for `server.info` and `dstackd status`. */
+export interface ClusterInfo {
+  role: 'leader' | 'voter' | 'member' | 'candidate' | 'joining'
+  term: number
+  leader: string | null
+  applied: number
+  commit: number
+  voters: string[]
+  learners: string[]
+  peers: Array<{ id: string, name: string | null, alive: boolean, addresses: string[] }>
+  addresses: string[]
+}
+
 export interface HandlerDeps {
   store: StateStore
-  runtime: Runtime
+  /** A job's output, wherever it runs (daemon/api/peers.ts). */
+  logs: (node: string, submission: string, opts: LogsOptions) => AsyncIterable<LogChunk>
+  cluster: () => ClusterInfo
+  /** The mesh's join token (a secret: only for the admin socket). */
+  joinToken: () => string
   dataDir: string
   node: string
   project: string
@@ -159,10 +176,10 @@ async function * changes (store: StateStore, signal: AbortSignal): AsyncGenerato
 }
 
 /** The files a submission brings (the local repo, `files`), kept for the run's jobs to start with. */
-async function saveCode (dir: string, code: unknown): Promise<void> {
-  if (code === undefined || code === null) return
+async function saveCode (dir: string, code: unknown): Promise<boolean> {
+  if (code === undefined || code === null) return false
   if (!Array.isArray(code)) bad('code must be a list of files')
-  if (code.length === 0) return
+  if (code.length === 0) return false
   const files = code.map((f, i) => {
     const o = object(f, `code[${i}]`)
     const path = str(o, 'path')
@@ -177,6 +194,7 @@ async function saveCode (dir: string, code: unknown): Promise<void> {
     await mkdir(dirname(target), { recursive: true })
     await writeFile(target, f.data, { mode: f.mode })
   }
+  return true
 }
 
 export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
@@ -190,7 +208,7 @@ export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
     for (const [k, v] of Object.entries(jobEnv)) if (/\$\{\{\s*secrets\./.test(v)) bad(`env.${k} uses a secret: secrets are not available yet`)
     const name = configuration.name ?? (p.name === undefined || p.name === null ? null : str(p, 'name'))
     const workflow = p.workflow === undefined || p.workflow === null ? null : p.workflow as RunSpec['workflow']
-    const spec: RunSpec = { run_name: name ?? '', configuration, configuration_path: str(p, 'configuration_path', true) || null, workflow }
+    const spec: RunSpec = { run_name: name ?? '', configuration, configuration_path: str(p, 'configuration_path', true) || null, workflow, code_node: null }
     const active = name ? findRun(state(), project, name) : undefined
     if (active && !isRunFinal(active.status)) {
       const verdict = checkUpdate(active.spec.configuration, configuration)
@@ -207,7 +225,7 @@ export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
       throw new ApiHandlerError('invalid', (err as Error).message)
     }
     const runId = randomUUID()
-    await saveCode(join(deps.dataDir, 'code', runId), p.code)
+    if (await saveCode(join(deps.dataDir, 'code', runId), p.code)) spec.code_node = deps.node
     const res = await store.propose({
       type: 'run.submit', at: Date.now(),
       run: { id: runId, name, name_base: randomNameBase(), project, user: deps.user, priority: configuration.priority, spec },
@@ -219,7 +237,12 @@ export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
 
   const handlers: Record<string, Handler> = {
     async 'server.info' () {
-      return { version: deps.version, node: deps.node, project, user: deps.user, role: 'leader', index: state().index }
+      const c = deps.cluster()
+      return { version: deps.version, node: deps.node, project, user: deps.user, role: c.role, index: state().index, cluster: c }
+    },
+
+    async 'mesh.token' () {
+      return { token: deps.joinToken() }
     },
 
     async 'runs.plan' (params) {
@@ -329,7 +352,7 @@ export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
           if (ctx.signal.aborted) return
           const sub = job.submissions[index]!
           if (sub.started_at !== null) {
-            for await (const chunk of deps.runtime.logs(sub.id, { since, follow, signal: ctx.signal })) {
+            for await (const chunk of deps.logs(sub.placement?.node ?? deps.node, sub.id, { since, follow, signal: ctx.signal })) {
               yield { submission: sub.submission_num, at: chunk.at, data: chunk.data.toString('base64') }
             }
           }

@@ -1,6 +1,8 @@
 // The leader's loop: after every change (and once a second for timers) it places waiting jobs,
 // records why others wait or cannot ever fit, and resubmits runs whose retry back-off is over.
-// One pass at a time, so no decision is proposed twice.
+// One pass at a time, so no decision is proposed twice; a pass's commands go out together (Raft
+// commits them in one batch). Every command carries the term it was planned in: should this
+// node lose the leadership mid-pass, its plans are refused when they commit (state/machine.ts).
 import { randomUUID } from 'node:crypto'
 import { isFinal, latest } from '../state/lifecycle.ts'
 import type { Command } from '../state/machine.ts'
@@ -11,12 +13,12 @@ import { schedule } from './index.ts'
 export interface Controller { close (): void }
 
 /** The commands one pass proposes, given the state and the time. */
-export function plan (state: State, now: number): Command[] {
+export function plan (state: State, now: number, term?: number): Command[] {
   const commands: Command[] = []
   for (const d of schedule(state)) {
-    if (d.kind === 'assign') commands.push({ type: 'job.assign', at: now, job_id: d.job.id, submission_id: d.submission_id, placement: d.placement })
-    else if (d.kind === 'wait') commands.push({ type: 'job.wait', at: now, job_id: d.job.id, submission_id: d.submission_id, reason: d.reason })
-    else commands.push({ type: 'job.status', at: now, job_id: d.job.id, submission_id: d.submission_id, status: 'failed', reason: 'failed_to_start_due_to_no_capacity', message: d.message })
+    if (d.kind === 'assign') commands.push({ type: 'job.assign', at: now, term, job_id: d.job.id, submission_id: d.submission_id, placement: d.placement })
+    else if (d.kind === 'wait') commands.push({ type: 'job.wait', at: now, term, job_id: d.job.id, submission_id: d.submission_id, reason: d.reason })
+    else commands.push({ type: 'job.status', at: now, term, job_id: d.job.id, submission_id: d.submission_id, status: 'failed', reason: 'failed_to_start_due_to_no_capacity', message: d.message })
   }
   for (const run of Object.values(state.runs)) {
     if (run.status !== 'pending' || run.resubmit_at === null || run.resubmit_at > now) continue
@@ -29,12 +31,15 @@ export function plan (state: State, now: number): Command[] {
       if (!replica.every(j => isFinal(latest(j).status)) || replica.every(j => latest(j).status === 'done')) continue
       for (const j of replica) submissions.push({ job_id: j.id, submission_id: randomUUID() })
     }
-    commands.push({ type: 'run.resubmit', at: now, run_id: run.id, submissions })
+    commands.push({ type: 'run.resubmit', at: now, term, run_id: run.id, submissions })
   }
   return commands
 }
 
-export function startController (store: StateStore, log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void): Controller {
+/**
+ * Runs the loop while `leaderTerm()` gives a term (this node leads); a no-op elsewhere.
+ */
+export function startController (store: StateStore, leaderTerm: () => number | null, log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void): Controller {
   let running = false
   let again = false
   let closed = false
@@ -45,11 +50,12 @@ export function startController (store: StateStore, log: (level: 'info' | 'warn'
     try {
       do {
         again = false
-        for (const cmd of plan(store.state, Date.now())) {
-          if (closed) return
+        const term = leaderTerm()
+        if (term === null || closed) return
+        await Promise.all(plan(store.state, Date.now(), term).map(async cmd => {
           const res = await store.propose(cmd)
-          if (!res.ok && res.code !== 'stale') log('warn', 'scheduler command refused', { command: cmd.type, reason: res.message })
-        }
+          if (!res.ok && res.code !== 'stale' && res.code !== 'fenced') log('warn', 'scheduler command refused', { command: cmd.type, reason: res.message })
+        }))
       } while (again && !closed)
     } catch (err) {
       log('error', 'scheduler pass failed', { error: String(err) })
@@ -60,7 +66,7 @@ export function startController (store: StateStore, log: (level: 'info' | 'warn'
 
   // Changes made by this loop also trigger it; `again` folds them into the running pass.
   const unsubscribe = store.subscribe(cmd => {
-    if (cmd.type === 'job.wait' || cmd.type === 'job.assign') return
+    if (cmd !== null && (cmd.type === 'job.wait' || cmd.type === 'job.assign')) return
     void pass()
   })
   const timer = setInterval(() => { void pass() }, 1000)

@@ -8,22 +8,33 @@ import {
   type JobTerminationReason, type Placement, type Run, type RunSpec, type RunStatus, type State, type StateEvent
 } from './types.ts'
 
+/**
+ * Commands the leader's scheduler plans carry `term`, the Raft term it led in when it planned
+ * them: one committed in another term is refused ('fenced'), so a deposed leader's plans, made
+ * from a state that may be stale, never take effect even when forwarded to the new leader.
+ */
+type Fence = { term?: number }
+
 export type Command =
-  | { type: 'instance.register', at: number, fleet: { id: string, name: string }, instance: Pick<Instance, 'id' | 'name' | 'node' | 'hostname' | 'address' | 'offer' | 'warnings'> }
+  | { type: 'instance.register', at: number, fleet: { id: string, name: string }, instance: Pick<Instance, 'id' | 'name' | 'node' | 'hostname' | 'address' | 'offer' | 'warnings'> } & Fence
+  | { type: 'instance.reachable', at: number, instance_id: string, reachable: boolean } & Fence
   | { type: 'run.submit', at: number, run: { id: string, name: string | null, name_base: string, project: string, user: string, priority: number, spec: RunSpec }, jobs: Array<{ id: string, submission_id: string, spec: JobSpec }> }
   | { type: 'run.update', at: number, run_id: string, spec: RunSpec, priority: number }
   | { type: 'run.stop', at: number, run_id: string, abort: boolean }
-  | { type: 'run.resubmit', at: number, run_id: string, submissions: Array<{ job_id: string, submission_id: string }> }
-  | { type: 'job.assign', at: number, job_id: string, submission_id: string, placement: Placement }
-  | { type: 'job.wait', at: number, job_id: string, submission_id: string, reason: string }
-  | { type: 'job.status', at: number, job_id: string, submission_id: string, status: JobStatus, reason?: JobTerminationReason | null, message?: string | null, exit_status?: number | null, limits_note?: string | null }
+  | { type: 'run.resubmit', at: number, run_id: string, submissions: Array<{ job_id: string, submission_id: string }> } & Fence
+  | { type: 'job.assign', at: number, job_id: string, submission_id: string, placement: Placement } & Fence
+  | { type: 'job.wait', at: number, job_id: string, submission_id: string, reason: string } & Fence
+  | { type: 'job.status', at: number, job_id: string, submission_id: string, status: JobStatus, reason?: JobTerminationReason | null, message?: string | null, exit_status?: number | null, limits_note?: string | null } & Fence
+
+/** Where a command sits in the replicated log. */
+export interface LogPosition { index: number, term: number }
 
 export type ApplyResult = { ok: true, events: StateEvent[], run?: Run } | { ok: false, code: string, message: string, events: StateEvent[] }
 
 /** Events kept in the state; older ones fall off (the audit stream, not a history of record). */
 const MAX_EVENTS = 5000
 
-export function apply (state: State, cmd: Command): ApplyResult {
+export function apply (state: State, cmd: Command, position?: LogPosition): ApplyResult {
   const events: StateEvent[] = []
   const emit = (e: Omit<StateEvent, 'seq' | 'at'>) => {
     const event = { seq: ++state.event_seq, at: cmd.at, ...e }
@@ -31,6 +42,9 @@ export function apply (state: State, cmd: Command): ApplyResult {
     events.push(event)
   }
   const refuse = (code: string, message: string): ApplyResult => ({ ok: false, code, message, events })
+  if ('term' in cmd && cmd.term !== undefined && position !== undefined && cmd.term !== position.term) {
+    return refuse('fenced', `${cmd.type} was planned by the leader of term ${cmd.term} and committed in term ${position.term}: refused`)
+  }
   switch (cmd.type) {
     case 'instance.register': {
       const existing = state.instances[cmd.instance.id]
@@ -44,6 +58,19 @@ export function apply (state: State, cmd: Command): ApplyResult {
         unreachable: false
       }
       if (!existing) emit({ kind: 'instance.created', message: `Instance ${cmd.instance.name} registered`, instance: cmd.instance.name })
+      else if (existing.unreachable) emit({ kind: 'instance.reachable', message: `Instance ${cmd.instance.name} is reachable again`, instance: cmd.instance.name })
+      return { ok: true, events }
+    }
+    case 'instance.reachable': {
+      const instance = state.instances[cmd.instance_id]
+      if (!instance) return refuse('not_found', `no instance ${cmd.instance_id}`)
+      if (instance.unreachable === !cmd.reachable) return { ok: true, events }
+      instance.unreachable = !cmd.reachable
+      emit({
+        kind: cmd.reachable ? 'instance.reachable' : 'instance.unreachable',
+        message: cmd.reachable ? `Instance ${instance.name} is reachable again` : `Instance ${instance.name} is unreachable: no heartbeat; its jobs keep their status until it answers again`,
+        instance: instance.name
+      })
       return { ok: true, events }
     }
     case 'run.submit': {
@@ -104,7 +131,8 @@ export function apply (state: State, cmd: Command): ApplyResult {
       if (!found || found.sub.status !== 'submitted') return refuse('stale', `job ${cmd.job_id} is not waiting for placement`)
       const { job, sub, run } = found
       sub.status = 'provisioning'
-      sub.placement = cmd.placement
+      // The assignment carries its place in the log: the proof, for the agent, that it was committed.
+      sub.placement = { ...cmd.placement, instance_name: state.instances[cmd.placement.instance]?.name ?? cmd.placement.hostname, gpu_slots: freeGpuSlots(state, cmd.placement), ...(position === undefined ? {} : { term: position.term, index: position.index }) }
       sub.waiting_reason = null
       const instance = state.instances[cmd.placement.instance]
       if (instance) instance.status = 'busy'
@@ -176,6 +204,20 @@ function uniqueName (state: State, project: string, base: string): string {
   let n = 1
   while (taken.has(`${base}-${n}`)) n++
   return `${base}-${n}`
+}
+
+/** The lowest GPU positions of the instance that no active job holds: which devices the job sees. */
+function freeGpuSlots (state: State, placement: Placement): number[] {
+  if (placement.gpus <= 0) return []
+  const held = new Set<number>()
+  for (const job of Object.values(state.jobs)) {
+    const s = latest(job)
+    if (s.placement?.instance !== placement.instance || isFinal(s.status)) continue
+    for (const slot of s.placement.gpu_slots ?? []) held.add(slot)
+  }
+  const out: number[] = []
+  for (let slot = 0; out.length < placement.gpus && slot < 1024; slot++) if (!held.has(slot)) out.push(slot)
+  return out
 }
 
 function releaseInstance (state: State, placement: Placement | null): void {

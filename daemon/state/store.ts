@@ -1,70 +1,127 @@
-// The local log: every command is written to level before it is applied, so a daemon killed
-// at any moment restarts with every command it acknowledged. On open, the latest snapshot is
-// loaded and the entries after it are replayed. The mesh's Raft log takes this file's place
-// on a multi-node cluster; the state machine does not change.
-import { Level } from 'level'
+// The replicated state: the state machine (machine.ts) fed by the Raft log of the mesh. Every
+// node holds the whole state in memory and serves reads from it; a write is proposed to Raft
+// (forwarded to the leader from any other node) and acknowledged once it is committed and
+// applied here. A single host is a cluster of one voter: the same code, no special case.
+//
+// Durability is Raft's (mesh/raft/node.ts): every entry is in LevelDB before it is applied, and
+// the state is snapshotted every SNAPSHOT_EVERY entries. A daemon killed at any moment restarts
+// with every command it acknowledged.
+import type { Mesh } from '../../mesh/index.ts'
+import { CodedError } from '../../mesh/errors.ts'
+import { RaftNodeError, startRaftNode, type RaftNode } from '../../mesh/raft/node.ts'
 import { apply, trimEvents, type ApplyResult, type Command } from './machine.ts'
 import { emptyState, type State } from './types.ts'
 
 export interface StateStore {
   readonly state: State
-  /** Appends the command durably, applies it, and tells subscribers. */
+  /** Proposes the command; resolves once it is committed and applied on this node. */
   propose (cmd: Command): Promise<ApplyResult>
-  /** Called after each applied command; returns an unsubscribe function. */
-  subscribe (fn: (cmd: Command, result: ApplyResult) => void): () => void
+  /** Called after each applied command, and with null when a snapshot replaced the state; returns an unsubscribe function. */
+  subscribe (fn: (cmd: Command | null, result: ApplyResult | null) => void): () => void
   close (): Promise<void>
 }
 
-const SNAPSHOT_EVERY = 2000
-const logKey = (index: number) => `log!${String(index).padStart(16, '0')}`
+export interface ReplicatedStore extends StateStore {
+  /** The Raft node under the store: roles, terms, membership. */
+  readonly raft: RaftNode
+}
 
-export async function openStore (dbPath: string): Promise<StateStore> {
-  const db = new Level<string, unknown>(dbPath, { valueEncoding: 'json' })
-  await db.open()
-  const snapshot = await db.get('snapshot') as { state: State } | undefined
-  const state: State = snapshot?.state ?? emptyState()
-  for await (const [key, entry] of db.iterator({ gt: logKey(state.index), lt: 'log!~' })) {
-    apply(state, entry as Command)
-    state.index = Number(key.slice(4))
-  }
-  trimEvents(state)
+/** The store could not take a write: no leader (a minority partition, or a mesh without quorum). */
+export class StoreError extends CodedError<'unavailable' | 'timeout' | 'closed'> {
+  override name = 'StoreError'
+}
 
-  const listeners = new Set<(cmd: Command, result: ApplyResult) => void>()
-  let tail: Promise<unknown> = Promise.resolve()
-  let sinceSnapshot = 0
+export interface StoreOptions {
+  mesh: Mesh
+  /** The LevelDB directory of the Raft log. */
+  dbPath: string
+  /** Start a new cluster with this node as its only voter (else wait to be added by a leader). */
+  bootstrap: boolean
+  /** fsync every batch (default true). */
+  sync?: boolean
+  /** Snapshot the state after this many entries (default 2000). */
+  snapshotEvery?: number
+  /** Milliseconds per Raft tick (default 100: elections after 1–2 s of silence). */
+  tickMs?: number
+  /** How long a write may wait for a leader, in ms (default 10 s). */
+  proposeTimeoutMs?: number
+  log?: (msg: string, fields?: object) => void
+}
 
-  async function append (cmd: Command): Promise<ApplyResult> {
-    const index = state.index + 1
-    await db.put(logKey(index), cmd)
-    const result = apply(state, cmd)
-    state.index = index
-    trimEvents(state)
-    if (++sinceSnapshot >= SNAPSHOT_EVERY) {
-      sinceSnapshot = 0
-      // Compaction: the snapshot replaces every entry up to its index.
-      await db.batch([{ type: 'put', key: 'snapshot', value: { state } }])
-      await db.clear({ lte: logKey(index), gte: 'log!' })
+/** Results of recent local proposals, by log index, until their proposer collects them. */
+const MAX_RESULTS = 10_000
+
+export async function openStore (opts: StoreOptions): Promise<ReplicatedStore> {
+  let state: State = emptyState()
+  const listeners = new Set<(cmd: Command | null, result: ApplyResult | null) => void>()
+  const results = new Map<number, ApplyResult>()
+
+  const raft = await startRaftNode({
+    mesh: opts.mesh,
+    dbPath: opts.dbPath,
+    voters: opts.bootstrap ? [opts.mesh.peerId] : [],
+    tickMs: opts.tickMs,
+    compactEvery: opts.snapshotEvery ?? 2000,
+    proposeTimeoutMs: opts.proposeTimeoutMs,
+    sync: opts.sync,
+    log: opts.log,
+    apply (entry) {
+      const cmd = entry.data as Command
+      const result = apply(state, cmd, { index: entry.index, term: entry.term })
+      state.index = entry.index
+      trimEvents(state)
+      results.set(entry.index, result)
+      if (results.size > MAX_RESULTS) results.delete(results.keys().next().value!)
+      for (const fn of listeners) {
+        try { fn(cmd, result) } catch { /* a listener's fault is its own */ }
+      }
+    },
+    // The state is plain JSON: a copy, so the snapshot is not changed by later entries while stored.
+    snapshot: () => structuredClone(state),
+    restore (data) {
+      state = data as State
+      for (const fn of listeners) {
+        try { fn(null, null) } catch { /* as above */ }
+      }
     }
-    for (const fn of listeners) {
-      try { fn(cmd, result) } catch { /* a listener's fault is its own */ }
-    }
-    return result
-  }
+  })
 
   return {
-    state,
-    propose (cmd) {
-      const next = tail.then(() => append(cmd))
-      tail = next.catch(() => undefined)
-      return next
+    get state () { return state },
+    raft,
+    async propose (cmd) {
+      let index: number
+      try {
+        index = (await raft.propose(cmd)).index
+      } catch (err) {
+        throw storeError(err, raft)
+      }
+      const result = results.get(index)
+      results.delete(index)
+      // Applied, but its result was not kept here (a snapshot covered it): it committed.
+      return result ?? { ok: true, events: [], run: cmd.type === 'run.submit' ? state.runs[cmd.run.id] : undefined }
     },
     subscribe (fn) {
       listeners.add(fn)
       return () => listeners.delete(fn)
     },
     async close () {
-      await tail
-      await db.close()
+      await raft.close()
     }
   }
+}
+
+/** Raft's reasons, in words a user can act on. */
+function storeError (err: unknown, raft: RaftNode): Error {
+  if (!(err instanceof RaftNodeError)) return err as Error
+  const st = raft.status()
+  const voters = `${st.voters.length} voter${st.voters.length === 1 ? '' : 's'}`
+  if (err.code === 'no_leader') {
+    return new StoreError('unavailable', `no leader: this node cannot reach a majority of the mesh's ${voters} (a partition, or too many hosts down); the change was not made. Retry when the hosts are back, or point the client at a node on the majority side.`)
+  }
+  if (err.code === 'timeout' || err.code === 'unknown_outcome') {
+    return new StoreError('timeout', `the change was sent to the leader but not confirmed in time (${err.message}); check with \`dstack ps\` before retrying`)
+  }
+  if (err.code === 'closed' || err.code === 'failed') return new StoreError('closed', `this node is shutting down: ${err.message}`)
+  return err
 }

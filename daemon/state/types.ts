@@ -51,6 +51,13 @@ export interface Placement {
   cpus: number
   memory: number
   gpus: number
+  /** The instance's name when the job was placed (set when assigned). */
+  instance_name?: string
+  /** Which of the instance's GPUs (positions in its offer) the job holds: set when assigned. */
+  gpu_slots?: number[]
+  /** The Raft term and log index of the committed assignment (fencing: see state/machine.ts). */
+  term?: number
+  index?: number
 }
 
 export interface JobSubmission {
@@ -81,6 +88,8 @@ export interface RunSpec {
   run_name: string
   configuration: RunConfiguration
   configuration_path: string | null
+  /** The node holding the files submitted with the run (the repo, `files`); hosts fetch them from it. */
+  code_node?: string | null
   /** For runs of the older workflow format: the workflow's artifacts and cached folders. */
   workflow: { name: string, artifacts: Array<{ path: string, mount: boolean }>, cache: Array<{ path: string }> } | null
 }

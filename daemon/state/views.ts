@@ -107,7 +107,7 @@ export function jobView (job: Job): JobView {
     started_at: sub.started_at,
     finished_at: sub.finished_at,
     hostname: sub.placement?.hostname ?? null,
-    instance: sub.placement?.instance ?? null,
+    instance: sub.placement?.instance_name ?? sub.placement?.instance ?? null,
     resources: formatResources(job.spec.resources),
     waiting_reason: sub.waiting_reason,
     limits_note: sub.limits_note

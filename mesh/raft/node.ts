@@ -37,7 +37,7 @@
 import { Buffer } from 'node:buffer'
 import { Level } from 'level'
 import type { Mesh } from '../index.ts'
-import { createRaft, entryBytes, RaftError, type Entry, type HardState, type Message, type Raft, type Ready, type Snapshot, type Status } from './index.ts'
+import { createRaft, entryBytes, RaftError, type ConfChange, type Entry, type HardState, type Message, type PeerProgress, type Raft, type Ready, type Snapshot, type Status } from './index.ts'
 import { CodedError } from '../errors.ts'
 
 /** Raft messages between members. */
@@ -56,6 +56,12 @@ export type RaftNodeErrorCode =
   | 'unknown_outcome'
   /** The node was closed. */
   | 'closed'
+  /** A membership change was asked of a node that is not the leader. */
+  | 'not_leader'
+  /** A membership change must wait: the previous one, or the new leader's first commit, is pending. */
+  | 'busy'
+  /** A membership change that does not apply (see the message). */
+  | 'invalid'
   /** The node stopped on an error (storage, apply, a broken invariant): see the message. */
   | 'failed'
 
@@ -108,6 +114,14 @@ export interface ProposeOptions {
 export interface RaftNode {
   /** Resolves once the entry is committed and applied on this node. Fails with a RaftNodeError (or the leader's MeshRpcError). */
   propose(data: unknown, options?: ProposeOptions): Promise<{ index: number, term: number }>
+  /**
+   * On the leader: proposes a single-server membership change and resolves once it is applied
+   * here. Fails with code `not_leader`, `busy` (a change or the leader's first commit is still
+   * pending: try again shortly) or `invalid` (the change does not apply to the membership).
+   */
+  changeMembership(change: ConfChange, options?: ProposeOptions): Promise<{ index: number, term: number }>
+  /** On the leader: how far each member's log matches (see Raft.progress); {} elsewhere. */
+  progress(): Record<string, PeerProgress>
   status(): Status
   /** The leader's peer id as this node knows it, or null. */
   leader(): string | null
@@ -180,9 +194,12 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
   let stored: { first: number, last: number } | null = null
   let appliedIndex = 0
   let snapshotIndex = 0
+  /** What was known committed before the restart: applied before `startRaftNode` resolves. */
+  let storedCommit = 0
   try {
     const hardState = await db.get(HARD_STATE_KEY) as HardState | undefined
     const snapshot = await db.get(SNAPSHOT_KEY) as Snapshot | undefined
+    storedCommit = hardState?.commit ?? 0
     const entries: Entry[] = []
     for await (const [key, value] of db.iterator({ gt: 'e:', lt: 'e;' })) {
       const e = value as Entry
@@ -524,8 +541,38 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
     }
   }
 
+  async function changeMembership (change: ConfChange, options: ProposeOptions = {}): Promise<{ index: number, term: number }> {
+    if (closed || failure !== null) throw stoppedError()
+    const r = raft.proposeConfChange(change)
+    if (!r.ok) {
+      if (r.reason === 'not_leader') throw new RaftNodeError('not_leader', `${self} is not the leader (the leader is ${r.leader ?? 'unknown'})`)
+      throw new RaftNodeError(r.reason === 'busy' ? 'busy' : 'invalid', `membership change ${change.type} ${change.node}: ${r.message}`)
+    }
+    schedule()
+    await waitApplied(r.index, r.term, false, Date.now() + (options.timeoutMs ?? proposeTimeoutMs))
+    return { index: r.index, term: r.term }
+  }
+
+  // The state machine is whole again before anyone reads it: everything committed before the
+  // restart is applied now, not at some later Ready.
+  while (appliedIndex < storedCommit && failure === null && !closed) {
+    schedule()
+    await (loop ?? sleep(1))
+  }
+  if (failure !== null) throw stoppedError()
+
+  // A node that is the only voter has nobody to wait for: it leads at once rather than after an
+  // election timeout (a single-host dstackd is ready in milliseconds, not a second or two).
+  const st0 = raft.status()
+  if (st0.voters.length === 1 && st0.voters[0] === self) {
+    raft.campaign()
+    schedule()
+  }
+
   return {
     propose,
+    changeMembership,
+    progress: () => raft.progress() ?? {},
     status: () => raft.status(),
     leader: () => raft.status().leader,
     async close () {

@@ -51,7 +51,20 @@ export async function newHome (): Promise<{ home: string, env: NodeJS.ProcessEnv
   return { home, env }
 }
 
-export async function startDaemon (): Promise<Daemon> {
+export interface DaemonOptions {
+  /** The host's name (`--name`). Default e2e-host. */
+  name?: string
+  /** More `dstackd run` arguments: `--join TOKEN`, `--inventory FILE`, … */
+  args?: string[]
+  /** Wait for this in the daemon's log before `start()` resolves. Default 'dstackd ready'. */
+  readyText?: string
+  /** Where the mesh listens. Default /ip4/127.0.0.1/tcp/0. */
+  listen?: string
+  /** A command the daemon runs under, e.g. `ip netns exec ns1` for a host in a network namespace. */
+  prefix?: string[]
+}
+
+export async function startDaemon (opts: DaemonOptions = {}): Promise<Daemon> {
   const { home, env } = await newHome()
   const dataDir = join(home, '.dstack', 'dstackd')
   let out = ''
@@ -59,11 +72,14 @@ export async function startDaemon (): Promise<Daemon> {
     home, dataDir, env, process: null as unknown as ChildProcess,
     log: () => out,
     async start () {
-      const child = spawn(process.execPath, [DSTACKD, 'run', '--data-dir', dataDir, '--name', 'e2e-host'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+      const from = out.length
+      const argv = [process.execPath, DSTACKD, 'run', '--data-dir', dataDir, '--name', opts.name ?? 'e2e-host', '--listen', opts.listen ?? '/ip4/127.0.0.1/tcp/0', ...(opts.args ?? [])]
+      const [cmd, ...rest] = [...(opts.prefix ?? []), ...argv]
+      const child = spawn(cmd!, rest, { env, stdio: ['ignore', 'pipe', 'pipe'] })
       child.stdout!.on('data', b => { out += b })
       child.stderr!.on('data', b => { out += b })
       d.process = child
-      await until(() => out.includes('dstackd ready'), 'dstackd to start', 60_000)
+      await until(() => out.slice(from).includes(opts.readyText ?? 'dstackd ready'), `dstackd ${opts.name ?? ''} to start`, 60_000)
     },
     async kill9 () {
       const p = d.process

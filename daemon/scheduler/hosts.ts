@@ -1,0 +1,123 @@
+// The leader's view of the hosts: every dstackd gossips a record of itself (its inventory as an
+// offer, its address); the leader turns what it hears into commands — a new or changed host is
+// registered as an instance, a silent one is marked unreachable, one heard again is reachable.
+// Its jobs keep their status while it is away: they are still running there, as far as anyone
+// knows, and report when it answers again (dstack deletes such a host; our users asked not to).
+import type { Presence } from '../../mesh/presence.ts'
+import type { Offer } from '../config/index.ts'
+import type { Command } from '../state/machine.ts'
+import type { StateStore } from '../state/store.ts'
+import type { State } from '../state/types.ts'
+
+/** What a host says of itself on the gossip topic. */
+export interface HostRecord {
+  name: string
+  hostname: string
+  address: string
+  offer: Offer
+  warnings: string[]
+  version: string
+}
+
+export const HOSTS_TOPIC = 'dstack/hosts/1'
+/** The fleet every host of the mesh belongs to. */
+export const MESH_FLEET = { id: 'local', name: 'local' }
+
+/** Checks a gossiped record's shape before it is kept (it comes from the network). */
+export function hostRecordProblem (v: unknown): string | null {
+  const r = v as Partial<HostRecord> | null
+  if (r === null || typeof r !== 'object') return 'not an object'
+  for (const k of ['name', 'hostname', 'address', 'version'] as const) {
+    if (typeof r[k] !== 'string' || r[k]!.length > 256) return `${k} must be a short string`
+  }
+  const o = r.offer as Partial<Offer> | undefined
+  if (o === undefined || o === null || typeof o !== 'object' || typeof o.cpus !== 'number' || typeof o.memory !== 'number' || !Array.isArray(o.gpus)) return 'offer is malformed'
+  if (!Array.isArray(r.warnings) || r.warnings.some(w => typeof w !== 'string')) return 'warnings must be strings'
+  return null
+}
+
+/** A name no other instance holds: the host's own, else with a suffix. */
+function uniqueName (state: State, id: string, name: string): string {
+  const taken = new Set(Object.values(state.instances).filter(i => i.id !== id).map(i => i.name))
+  if (!taken.has(name)) return name
+  let n = 2
+  while (taken.has(`${name}-${n}`)) n++
+  return `${name}-${n}`
+}
+
+/** The commands that bring the state in line with what the leader hears. Pure. */
+export function reconcileHosts (state: State, presence: Pick<Presence<HostRecord>, 'records' | 'alive' | 'warmingUp'>, now: number, term: number): Command[] {
+  const out: Command[] = []
+  const heard = new Set<string>()
+  for (const r of presence.records()) {
+    heard.add(r.peer)
+    if (!presence.alive(r.peer)) continue
+    const h = r.data
+    const existing = state.instances[r.peer]
+    const name = existing !== undefined && (existing.name === h.name || existing.name.startsWith(`${h.name}-`)) ? existing.name : uniqueName(state, r.peer, h.name)
+    const same = existing !== undefined && !existing.unreachable && existing.name === name && existing.hostname === h.hostname &&
+      existing.address === h.address && JSON.stringify(existing.offer) === JSON.stringify(h.offer) && JSON.stringify(existing.warnings) === JSON.stringify(h.warnings)
+    if (same) continue
+    if (existing !== undefined && existing.unreachable && existing.name === name && existing.address === h.address && JSON.stringify(existing.offer) === JSON.stringify(h.offer)) {
+      out.push({ type: 'instance.reachable', at: now, instance_id: r.peer, reachable: true, term })
+      continue
+    }
+    out.push({
+      type: 'instance.register', at: now, term, fleet: MESH_FLEET,
+      instance: { id: r.peer, name, node: r.peer, hostname: h.hostname, address: h.address, offer: h.offer, warnings: h.warnings }
+    })
+  }
+  for (const i of Object.values(state.instances)) {
+    if (i.unreachable || i.status === 'terminated') continue
+    if (presence.alive(i.node)) continue
+    // Just started (or just elected with an empty view): silence does not yet mean gone.
+    if (!heard.has(i.node) && presence.warmingUp()) continue
+    out.push({ type: 'instance.reachable', at: now, instance_id: i.id, reachable: false, term })
+  }
+  return out
+}
+
+/** On the leader: reconciles on every presence change and every `intervalMs`. */
+export function startHostKeeper (opts: {
+  store: StateStore
+  presence: Presence<HostRecord>
+  isLeader: () => number | null
+  intervalMs?: number
+  log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void
+}): { close (): void } {
+  let running = false
+  let again = false
+  let closed = false
+  async function pass (): Promise<void> {
+    if (running) { again = true; return }
+    running = true
+    try {
+      do {
+        again = false
+        const term = opts.isLeader()
+        if (term === null || closed) return
+        const cmds = reconcileHosts(opts.store.state, opts.presence, Date.now(), term)
+        await Promise.all(cmds.map(async cmd => {
+          const res = await opts.store.propose(cmd)
+          if (!res.ok && res.code !== 'fenced') opts.log('warn', 'host change refused', { command: cmd.type, reason: res.message })
+          else if (res.ok && cmd.type === 'instance.reachable') opts.log('info', cmd.reachable ? 'host reachable again' : 'host unreachable', { instance: cmd.instance_id })
+        }))
+      } while (again && !closed)
+    } catch (err) {
+      opts.log('warn', 'host keeper pass failed', { error: (err as Error).message })
+    } finally {
+      running = false
+    }
+  }
+  const off = opts.presence.on(() => { void pass() })
+  const timer = setInterval(() => { void pass() }, opts.intervalMs ?? 500)
+  timer.unref()
+  void pass()
+  return {
+    close () {
+      closed = true
+      off()
+      clearInterval(timer)
+    }
+  }
+}

@@ -1,0 +1,87 @@
+// Several real dstackd processes on loopback forming one mesh: the first founds it, the others
+// join with its token (`dstackd token`, `dstackd run --join`), as an operator would.
+import { spawn } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ROOT, startDaemon, until, type Daemon } from './harness.ts'
+
+const DSTACKD = join(ROOT, 'daemon', 'bin.js')
+
+export interface Status {
+  peer_id: string
+  role: string
+  term: number
+  leader: string | null
+  voters: string[]
+  learners: string[]
+  applied: number
+  peers: Array<{ id: string, name: string | null, alive: boolean }>
+}
+
+export interface Host extends Daemon {
+  name: string
+  status (): Promise<Status>
+}
+
+/** Runs `dstackd ARGS` to completion. */
+export function dstackd (args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [DSTACKD, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', b => { stdout += b })
+    child.stderr.on('data', b => { stderr += b })
+    child.on('error', reject)
+    child.on('close', code => resolve({ code, stdout, stderr }))
+  })
+}
+
+/** Where a host runs: its mesh address and a command prefix (a network namespace). */
+export interface Placement { listen?: string, prefix?: string[] }
+
+async function host (name: string, args: string[], inventory?: object, where: Placement = {}): Promise<Host> {
+  const extra = [...args]
+  let file: string | undefined
+  if (inventory) {
+    file = join(ROOT, '.scratch', `inventory-${name}-${process.pid}-${Date.now()}.json`)
+    await writeFile(file, JSON.stringify(inventory))
+    extra.push('--inventory', file)
+  }
+  const d = await startDaemon({ name, args: extra, ...where })
+  return Object.assign(d, {
+    name,
+    async status (): Promise<Status> {
+      const r = await dstackd(['status', '--data-dir', d.dataDir, '--json'], d.env)
+      if (r.code !== 0) throw new Error(`dstackd status ${name}: ${r.stderr}`)
+      return JSON.parse(r.stdout) as Status
+    }
+  })
+}
+
+/** `n` hosts named h1…hn; `inventories[name]` overrides what a host reports, `where[name]` where it runs. */
+export async function startCluster (n: number, inventories: Record<string, object> = {}, where: Record<string, Placement> = {}): Promise<Host[]> {
+  const { mkdir } = await import('node:fs/promises')
+  await mkdir(join(ROOT, '.scratch'), { recursive: true })
+  const first = await host('h1', [], inventories.h1, where.h1)
+  const t = await dstackd(['token', '--data-dir', first.dataDir], first.env)
+  if (t.code !== 0) throw new Error(`dstackd token: ${t.stderr}`)
+  const token = t.stdout.trim()
+  const rest = await Promise.all(Array.from({ length: n - 1 }, (_, i) => host(`h${i + 2}`, ['--join', token], inventories[`h${i + 2}`], where[`h${i + 2}`])))
+  const hosts = [first, ...rest]
+  await until(async () => {
+    const all = await Promise.all(hosts.map(h => h.status()))
+    return all.every(s => s.leader !== null && s.leader === all[0]!.leader && s.voters.length === (n >= 5 ? 5 : n >= 3 ? 3 : 1))
+  }, `${n} hosts to agree on a leader and their voters`)
+  return hosts
+}
+
+/** The host the others call leader now. */
+export async function leaderOf (hosts: Host[]): Promise<Host> {
+  return await until(async () => {
+    const live = hosts.filter(h => h.process.exitCode === null && h.process.signalCode === null)
+    const all = await Promise.all(live.map(h => h.status().catch(() => null)))
+    const leader = all.find(s => s?.role === 'leader')
+    if (!leader || !all.every(s => s?.leader === leader.peer_id)) return null
+    return live[all.indexOf(leader)]
+  }, 'one leader that every live host follows')
+}
