@@ -44,9 +44,14 @@ export interface RunningNode {
   close (): Promise<void>
 }
 
-/** Failure detection: hosts publish their record every second; three seconds of silence is unreachable. */
-const HEARTBEAT_MS = 1000
+/**
+ * Failure detection: the leader hears from every member over Raft several times a second;
+ * three seconds of silence is unreachable. Hosts gossip their record every five seconds (and
+ * at once when it changes or a peer connects): that is how new hosts are found, and it costs
+ * every node a signature check per host per period, so it is kept slow.
+ */
 const HOST_TTL_MS = 3000
+const GOSSIP_MS = 5000
 /** The largest message between nodes: a Raft snapshot of a big state goes in one. */
 const MESH_MAX_FRAME_BYTES = 64 * 1024 * 1024
 
@@ -135,7 +140,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     const leaderTerm = () => { const s = store.raft.status(); return s.role === 'leader' ? s.term : null }
 
     const presence = startPresence<HostRecord>({
-      mesh, topic: HOSTS_TOPIC, ttlMs: HOST_TTL_MS, intervalMs: HEARTBEAT_MS, check: hostRecordProblem,
+      mesh, topic: HOSTS_TOPIC, ttlMs: 3 * GOSSIP_MS, intervalMs: GOSSIP_MS, check: hostRecordProblem,
       log: (msg, fields) => log('info', msg, fields as Record<string, unknown>)
     })
     closers.push(() => presence.close())
@@ -153,15 +158,28 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     closers.push(() => agent.close())
     await agent.recovered
 
+    // Who is alive, as the leader sees it: heard over Raft or gossip within the TTL. A new
+    // leader has heard little from the others yet: for one TTL, silence proves nothing.
+    let leaderSince: number | null = null
+    const startedAt = Date.now()
+    const lastSeen = (peer: string) => Math.max(store.raft.lastHeard(peer) ?? 0, presence.get(peer)?.seenAt ?? 0)
+    const liveness = {
+      records: () => presence.records(),
+      alive: (peer: string) => peer === self || Date.now() - lastSeen(peer) <= HOST_TTL_MS,
+      warmingUp: () => {
+        leaderSince = leaderTerm() === null ? null : leaderSince ?? Date.now()
+        return Date.now() - startedAt < HOST_TTL_MS || leaderSince === null || Date.now() - leaderSince < HOST_TTL_MS
+      }
+    }
     const controller = startController(store, leaderTerm, log)
     closers.push(() => controller.close())
-    const keeper = startHostKeeper({ store, presence, isLeader: leaderTerm, log })
+    const keeper = startHostKeeper({ store, presence, liveness, isLeader: leaderTerm, log })
     closers.push(() => keeper.close())
     const autopilot = startAutopilot({
       raft: store.raft,
-      alive: peer => presence.alive(peer),
+      alive: liveness.alive,
       peers: () => presence.records().map(r => r.peer),
-      silentFor: peer => presence.alive(peer) ? 0 : Date.now() - (presence.get(peer)?.seenAt ?? 0),
+      silentFor: peer => liveness.alive(peer) ? 0 : Date.now() - lastSeen(peer),
       log: (msg, fields) => log('info', msg, fields as Record<string, unknown>)
     })
     closers.push(() => autopilot.close())
@@ -177,7 +195,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       return {
         role, term: s.term, leader: s.leader, applied: s.applied, commit: s.commit,
         voters: [...s.voters], learners: [...s.learners], addresses: mesh.addresses(),
-        peers: [...ids].sort().map(id => ({ id, name: presence.get(id)?.data.name ?? null, alive: presence.alive(id), addresses: connected.get(id) ?? [] }))
+        peers: [...ids].sort().map(id => ({ id, name: presence.get(id)?.data.name ?? null, alive: s.role === 'leader' ? liveness.alive(id) : presence.alive(id), addresses: connected.get(id) ?? [] }))
       }
     }
 
@@ -202,6 +220,16 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     })
     closers.push(() => server.close())
 
+    // A joining host that reaches nobody says so, with what to check (a wrong swarm key
+    // looks the same as a dead address from here).
+    const lonely = setInterval(() => {
+      const c = cluster()
+      if (c.role !== 'joining' && mesh.peers().length > 0) return
+      if (mesh.peers().length === 0) log('error', 'no host of the mesh answers: check that the addresses in the join token are reachable from here and that the token is from this mesh (`dstackd token` on a member)')
+      else if (c.role === 'joining') log('warn', 'connected, waiting for the leader to add this host', { peers: mesh.peers().length, leader: c.leader })
+    }, 15_000)
+    lonely.unref()
+    closers.push(() => clearInterval(lonely))
     log('info', 'dstackd ready', {
       socket: socketPath, node: self, name, version: VERSION, cpus: inventory.cpus, gpus: inventory.gpus.length,
       mesh: mesh.addresses(), origin, role: cluster().role

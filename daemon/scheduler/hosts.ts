@@ -45,12 +45,13 @@ function uniqueName (state: State, id: string, name: string): string {
   return `${name}-${n}`
 }
 
+/** Who the leader hears from: the hosts' records, and whether each is alive now. */
+export type Liveness = Pick<Presence<HostRecord>, 'records' | 'alive' | 'warmingUp'>
+
 /** The commands that bring the state in line with what the leader hears. Pure. */
-export function reconcileHosts (state: State, presence: Pick<Presence<HostRecord>, 'records' | 'alive' | 'warmingUp'>, now: number, term: number): Command[] {
+export function reconcileHosts (state: State, presence: Liveness, now: number, term: number): Command[] {
   const out: Command[] = []
-  const heard = new Set<string>()
   for (const r of presence.records()) {
-    heard.add(r.peer)
     if (!presence.alive(r.peer)) continue
     const h = r.data
     const existing = state.instances[r.peer]
@@ -67,11 +68,11 @@ export function reconcileHosts (state: State, presence: Pick<Presence<HostRecord
       instance: { id: r.peer, name, node: r.peer, hostname: h.hostname, address: h.address, offer: h.offer, warnings: h.warnings }
     })
   }
+  // Just started, or just elected with little heard yet: silence does not yet mean gone.
+  if (presence.warmingUp()) return out
   for (const i of Object.values(state.instances)) {
     if (i.unreachable || i.status === 'terminated') continue
     if (presence.alive(i.node)) continue
-    // Just started (or just elected with an empty view): silence does not yet mean gone.
-    if (!heard.has(i.node) && presence.warmingUp()) continue
     out.push({ type: 'instance.reachable', at: now, instance_id: i.id, reachable: false, term })
   }
   return out
@@ -81,6 +82,7 @@ export function reconcileHosts (state: State, presence: Pick<Presence<HostRecord
 export function startHostKeeper (opts: {
   store: StateStore
   presence: Presence<HostRecord>
+  liveness: Liveness
   isLeader: () => number | null
   intervalMs?: number
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void
@@ -96,7 +98,7 @@ export function startHostKeeper (opts: {
         again = false
         const term = opts.isLeader()
         if (term === null || closed) return
-        const cmds = reconcileHosts(opts.store.state, opts.presence, Date.now(), term)
+        const cmds = reconcileHosts(opts.store.state, opts.liveness, Date.now(), term)
         await Promise.all(cmds.map(async cmd => {
           const res = await opts.store.propose(cmd)
           if (!res.ok && res.code !== 'fenced') opts.log('warn', 'host change refused', { command: cmd.type, reason: res.message })

@@ -41,8 +41,10 @@ export interface StoreOptions {
   sync?: boolean
   /** Snapshot the state after this many entries (default 2000). */
   snapshotEvery?: number
-  /** Milliseconds per Raft tick (default 100: elections after 1–2 s of silence). */
+  /** Milliseconds per Raft tick (default 100). */
   tickMs?: number
+  /** Ticks of silence before a voter stands for election, drawn from [n, 2n) (default 8: 0.8–1.6 s). */
+  electionTicks?: number
   /** How long a write may wait for a leader, in ms (default 10 s). */
   proposeTimeoutMs?: number
   log?: (msg: string, fields?: object) => void
@@ -61,6 +63,9 @@ export async function openStore (opts: StoreOptions): Promise<ReplicatedStore> {
     dbPath: opts.dbPath,
     voters: opts.bootstrap ? [opts.mesh.peerId] : [],
     tickMs: opts.tickMs,
+    electionTicks: opts.electionTicks ?? 8,
+    // Heartbeats every other tick: a leader of fifty hosts sends 250 a second, not 500.
+    heartbeatTicks: 2,
     compactEvery: opts.snapshotEvery ?? 2000,
     proposeTimeoutMs: opts.proposeTimeoutMs,
     sync: opts.sync,

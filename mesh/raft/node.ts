@@ -120,6 +120,8 @@ export interface RaftNode {
    * pending: try again shortly) or `invalid` (the change does not apply to the membership).
    */
   changeMembership(change: ConfChange, options?: ProposeOptions): Promise<{ index: number, term: number }>
+  /** When this node last heard from `peer` over Raft (a message, or an answer to ours), epoch ms. */
+  lastHeard(peer: string): number | undefined
   /** On the leader: how far each member's log matches (see Raft.progress); {} elsewhere. */
   progress(): Record<string, PeerProgress>
   status(): Status
@@ -298,6 +300,8 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
 
   // ---- sending -------------------------------------------------------------------------------
   const outboxes = new Map<string, Outbox>()
+  // Liveness for free: a leader hears from every member several times a second.
+  const heard = new Map<string, number>()
 
   function send (messages: Message[]): void {
     for (const m of messages) {
@@ -319,6 +323,7 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
     box.sending = true
     const batch = box.queue.splice(0, MAX_BATCH)
     mesh.request(peer, RAFT_PROTOCOL, { msgs: batch }, { timeoutMs: messageTimeoutMs }).then(() => {
+      heard.set(peer, Date.now())
       if (box.backoffMs > 0) log('raft: peer reachable again', { peer, dropped: box.dropped })
       box.backoffMs = 0
       box.retryAt = 0
@@ -407,6 +412,7 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
   await mesh.handle(RAFT_PROTOCOL, (body: { msgs?: unknown }, ctx) => {
     if (closed || failure !== null) throw Object.assign(stoppedError(), { code: 'unavailable' })
     if (!Array.isArray(body?.msgs)) throw Object.assign(new Error('a raft request is { msgs: Message[] }'), { code: 'bad_request' })
+    heard.set(ctx.peerId, Date.now())
     for (const m of body.msgs as Message[]) {
       if (m?.from !== ctx.peerId) {
         log('raft: dropped a message not from its sender', { peer: ctx.peerId, from: m?.from })
@@ -572,6 +578,7 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
   return {
     propose,
     changeMembership,
+    lastHeard: peer => heard.get(peer),
     progress: () => raft.progress() ?? {},
     status: () => raft.status(),
     leader: () => raft.status().leader,

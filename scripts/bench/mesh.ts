@@ -1,0 +1,161 @@
+// Benchmarks of the mesh, against real dstackd processes on loopback:
+//   failover            kill -9 of the leader → every survivor follows one new leader (ms)
+//   failure detection   kill -9 of a host → the leader's fleet shows it unreachable (ms)
+//   e2e jobs/s          trivial tasks submitted through all three hosts, until all are done
+//   convergence         with N daemons up, a new host joins: from its `ready` to every node
+//                       listing it in its fleet (ms)
+// Usage: node --import tsx scripts/bench/mesh.ts [--quick] [--hosts N (default 50)] [--only NAME]
+import { readFile } from 'node:fs/promises'
+import { cpus, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { connectApi, type ApiClient } from '../../daemon/api/client.ts'
+import { parseConfiguration } from '../../daemon/config/index.ts'
+import type { RunView } from '../../daemon/api/types.ts'
+import { sleep, startDaemon, until, type Daemon } from '../../test/e2e/harness.ts'
+import { dstackd, startCluster, type Host } from '../../test/e2e/cluster.ts'
+
+const args = process.argv.slice(2)
+const quick = args.includes('--quick')
+const flag = (name: string): string | undefined => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined }
+const only = flag('--only')
+const N = Number(flag('--hosts') ?? (quick ? 10 : 50))
+const TRIVIAL = 'type: task\ncommands: [echo hi]\nresources: {cpu: 0.., memory: 0.., disk: 0..}\n'
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const max = (xs: number[]) => Math.max(...xs)
+
+async function client (d: Daemon): Promise<ApiClient> {
+  const token = (await readFile(join(d.dataDir, 'token'), 'utf8')).trim()
+  return await connectApi({ socketPath: join(d.dataDir, 'api.sock'), token, timeoutMs: 2000 })
+}
+
+interface Info { node: string, cluster: { role: string, leader: string | null, term: number } }
+const alive = (h: Host) => h.process.exitCode === null && h.process.signalCode === null
+
+/** Polls every live host's `server.info` until all follow one leader; resolves to it. */
+async function agreedLeader (hosts: Host[], clients: Map<Host, ApiClient>, timeoutMs = 30_000): Promise<Host> {
+  return await until(async () => {
+    const live = hosts.filter(alive)
+    const infos = await Promise.all(live.map(h => clients.get(h)!.call<Info>('server.info').catch(() => null)))
+    const i = infos.findIndex(x => x?.cluster.role === 'leader')
+    if (i < 0 || !infos.every(x => x?.cluster.leader === infos[i]!.node)) return null
+    return live[i]
+  }, 'one leader', timeoutMs)
+}
+
+async function reconnect (hosts: Host[], clients: Map<Host, ApiClient>): Promise<void> {
+  for (const h of hosts) {
+    await clients.get(h)?.close().catch(() => {})
+    if (alive(h)) clients.set(h, await client(h))
+  }
+}
+
+async function failover (hosts: Host[], clients: Map<Host, ApiClient>, rounds: number): Promise<number[]> {
+  const times: number[] = []
+  for (let r = 0; r < rounds; r++) {
+    const leader = await agreedLeader(hosts, clients)
+    await leader.kill9()
+    const t0 = Date.now()
+    const next = await agreedLeader(hosts, clients)
+    times.push(Date.now() - t0)
+    if (next === leader) throw new Error('the killed leader still leads')
+    await leader.start()
+    await reconnect(hosts, clients)
+    await agreedLeader(hosts, clients)
+    await sleep(1500) // let the restarted host settle back in as a voter
+  }
+  return times
+}
+
+async function detection (hosts: Host[], clients: Map<Host, ApiClient>, rounds: number): Promise<number[]> {
+  const times: number[] = []
+  for (let r = 0; r < rounds; r++) {
+    const leader = await agreedLeader(hosts, clients)
+    const victim = hosts.find(h => h !== leader)!
+    const name = victim.name
+    await victim.kill9()
+    const t0 = Date.now()
+    await until(async () => {
+      const { fleets } = await clients.get(leader)!.call<{ fleets: Array<{ instances: Array<{ name: string, unreachable: boolean }> }> }>('fleets.list')
+      return fleets.flatMap(f => f.instances).some(i => i.name === name && i.unreachable)
+    }, `${name} unreachable`, 30_000)
+    times.push(Date.now() - t0)
+    await victim.start()
+    await reconnect(hosts, clients)
+    await until(async () => {
+      const { fleets } = await clients.get(leader)!.call<{ fleets: Array<{ instances: Array<{ name: string, unreachable: boolean }> }> }>('fleets.list')
+      return fleets.flatMap(f => f.instances).every(i => !i.unreachable)
+    }, `${name} back`, 30_000)
+  }
+  return times
+}
+
+async function throughput (hosts: Host[], clients: Map<Host, ApiClient>, n: number): Promise<number> {
+  const configuration = parseConfiguration(TRIVIAL)
+  const t0 = Date.now()
+  await Promise.all(Array.from({ length: n }, (_, i) => clients.get(hosts[i % hosts.length]!)!.call('runs.submit', { configuration: { ...configuration, name: `tp-${t0}-${i}` }, env: {} })))
+  const c = clients.get(hosts[0]!)!
+  await until(async () => {
+    const { runs } = await c.call<{ runs: RunView[] }>('runs.list', { all: true })
+    return runs.filter(r => r.name.startsWith(`tp-${t0}-`) && r.status === 'done').length === n
+  }, `${n} runs to finish`, 600_000)
+  return n / ((Date.now() - t0) / 1000)
+}
+
+async function convergence (n: number): Promise<{ startMs: number, ms: number }> {
+  const t0 = Date.now()
+  const hosts = await startCluster(n)
+  const startMs = Date.now() - t0
+  const clients = new Map<Host, ApiClient>()
+  try {
+    for (const h of hosts) clients.set(h, await client(h))
+    const t = await dstackd(['token', '--data-dir', hosts[0]!.dataDir], hosts[0]!.env)
+    const newcomer = await startDaemon({ name: 'newcomer', args: ['--join', t.stdout.trim()] })
+    const ready = Date.now()
+    try {
+      const seen = new Set<Host>()
+      await until(async () => {
+        await Promise.all(hosts.filter(h => !seen.has(h)).map(async h => {
+          const { fleets } = await clients.get(h)!.call<{ fleets: Array<{ instances: Array<{ name: string }> }> }>('fleets.list')
+          if (fleets.flatMap(f => f.instances).some(i => i.name === 'newcomer')) seen.add(h)
+        }))
+        return seen.size === hosts.length
+      }, 'every node to list the newcomer', 60_000)
+      return { startMs, ms: Date.now() - ready }
+    } finally {
+      await newcomer.cleanup()
+    }
+  } finally {
+    for (const c of clients.values()) await c.close().catch(() => {})
+    await Promise.all(hosts.map(h => h.cleanup().catch(() => {})))
+  }
+}
+
+console.log(`machine: ${cpus()[0]?.model ?? '?'} × ${cpus().length}, ${Math.round(totalmem() / 1024 ** 3)} GB, Node ${process.version}`)
+if (only === undefined || only !== 'convergence') {
+  const hosts = await startCluster(3)
+  const clients = new Map<Host, ApiClient>()
+  try {
+    await reconnect(hosts, clients)
+    if (only === undefined || only === 'failover') {
+      const f = await failover(hosts, clients, quick ? 2 : 5)
+      console.log(`failover after kill -9 of the leader: median ${median(f)} ms, max ${max(f)} ms (${f.join(', ')})   target ≤ 2000 ms`)
+    }
+    if (only === undefined || only === 'detection') {
+      const d = await detection(hosts, clients, quick ? 2 : 3)
+      console.log(`failure detection (kill -9 → unreachable): median ${median(d)} ms, max ${max(d)} ms (${d.join(', ')})   target ≤ 5000 ms`)
+    }
+    if (only === undefined || only === 'throughput') {
+      const n = quick ? 60 : 200
+      const jps = await throughput(hosts, clients, n)
+      console.log(`end to end: ${n} trivial tasks submitted through 3 hosts: ${jps.toFixed(1)} jobs/s`)
+    }
+  } finally {
+    for (const c of clients.values()) await c.close().catch(() => {})
+    await Promise.all(hosts.map(h => h.cleanup().catch(() => {})))
+  }
+}
+if (only === undefined || only === 'convergence') {
+  const c = await convergence(N)
+  console.log(`inventory convergence, ${N} daemons: a new host in every node's fleet ${c.ms} ms after its start (the ${N} took ${(c.startMs / 1000).toFixed(1)} s to start)   target ≤ 2000 ms`)
+}
