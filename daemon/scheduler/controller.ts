@@ -9,6 +9,7 @@ import type { Command } from '../state/machine.ts'
 import type { StateStore } from '../state/store.ts'
 import type { State } from '../state/types.ts'
 import { schedule } from './index.ts'
+import { startLeaderLoop } from './loop.ts'
 
 export interface Controller { close (): void }
 
@@ -40,42 +41,25 @@ export function plan (state: State, now: number, term?: number): Command[] {
  * Runs the loop while `leaderTerm()` gives a term (this node leads); a no-op elsewhere.
  */
 export function startController (store: StateStore, leaderTerm: () => number | null, log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void): Controller {
-  let running = false
-  let again = false
-  let closed = false
-
-  async function pass (): Promise<void> {
-    if (running) { again = true; return }
-    running = true
-    try {
-      do {
-        again = false
-        const term = leaderTerm()
-        if (term === null || closed) return
-        await Promise.all(plan(store.state, Date.now(), term).map(async cmd => {
-          const res = await store.propose(cmd)
-          if (!res.ok && res.code !== 'stale' && res.code !== 'fenced') log('warn', 'scheduler command refused', { command: cmd.type, reason: res.message })
-        }))
-      } while (again && !closed)
-    } catch (err) {
-      log('error', 'scheduler pass failed', { error: String(err) })
-    } finally {
-      running = false
-    }
-  }
-
-  // Changes made by this loop also trigger it; `again` folds them into the running pass.
+  const loop = startLeaderLoop({
+    leaderTerm,
+    intervalMs: 1000,
+    pass: async term => {
+      await Promise.all(plan(store.state, Date.now(), term).map(async cmd => {
+        const res = await store.propose(cmd)
+        if (!res.ok && res.code !== 'stale' && res.code !== 'fenced') log('warn', 'scheduler command refused', { command: cmd.type, reason: res.message })
+      }))
+    },
+    onError: err => log('error', 'scheduler pass failed', { error: String(err) })
+  })
+  // Changes made by this loop also trigger it; the loop folds them into the running pass.
   const unsubscribe = store.subscribe(cmd => {
     if (cmd !== null && (cmd.type === 'job.wait' || cmd.type === 'job.assign')) return
-    void pass()
+    loop.trigger()
   })
-  const timer = setInterval(() => { void pass() }, 1000)
-  timer.unref()
-  void pass()
   return {
     close () {
-      closed = true
-      clearInterval(timer)
+      loop.close()
       unsubscribe()
     }
   }

@@ -8,6 +8,7 @@ import type { Offer } from '../config/index.ts'
 import type { Command } from '../state/machine.ts'
 import type { StateStore } from '../state/store.ts'
 import type { State } from '../state/types.ts'
+import { startLeaderLoop } from './loop.ts'
 
 /** What a host says of itself on the gossip topic. */
 export interface HostRecord {
@@ -87,39 +88,24 @@ export function startHostKeeper (opts: {
   intervalMs?: number
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void
 }): { close (): void } {
-  let running = false
-  let again = false
-  let closed = false
-  async function pass (): Promise<void> {
-    if (running) { again = true; return }
-    running = true
-    try {
-      do {
-        again = false
-        const term = opts.isLeader()
-        if (term === null || closed) return
-        const cmds = reconcileHosts(opts.store.state, opts.liveness, Date.now(), term)
-        await Promise.all(cmds.map(async cmd => {
-          const res = await opts.store.propose(cmd)
-          if (!res.ok && res.code !== 'fenced') opts.log('warn', 'host change refused', { command: cmd.type, reason: res.message })
-          else if (res.ok && cmd.type === 'instance.reachable') opts.log('info', cmd.reachable ? 'host reachable again' : 'host unreachable', { instance: cmd.instance_id })
-        }))
-      } while (again && !closed)
-    } catch (err) {
-      opts.log('warn', 'host keeper pass failed', { error: (err as Error).message })
-    } finally {
-      running = false
-    }
-  }
-  const off = opts.presence.on(() => { void pass() })
-  const timer = setInterval(() => { void pass() }, opts.intervalMs ?? 500)
-  timer.unref()
-  void pass()
+  const loop = startLeaderLoop({
+    leaderTerm: opts.isLeader,
+    intervalMs: opts.intervalMs ?? 500,
+    pass: async term => {
+      const cmds = reconcileHosts(opts.store.state, opts.liveness, Date.now(), term)
+      await Promise.all(cmds.map(async cmd => {
+        const res = await opts.store.propose(cmd)
+        if (!res.ok && res.code !== 'fenced') opts.log('warn', 'host change refused', { command: cmd.type, reason: res.message })
+        else if (res.ok && cmd.type === 'instance.reachable') opts.log('info', cmd.reachable ? 'host reachable again' : 'host unreachable', { instance: cmd.instance_id })
+      }))
+    },
+    onError: err => opts.log('warn', 'host keeper pass failed', { error: (err as Error).message })
+  })
+  const off = opts.presence.on(() => loop.trigger())
   return {
     close () {
-      closed = true
+      loop.close()
       off()
-      clearInterval(timer)
     }
   }
 }
