@@ -46,12 +46,17 @@ export interface RunningNode {
 
 /**
  * Failure detection: the leader hears from every member over Raft several times a second;
- * three seconds of silence is unreachable. Hosts gossip their record every five seconds (and
+ * three seconds of silence is unreachable. Hosts gossip their record every ten seconds (and
  * at once when it changes or a peer connects): that is how new hosts are found, and it costs
  * every node a signature check per host per period, so it is kept slow.
  */
 const HOST_TTL_MS = 3000
-const GOSSIP_MS = 5000
+const GOSSIP_MS = 10_000
+/**
+ * Connections a host keeps open on its own: gossip needs a connected graph, not a full one;
+ * the leader connects to every member anyway, as Raft needs it to.
+ */
+const MESH_PEERS = 8
 /** The largest message between nodes: a Raft snapshot of a big state goes in one. */
 const MESH_MAX_FRAME_BYTES = 64 * 1024 * 1024
 
@@ -125,7 +130,9 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
   const meshLog = (message: string) => log('warn', 'mesh', { message })
   const inventory = await inventoryOf(dataDir, opts.inventoryFile, log)
 
-  const mesh = await createMesh({ dataDir, listen, join: opts.join, maxFrameBytes: MESH_MAX_FRAME_BYTES, log: meshLog })
+  // Raft traffic shows whether members are alive; libp2p's own pings need only find dead
+  // connections eventually (each ping is a new stream: a cost every host pays per peer).
+  const mesh = await createMesh({ dataDir, listen, join: opts.join, maxFrameBytes: MESH_MAX_FRAME_BYTES, pingIntervalMs: 30_000, maxPeers: MESH_PEERS, log: meshLog })
   const self = mesh.peerId
   const closers: Array<() => Promise<void> | void> = [() => mesh.stop()]
   const closeAll = async () => { for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {}) }
@@ -165,7 +172,13 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     const lastSeen = (peer: string) => Math.max(store.raft.lastHeard(peer) ?? 0, presence.get(peer)?.seenAt ?? 0)
     const liveness = {
       records: () => presence.records(),
-      alive: (peer: string) => peer === self || Date.now() - lastSeen(peer) <= HOST_TTL_MS,
+      // A member is heard over Raft several times a second; a host not yet added is heard only
+      // through its gossip, so the gossip's own TTL applies to it.
+      alive: (peer: string) => {
+        if (peer === self) return true
+        const s = store.raft.status()
+        return s.voters.includes(peer) || s.learners.includes(peer) ? Date.now() - lastSeen(peer) <= HOST_TTL_MS : presence.alive(peer)
+      },
       warmingUp: () => {
         leaderSince = leaderTerm() === null ? null : leaderSince ?? Date.now()
         return Date.now() - startedAt < HOST_TTL_MS || leaderSince === null || Date.now() - leaderSince < HOST_TTL_MS

@@ -50,6 +50,9 @@ export function decide (m: { leader: string, voters: readonly string[], learners
   return null
 }
 
+/** Changes made back to back in one round: many hosts joining at once are added in one go. */
+const MAX_CHANGES_PER_ROUND = 32
+
 export interface AutopilotOptions {
   raft: RaftNode
   /** Is this peer heard from within the failure-detection TTL? */
@@ -74,9 +77,32 @@ export function startAutopilot (opts: AutopilotOptions): { close (): void } {
   let busy = false
   let closed = false
 
+  /** One round: changes one after another (each committed before the next) until none is due. */
   async function round (): Promise<void> {
+    if (busy || closed) return
+    busy = true
+    try {
+      for (let n = 0; n < MAX_CHANGES_PER_ROUND && !closed; n++) {
+        const change = next()
+        if (change === null) return
+        const st = raft.status()
+        opts.log?.('autopilot: membership change', { change: change.type, node: change.node, voters: st.voters.length, learners: st.learners.length })
+        try {
+          await raft.changeMembership(change)
+        } catch (err) {
+          const code = (err as { code?: string }).code
+          if (code !== 'busy' && code !== 'not_leader') opts.log?.('autopilot: change failed', { change: change.type, node: change.node, error: (err as Error).message })
+          return
+        }
+      }
+    } finally {
+      busy = false
+    }
+  }
+
+  function next (): ConfChange | null {
     const st = raft.status()
-    if (st.role !== 'leader' || busy || closed) return
+    if (st.role !== 'leader') return null
     const progress = raft.progress()
     const known = new Set([...opts.peers(), ...st.voters, ...st.learners, st.id])
     const health: Health = { alive: new Set(), dead: new Set(), caughtUp: new Set() }
@@ -86,18 +112,7 @@ export function startAutopilot (opts: AutopilotOptions): { close (): void } {
       const pr = progress[p]
       if (pr !== undefined && pr.match + maxLag >= st.commit) health.caughtUp.add(p)
     }
-    const change = decide({ leader: st.id, voters: st.voters, learners: st.learners }, health)
-    if (change === null) return
-    busy = true
-    try {
-      opts.log?.('autopilot: membership change', { change: change.type, node: change.node, voters: st.voters.length, learners: st.learners.length })
-      await raft.changeMembership(change)
-    } catch (err) {
-      const code = (err as { code?: string }).code
-      if (code !== 'busy' && code !== 'not_leader') opts.log?.('autopilot: change failed', { change: change.type, node: change.node, error: (err as Error).message })
-    } finally {
-      busy = false
-    }
+    return decide({ leader: st.id, voters: st.voters, learners: st.learners }, health)
   }
 
   const timer = setInterval(() => { void round() }, opts.intervalMs ?? 1000)

@@ -82,6 +82,12 @@ export interface MeshOptions {
    * peer that vanishes without closing its sockets shows up in `peer:disconnect`. Default 5000.
    */
   pingIntervalMs?: number
+  /**
+   * Members to keep connections open to by itself (bootstrap peers, those met through peer
+   * exchange, redials). Beyond it the node connects only when it has something to send.
+   * Default: all of them. A big mesh wants a bound: every connection costs both ends.
+   */
+  maxPeers?: number
   /** Where the mesh reports what went wrong without failing anything. Default: nowhere. */
   log?: (message: string) => void
 }
@@ -190,6 +196,7 @@ export async function createMesh (opts: MeshOptions): Promise<Mesh> {
   const requestTimeoutMs = opts.requestTimeoutMs ?? 10_000
   const minDelay = opts.reconnectMinDelayMs ?? 500
   const maxDelay = opts.reconnectMaxDelayMs ?? 30_000
+  const maxPeers = opts.maxPeers ?? Infinity
 
   // Parse everything before touching the disk: a bad token must not leave a half-made data dir.
   const token = opts.join === undefined ? undefined : parseJoinToken(opts.join)
@@ -251,7 +258,11 @@ export async function createMesh (opts: MeshOptions): Promise<Mesh> {
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
         globalSignaturePolicy: 'StrictSign',
-        maxInboundDataLength: maxGossipBytes + 64 * 1024
+        maxInboundDataLength: maxGossipBytes + 64 * 1024,
+        // Gossipsub's sybil defence scores down more than ten peers from one IP, and then drops
+        // their messages. Every member here holds the swarm key, and hosts behind one NAT (or
+        // daemons on one machine) share an IP: the defence would silence the eleventh host.
+        scoreParams: { IPColocationFactorWeight: 0 }
       })
     }
   })
@@ -369,8 +380,14 @@ export async function createMesh (opts: MeshOptions): Promise<Mesh> {
       const connected = node.getPeers()
       if (connected.length > 0) void exchange(connected[Math.floor(Math.random() * connected.length)]!.toString())
     }
-    for (const [id, k] of known) {
+    let room = maxPeers - node.getPeers().length - [...known.values()].filter(k => k.dialing).length
+    // In random order, so that a bound on peers does not send every node to the same few.
+    const order = [...known]
+    for (let i = order.length - 1; i > 0; i--) { const j = Math.floor(Math.random() * (i + 1)); [order[i], order[j]] = [order[j]!, order[i]!] }
+    for (const [id, k] of order) {
+      if (room <= 0) break
       if (k.dialing || now < k.nextAttempt || isConnected(id)) continue
+      room--
       void dialKnown(id, k)
     }
   }

@@ -41,7 +41,9 @@ export function requirementsOf (run: Run, job: Job): Requirements {
 }
 
 /**
- * The instances jobs can go to (not terminating, not unreachable) and what each has free,
+ * The instances jobs can go to (not terminating) and what each has free; an unreachable one
+ * has less than nothing, so a job that only it could hold waits for it (it may be back in a
+ * moment) rather than failing as if no instance could ever hold it. Kept
  * in flat arrays indexed by the instance's position: the bin-packing scan reads these for
  * every candidate of every job.
  */
@@ -60,8 +62,11 @@ interface Pool {
   version: number
 }
 
+/** The free capacity of an unreachable instance: below any job's need, even a job asking for nothing. */
+const UNREACHABLE = -1
+
 function poolOf (state: State): Pool {
-  const instances = Object.values(state.instances).filter(i => i.status !== 'terminated' && i.status !== 'terminating' && !i.unreachable)
+  const instances = Object.values(state.instances).filter(i => i.status !== 'terminated' && i.status !== 'terminating')
   const n = instances.length
   const pool: Pool = {
     instances, index: new Map(instances.map((i, k) => [i.id, k])),
@@ -70,7 +75,8 @@ function poolOf (state: State): Pool {
   }
   const shapes = new Map<string, number>()
   instances.forEach((inst, k) => {
-    pool.cpus[k] = inst.offer.cpus; pool.memory[k] = inst.offer.memory; pool.gpus[k] = inst.offer.gpus.length
+    if (inst.unreachable) { pool.cpus[k] = pool.memory[k] = pool.gpus[k] = UNREACHABLE }
+    else { pool.cpus[k] = inst.offer.cpus; pool.memory[k] = inst.offer.memory; pool.gpus[k] = inst.offer.gpus.length }
     const key = JSON.stringify(inst.offer)
     let s = shapes.get(key)
     if (s === undefined) { s = pool.shapes.length; shapes.set(key, s); pool.shapes.push(inst.offer) }
@@ -177,6 +183,7 @@ function shortfallNow (pool: Pool, c: Class): string {
   if (k === undefined) return 'waiting for an instance'
   const f = { cpus: pool.cpus[k]!, memory: pool.memory[k]!, gpus: pool.gpus[k]! }
   const h = { cpus: c.takeCpus[0]!, memory: c.takeMemory[0]!, gpus: c.takeGpus[0]! }
+  if (f.cpus <= UNREACHABLE && f.gpus <= UNREACHABLE) return 'waiting for an instance that is unreachable now'
   if (f.cpus < h.cpus) return `waiting for ${h.cpus} CPU(s): ${Math.max(0, f.cpus)} free`
   if (f.memory < h.memory) return `waiting for ${h.memory}GB of memory: ${Math.max(0, f.memory)}GB free`
   return `waiting for ${h.gpus} GPU(s): ${Math.max(0, f.gpus)} free`

@@ -120,7 +120,11 @@ async function convergence (n: number): Promise<{ startMs: number, ms: number }>
           if (fleets.flatMap(f => f.instances).some(i => i.name === 'newcomer')) seen.add(h)
         }))
         return seen.size === hosts.length
-      }, 'every node to list the newcomer', 60_000)
+      }, 'every node to list the newcomer', 60_000).catch(async err => {
+        const missing = hosts.filter(h => !seen.has(h))
+        const infos = await Promise.all(missing.map(h => clients.get(h)!.call<any>('server.info').then(i => `${h.name}:${i.cluster.role}@${i.cluster.applied}`, e => `${h.name}:${(e as Error).message.slice(0, 40)}`)))
+        throw new Error(`${(err as Error).message}: ${seen.size} of ${hosts.length} list it; missing ${infos.join(' ')}`)
+      })
       return { startMs, ms: Date.now() - ready }
     } finally {
       await newcomer.cleanup()

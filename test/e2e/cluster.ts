@@ -83,7 +83,7 @@ export async function startCluster (n: number, inventories: Record<string, objec
     await until(async () => {
       const all = await Promise.all(hosts.map(h => h.status()))
       return all.every(s => s.leader !== null && s.leader === all[0]!.leader && s.voters.length === (n >= 5 ? 5 : n >= 3 ? 3 : 1))
-    }, `${n} hosts to agree on a leader and their voters`, 120_000)
+    }, `${n} hosts to agree on a leader and their voters`, 120_000 + 3000 * n)
     return hosts
   } catch (err) {
     await Promise.all(hosts.map(h => h.cleanup().catch(() => undefined)))

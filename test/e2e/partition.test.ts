@@ -90,11 +90,13 @@ test('a cut-off host: the minority cannot schedule, the majority goes on, the he
 
   sh('ip', 'link', 'set', veth(3), 'down')
 
-  // The minority side: no leader, so nothing new; the client says why.
+  // The minority side notices within an election timeout that it hears no leader…
+  await until(async () => (await h3.status()).leader === null, 'h3 to lose its leader')
+  // …and so takes nothing new; the client says why.
   const other = await writeConfig(work, 'minority.dstack.yml', `type: task\nname: minority\ncommands:\n  - echo never\n${SMALL}`)
   const refused = await dstack(h3, ['apply', '-f', other, '-y', '-d'])
   assert.is.not(refused.code, 0)
-  assert.match(refused.stderr, /no leader|majority/)
+  assert.match(refused.stderr, /no leader|majority/, `stderr: ${refused.stderr} stdout: ${refused.stdout}`)
   assert.is.not((await h3.status()).role, 'leader')
 
   // The majority side: the same leader, new work runs, h3 is seen as unreachable.

@@ -205,6 +205,17 @@ test('instances that are unreachable or terminating are skipped', () => {
   assert.equal(outcome(schedule(s)), { 'r1-j0': 'a' })
 })
 
+test('a job only an unreachable instance could hold waits for it, rather than failing for no capacity', () => {
+  const s = emptyState()
+  host(s, 'a'); host(s, 'b')
+  ok(s, { type: 'instance.reachable', at: 1100, instance_id: 'a', reachable: false })
+  submit(s, 'pair', `nodes: 2\n${GPU(1)}`)
+  const waiting = outcome(schedule(s))
+  assert.ok(Object.values(waiting).every(v => v.startsWith('wait:')), JSON.stringify(waiting))
+  ok(s, { type: 'instance.reachable', at: 1200, instance_id: 'a', reachable: true })
+  assert.equal(Object.values(outcome(schedule(s))).sort(), ['a', 'b'])
+})
+
 test('a pass is pure: the state is left as it was and a second pass decides the same', () => {
   const s = emptyState()
   host(s, 'a', { gpus: 4 }); host(s, 'b', { gpus: 2, name: 'L4' })
