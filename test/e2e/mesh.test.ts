@@ -120,7 +120,7 @@ test('a host that stops answering is unreachable, then comes back with its jobs'
   const file = await writeConfig(work, 'away.dstack.yml', `type: task\nname: away\nnodes: 3\ncommands:\n  - sleep 4\n  - echo back-marker\n${SMALL}`)
   const r = await dstack(leader, ['apply', '-f', file, '-y', '-d'])
   assert.is(r.code, 0, r.stderr)
-  await until(async () => (await runNamed(leader, 'away'))?.status === 'running', 'away to run').catch(async err => {
+  await until(async () => (await runNamed(leader, 'away'))?.jobs.every((j: any) => j.status === 'running'), 'all three jobs of away to run').catch(async err => {
     for (const x of hosts) console.error(`--- ${x.name}\n${x.log().split('\n').filter(l => !l.includes('presence')).slice(-12).join('\n')}`)
     console.error(JSON.stringify((await runNamed(leader, 'away'))?.jobs.map((j: any) => [j.status, j.waiting_reason, j.error])))
     throw err
