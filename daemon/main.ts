@@ -62,7 +62,7 @@ async function run (argv: string[]): Promise<number> {
     try {
       parseJoinToken(values.join.trim())
     } catch (err) {
-      console.error(`dstackd: ${(err as Error).message}. Copy the whole line that \`dstackd token\` prints on a host of the mesh.`)
+      console.error(`dstackd: ${(err as Error).message}`)
       return 2
     }
   }
