@@ -1,10 +1,9 @@
 // Several real dstackd processes on loopback forming one mesh: the first founds it, the others
 // join with its token (`dstackd token`, `dstackd run --join`), as an operator would.
-import { spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { connectApi } from '../../daemon/api/client.ts'
 import { join } from 'node:path'
-import { ROOT, startDaemon, until, type Daemon } from './harness.ts'
+import { ROOT, runBin, startDaemon, until, type Daemon, type Result } from './harness.ts'
 
 const DSTACKD = join(ROOT, 'daemon', 'bin.js')
 
@@ -25,16 +24,8 @@ export interface Host extends Daemon {
 }
 
 /** Runs `dstackd ARGS` to completion. */
-export function dstackd (args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DSTACKD, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', b => { stdout += b })
-    child.stderr.on('data', b => { stderr += b })
-    child.on('error', reject)
-    child.on('close', code => resolve({ code, stdout, stderr }))
-  })
+export function dstackd (args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Result> {
+  return runBin(DSTACKD, args, { env })
 }
 
 /** Where a host runs: its mesh address and a command prefix (a network namespace). */

@@ -112,9 +112,10 @@ export async function startDaemon (opts: DaemonOptions = {}): Promise<Daemon> {
   return d
 }
 
-function dstackRaw (args: string[], opts: { env: NodeJS.ProcessEnv, cwd?: string, input?: string }): Promise<Result> {
+/** Runs one of the bins (`tui/bin.js`, `daemon/bin.js`) to completion, collecting its output. */
+export function runBin (bin: string, args: string[], opts: { env: NodeJS.ProcessEnv, cwd?: string, input?: string }): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DSTACK, ...args], { env: opts.env, cwd: opts.cwd ?? ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [bin, ...args], { env: opts.env, cwd: opts.cwd ?? ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', b => { stdout += b })
@@ -123,6 +124,10 @@ function dstackRaw (args: string[], opts: { env: NodeJS.ProcessEnv, cwd?: string
     child.on('close', code => resolve({ code, stdout, stderr }))
     child.stdin.end(opts.input ?? '')
   })
+}
+
+function dstackRaw (args: string[], opts: { env: NodeJS.ProcessEnv, cwd?: string, input?: string }): Promise<Result> {
+  return runBin(DSTACK, args, opts)
 }
 
 /** Runs `dstack ARGS` against the daemon (its HOME, so it finds the local socket and token). */
