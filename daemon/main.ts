@@ -125,7 +125,6 @@ async function status (argv: string[]): Promise<number> {
     console.log(JSON.stringify(out, null, 2))
     return 0
   }
-  const roleOf = (id: string) => c.voters.includes(id) ? (id === c.leader ? 'leader' : 'voter') : c.learners.includes(id) ? 'member' : 'joining'
   console.log([
     `peer id   ${out.peer_id}`,
     `role      ${out.role}`,
@@ -136,14 +135,14 @@ async function status (argv: string[]): Promise<number> {
     `version   ${out.version}`,
     `data dir  ${dataDir}`,
     `peers     ${c.peers.length === 0 ? 'none' : ''}`,
-    ...c.peers.map(p => `  ${p.id}  ${(p.name ?? '?').padEnd(16)} ${roleOf(p.id).padEnd(8)} ${p.alive ? 'alive' : 'silent'}`)
+    ...c.peers.map(p => `  ${p.id}  ${(p.name ?? '?').padEnd(16)} ${p.role.padEnd(8)} ${p.alive ? 'alive' : 'silent'}`)
   ].join('\n'))
   return 0
 }
 
 interface ClusterStatus {
   role: string, term: number, leader: string | null, applied: number, commit: number, voters: string[], learners: string[],
-  addresses: string[], peers: Array<{ id: string, name: string | null, alive: boolean }>
+  addresses: string[], peers: Array<{ id: string, name: string | null, role: string, alive: boolean }>
 }
 
 async function token (argv: string[]): Promise<number> {

@@ -199,16 +199,16 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
 
     const cluster = (): ClusterInfo => {
       const s = store.raft.status()
-      const role = s.role === 'leader' ? 'leader'
-        : s.voters.includes(self) ? (s.role === 'follower' ? 'voter' : 'candidate')
-          : s.learners.includes(self) ? 'member' : 'joining'
+      // A member's place in the membership; this node's own also says whether it is campaigning.
+      const placeOf = (id: string) => id === s.leader ? 'leader' : s.voters.includes(id) ? 'voter' : s.learners.includes(id) ? 'member' : 'joining'
+      const role = s.role === 'candidate' || s.role === 'precandidate' ? 'candidate' : placeOf(self)
       const connected = new Map(mesh.peers().map(p => [p.id, p.addresses]))
       const ids = new Set([...presence.records().map(r => r.peer), ...s.voters, ...s.learners, ...connected.keys()])
       ids.delete(self)
       return {
         role, term: s.term, leader: s.leader, applied: s.applied, commit: s.commit,
         voters: [...s.voters], learners: [...s.learners], addresses: mesh.addresses(),
-        peers: [...ids].sort().map(id => ({ id, name: presence.get(id)?.data.name ?? null, alive: s.role === 'leader' ? liveness.alive(id) : presence.alive(id), addresses: connected.get(id) ?? [] }))
+        peers: [...ids].sort().map(id => ({ id, name: presence.get(id)?.data.name ?? null, role: placeOf(id), alive: s.role === 'leader' ? liveness.alive(id) : presence.alive(id), addresses: connected.get(id) ?? [] }))
       }
     }
 

@@ -29,7 +29,7 @@ export interface ClusterInfo {
   commit: number
   voters: string[]
   learners: string[]
-  peers: Array<{ id: string, name: string | null, alive: boolean, addresses: string[] }>
+  peers: Array<{ id: string, name: string | null, role: 'leader' | 'voter' | 'member' | 'joining', alive: boolean, addresses: string[] }>
   addresses: string[]
 }
 
