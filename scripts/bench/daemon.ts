@@ -8,10 +8,10 @@ import { spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { connectApi, type ApiClient } from '../../daemon/api/client.ts'
+import type { ApiClient } from '../../daemon/api/client.ts'
 import { parseConfiguration } from '../../daemon/config/index.ts'
 import type { RunView } from '../../daemon/api/types.ts'
-import { ROOT, sleep, startDaemon, until, type Daemon } from '../../test/e2e/harness.ts'
+import { apiClient, ROOT, sleep, startDaemon, until, type Daemon } from '../../test/e2e/harness.ts'
 
 const quick = process.argv.includes('--quick')
 const TRIVIAL = 'type: task\ncommands: [echo hi]\nresources: {cpu: 0.., memory: 0.., disk: 0..}\n'
@@ -27,11 +27,6 @@ function cli (d: Daemon, args: string[]): Promise<number> {
     child.on('error', reject)
     child.on('close', code => code === 0 ? resolve(0) : reject(new Error(`dstack ${args.join(' ')} exited ${code}`)))
   })
-}
-
-async function client (d: Daemon): Promise<ApiClient> {
-  const token = (await readFile(join(d.dataDir, 'token'), 'utf8')).trim()
-  return await connectApi({ socketPath: join(d.dataDir, 'api.sock'), token })
 }
 
 async function applyToRunning (d: Daemon, c: ApiClient, n: number): Promise<number[]> {
@@ -68,7 +63,7 @@ async function rssMb (pid: number): Promise<number> {
 
 const d = await startDaemon()
 try {
-  const c = await client(d)
+  const c = await apiClient(d)
   await sleep(2000)
   const idle = await rssMb(d.process.pid!)
 

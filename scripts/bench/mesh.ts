@@ -5,13 +5,11 @@
 //   convergence         with N daemons up, a new host joins: from its `ready` to every node
 //                       listing it in its fleet (ms)
 // Usage: node --import tsx scripts/bench/mesh.ts [--quick] [--hosts N (default 50)] [--only NAME]
-import { readFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
-import { join } from 'node:path'
-import { connectApi, type ApiClient } from '../../daemon/api/client.ts'
+import type { ApiClient } from '../../daemon/api/client.ts'
 import { parseConfiguration } from '../../daemon/config/index.ts'
 import type { RunView } from '../../daemon/api/types.ts'
-import { sleep, startDaemon, until, type Daemon } from '../../test/e2e/harness.ts'
+import { apiClient, sleep, startDaemon, until } from '../../test/e2e/harness.ts'
 import { dstackd, startCluster, type Host } from '../../test/e2e/cluster.ts'
 
 const args = process.argv.slice(2)
@@ -23,11 +21,6 @@ const TRIVIAL = 'type: task\ncommands: [echo hi]\nresources: {cpu: 0.., memory: 
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const max = (xs: number[]) => Math.max(...xs)
-
-async function client (d: Daemon): Promise<ApiClient> {
-  const token = (await readFile(join(d.dataDir, 'token'), 'utf8')).trim()
-  return await connectApi({ socketPath: join(d.dataDir, 'api.sock'), token, timeoutMs: 2000 })
-}
 
 interface Info { node: string, cluster: { role: string, leader: string | null, term: number } }
 const alive = (h: Host) => h.process.exitCode === null && h.process.signalCode === null
@@ -46,7 +39,7 @@ async function agreedLeader (hosts: Host[], clients: Map<Host, ApiClient>, timeo
 async function reconnect (hosts: Host[], clients: Map<Host, ApiClient>): Promise<void> {
   for (const h of hosts) {
     await clients.get(h)?.close().catch(() => {})
-    if (alive(h)) clients.set(h, await client(h))
+    if (alive(h)) clients.set(h, await apiClient(h, 2000))
   }
 }
 
@@ -108,7 +101,7 @@ async function convergence (n: number): Promise<{ startMs: number, ms: number }>
   const startMs = Date.now() - t0
   const clients = new Map<Host, ApiClient>()
   try {
-    for (const h of hosts) clients.set(h, await client(h))
+    for (const h of hosts) clients.set(h, await apiClient(h, 2000))
     const t = await dstackd(['token', '--data-dir', hosts[0]!.dataDir], hosts[0]!.env)
     const newcomer = await startDaemon({ name: 'newcomer', args: ['--join', t.stdout.trim()] })
     const ready = Date.now()

@@ -1,9 +1,8 @@
 // Several real dstackd processes on loopback forming one mesh: the first founds it, the others
 // join with its token (`dstackd token`, `dstackd run --join`), as an operator would.
-import { readFile, writeFile } from 'node:fs/promises'
-import { connectApi } from '../../daemon/api/client.ts'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ROOT, runBin, startDaemon, until, type Daemon, type Result } from './harness.ts'
+import { apiClient, ROOT, runBin, startDaemon, until, type Daemon, type Result } from './harness.ts'
 
 const DSTACKD = join(ROOT, 'daemon', 'bin.js')
 
@@ -44,8 +43,7 @@ async function host (name: string, args: string[], inventory?: object, where: Pl
     name,
     // What `dstackd status --json` prints, asked over the socket (cheaper than a process per poll).
     async status (): Promise<Status> {
-      const token = (await readFile(join(d.dataDir, 'token'), 'utf8')).trim()
-      const c = await connectApi({ socketPath: join(d.dataDir, 'api.sock'), token, timeoutMs: 5000 })
+      const c = await apiClient(d, 5000)
       try {
         const info = await c.call<{ node: string, cluster: Omit<Status, 'peer_id'> }>('server.info')
         return { peer_id: info.node, ...info.cluster }

@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { connectApi, type ApiClient } from '../../daemon/api/client.ts'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const DSTACKD = join(ROOT, 'daemon', 'bin.js')
@@ -24,6 +25,12 @@ export interface Daemon {
   kill9 (): Promise<void>
   stop (): Promise<void>
   cleanup (): Promise<void>
+}
+
+/** A client of the daemon's socket API, with the admin token from its data dir (as `dstack` finds it). */
+export async function apiClient (d: { dataDir: string }, timeoutMs?: number): Promise<ApiClient> {
+  const token = (await readFile(join(d.dataDir, 'token'), 'utf8')).trim()
+  return await connectApi({ socketPath: join(d.dataDir, 'api.sock'), token, timeoutMs })
 }
 
 export async function sleep (ms: number): Promise<void> {
