@@ -7,6 +7,7 @@ import { build } from 'esbuild'
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { bundleOptions, RUNNER } from './bundle-options.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const out = join(root, 'dist')
@@ -15,16 +16,11 @@ await build({
   absWorkingDir: root,
   entryPoints: { dstack: 'tui/main.ts', dstackd: 'daemon/main.ts' },
   outdir: out,
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  packages: 'external',
+  ...bundleOptions,
   sourcemap: 'linked',
   logLevel: 'warning'
 })
 await mkdir(out, { recursive: true })
 // The job runner is started as its own process by path (next to the code that starts it).
-await copyFile(join(root, 'drivers/runtime/process/runner.js'), join(out, 'runner.js'))
+await copyFile(join(root, RUNNER), join(out, 'runner.js'))
 await writeFile(join(out, 'BUILT'), new Date().toISOString() + '\n')

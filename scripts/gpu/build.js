@@ -10,6 +10,7 @@ import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { dirname, join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { bundleOptions, RUNNER } from '../bundle-options.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const app = join(root, '.scratch', 'gpu', 'app')
@@ -18,16 +19,11 @@ const result = await build({
   absWorkingDir: root,
   entryPoints: { dstack: 'tui/main.ts', dstackd: 'daemon/main.ts', inventory: 'scripts/gpu/inventory.ts', 'host.test': 'test/drivers/host/inventory.test.ts' },
   outdir: join(app, 'dist'),
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  packages: 'external',
+  ...bundleOptions,
   metafile: true,
   logLevel: 'warning'
 })
-await cp(join(root, 'drivers/runtime/process/runner.js'), join(app, 'dist', 'runner.js'))
+await cp(join(root, RUNNER), join(app, 'dist', 'runner.js'))
 await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'dstackd-gpu-check', private: true, type: 'module' }) + '\n')
 
 // The external packages, their dependencies transitively, and node-pty for the runner.
