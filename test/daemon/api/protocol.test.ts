@@ -11,6 +11,7 @@ import { ApiHandlerError, createApiServer, type ApiServer, type Handler } from '
 import {
   DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FrameDecoder, ProtocolError, encodeFrame, parseClientFrame
 } from '../../../daemon/api/protocol.ts'
+import { seededRandom } from '../../../mesh/raft/random.ts'
 
 const TOKEN = 'secret-token-123'
 
@@ -613,17 +614,6 @@ test('robustness: a huge but legal frame split into 1-byte writes is served', as
 // ---------------------------------------------------------------------------------------------
 // Fuzz
 
-function prng (seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 function randomBytes (rand: () => number, n: number): Buffer {
   const b = Buffer.alloc(n)
   for (let i = 0; i < n; i++) b[i] = Math.floor(rand() * 256)
@@ -650,7 +640,7 @@ function randomJson (rand: () => number, depth = 0): unknown {
 test('fuzz: 400 random byte strings and random frames on fresh connections never hurt the server', async () => {
   const f = await start({ maxFrameBytes: 64 * 1024 })
   const witness = await connectApi({ socketPath: f.socketPath, token: TOKEN })
-  const rand = prng(20240611)
+  const rand = seededRandom(20240611)
   const inputs: Buffer[] = []
   for (let i = 0; i < 400; i++) {
     const kind = i % 4
