@@ -25,8 +25,6 @@ export interface Presence<T> {
   get (peer: string): PresenceRecord<T> | undefined
   /** Heard from within the TTL. This node is always alive. */
   alive (peer: string): boolean
-  /** True for the first TTL after start: silence then does not yet mean a peer is gone. */
-  warmingUp (): boolean
   /** Called when a peer's record changes or a peer goes silent or comes back. */
   on (fn: (peer: string) => void): () => void
   close (): void
@@ -51,7 +49,6 @@ export function startPresence<T> (opts: PresenceOptions): Presence<T> {
   const ttlMs = opts.ttlMs ?? 3000
   const intervalMs = opts.intervalMs ?? 1000
   const self = mesh.peerId
-  const startedAt = Date.now()
   const records = new Map<string, PresenceRecord<T>>()
   const wasAlive = new Map<string, boolean>()
   const listeners = new Set<(peer: string) => void>()
@@ -122,7 +119,6 @@ export function startPresence<T> (opts: PresenceOptions): Presence<T> {
     records: () => [...records.values()],
     get: peer => records.get(peer),
     alive,
-    warmingUp: () => Date.now() - startedAt < ttlMs,
     on (fn) {
       listeners.add(fn)
       return () => listeners.delete(fn)

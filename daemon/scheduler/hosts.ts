@@ -47,7 +47,10 @@ function uniqueName (state: State, id: string, name: string): string {
 }
 
 /** Who the leader hears from: the hosts' records, and whether each is alive now. */
-export type Liveness = Pick<Presence<HostRecord>, 'records' | 'alive' | 'warmingUp'>
+export interface Liveness extends Pick<Presence<HostRecord>, 'records' | 'alive'> {
+  /** Just started, or just elected with little heard yet: silence does not yet mean gone. */
+  warmingUp (): boolean
+}
 
 /** The commands that bring the state in line with what the leader hears. Pure. */
 export function reconcileHosts (state: State, presence: Liveness, now: number, term: number): Command[] {
