@@ -23,11 +23,13 @@ import { readFile } from 'node:fs/promises'
 import { join as joinPath } from 'node:path'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { ensureDataDir, loadOrCreateIdentity, MeshKeyError, newSwarmKey, readSwarmKey, swarmKeyFile, writeFileAtomic, writeSwarmKey } from './keys.ts'
+import { openChannel, type Channel, type ChannelHandler } from './channel.ts'
 import { call, callStream, DEFAULT_MAX_FRAME_BYTES, MeshRpcError, RPC_ERRORS, serveStream, type RequestOptions, type RpcHandler } from './rpc.ts'
 import { linkedSignal } from './signals.ts'
 import { formatJoinToken, parseJoinToken } from './token.ts'
 
 export { formatJoinToken, JoinTokenError, parseJoinToken, JOIN_TOKEN_PREFIX, type JoinToken } from './token.ts'
+export type { Channel, ChannelHandler } from './channel.ts'
 export { MeshRpcError, RPC_ERRORS, DEFAULT_MAX_FRAME_BYTES, type RpcContext, type RpcHandler, type RequestOptions } from './rpc.ts'
 export { MeshKeyError, readSwarmKey, IDENTITY_FILE, SWARM_KEY_FILE } from './keys.ts'
 
@@ -154,6 +156,13 @@ export interface Mesh {
   request<T = unknown>(peerId: string, protocol: string, body?: unknown, options?: RequestOptions): Promise<T>
   /** Calls a streaming handler; yields its items in order. Leaving the loop closes the stream. */
   stream<T = unknown>(peerId: string, protocol: string, body?: unknown, options?: RequestOptions): AsyncIterable<T>
+  /**
+   * One-way messages on `protocol` over one long-lived stream per peer (channel.ts): for many
+   * small messages that need no answer. `onMessage` gets each JSON object from any peer.
+   * `timeoutMs` bounds opening a stream and a write the peer does not read (default: the
+   * mesh's `requestTimeoutMs`).
+   */
+  channel(protocol: string, onMessage: ChannelHandler, options?: { timeoutMs?: number }): Promise<Channel>
   /** Publishes a JSON value on a gossip topic; resolves to the number of peers it was sent to. */
   publish(topic: string, value: unknown): Promise<number>
   /** Calls `handler` for each valid message on `topic` from other nodes. Returns an unsubscribe function. */
@@ -380,13 +389,16 @@ export async function createMesh (opts: MeshOptions): Promise<Mesh> {
       const connected = node.getPeers()
       if (connected.length > 0) void exchange(connected[Math.floor(Math.random() * connected.length)]!.toString())
     }
-    let room = maxPeers - node.getPeers().length - [...known.values()].filter(k => k.dialing).length
+    const connected = new Set(node.getPeers().map(p => p.toString()))
+    let room = maxPeers - connected.size
+    for (const k of known.values()) if (k.dialing) room--
+    if (room <= 0) return
     // In random order, so that a bound on peers does not send every node to the same few.
     const order = [...known]
     for (let i = order.length - 1; i > 0; i--) { const j = Math.floor(Math.random() * (i + 1)); [order[i], order[j]] = [order[j]!, order[i]!] }
     for (const [id, k] of order) {
       if (room <= 0) break
-      if (k.dialing || now < k.nextAttempt || isConnected(id)) continue
+      if (k.dialing || now < k.nextAttempt || connected.has(id)) continue
       room--
       void dialKnown(id, k)
     }
@@ -640,6 +652,23 @@ export async function createMesh (opts: MeshOptions): Promise<Mesh> {
         })()
       }
       return callStream({ peerId, protocol, body, open: openStream(peerId, protocol), maxFrameBytes, timeoutMs: options?.timeoutMs ?? requestTimeoutMs, signal: options?.signal }) as AsyncIterable<T>
+    },
+    async channel (protocol, onMessage, options) {
+      return await openChannel({
+        protocol,
+        selfId,
+        onMessage,
+        open: async (peer, signal) => await openStream(peer, protocol)(signal),
+        handle: async onStream => {
+          await node.handle(protocol, (stream: Stream, connection: Connection) => onStream(stream, connection.remotePeer.toString()),
+            { maxInboundStreams: 1024, maxOutboundStreams: 1024, force: true })
+        },
+        unhandle: async () => { if (!stopping) await node.unhandle(protocol) },
+        maxFrameBytes,
+        timeoutMs: options?.timeoutMs ?? requestTimeoutMs,
+        stopSignal: stopController.signal,
+        log
+      })
     },
     async publish (topic, value) {
       const json = JSON.stringify(value)

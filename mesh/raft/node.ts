@@ -22,12 +22,13 @@
 // So within one process lifetime each entry is applied exactly once, in log order; an
 // application that keeps its own durable state must make `apply` idempotent (or key it on index).
 //
-// Transport: `/dstack/raft/1.0.0`, request/response, the body `{ msgs: Message[] }`. Each peer
-// has its own queue and at most one request in flight, so a peer receives our messages in the
-// order we sent them; whatever queued while a request was out goes in the next one. A message
-// whose `from` is not the calling peer is dropped (peers cannot speak for each other). When a
-// peer cannot be reached its messages are dropped (Raft retransmits) and sending to it backs off
-// until it connects again.
+// Transport: a mesh channel (mesh/channel.ts) on `/dstack/raft/2.0.0`: one long-lived stream to
+// each peer, one frame `{ msgs: Message[] }` per peer and Ready, so a peer receives our messages
+// in the order we sent them. No answers: Raft's own responses are messages the other way. A
+// message whose `from` is not the sending peer is dropped (peers cannot speak for each other).
+// When a peer cannot be reached its messages are dropped (Raft retransmits) and sending to it
+// backs off for a moment. (Version 1 sent each batch as a request on a new stream: with fifty
+// members the leader spent most of its time opening streams.)
 //
 // Proposals: on the leader they go straight into the log; on a follower they are forwarded to
 // the leader over `/dstack/raft-propose/1.0.0`, which answers `{ index, term }` once the entry is
@@ -41,7 +42,7 @@ import { createRaft, entryBytes, RaftError, type ConfChange, type Entry, type Ha
 import { CodedError } from '../errors.ts'
 
 /** Raft messages between members. */
-export const RAFT_PROTOCOL = '/dstack/raft/1.0.0'
+export const RAFT_PROTOCOL = '/dstack/raft/2.0.0'
 /** Proposals forwarded from a follower to the leader. */
 export const RAFT_PROPOSE_PROTOCOL = '/dstack/raft-propose/1.0.0'
 
@@ -99,7 +100,7 @@ export interface RaftNodeOptions {
   compactEvery?: number
   /** Default timeout of `propose`, in ms. Default 10000. */
   proposeTimeoutMs?: number
-  /** Timeout of one request carrying Raft messages, in ms. Default max(1000, electionTicks × tickMs). */
+  /** How long opening a stream to a peer, or a write the peer does not read, may take, in ms. Default max(1000, electionTicks × tickMs). */
   messageTimeoutMs?: number
   /** fsync each Ready's batch. Default true; false survives kill -9 but not a power cut. */
   sync?: boolean
@@ -120,7 +121,7 @@ export interface RaftNode {
    * pending: try again shortly) or `invalid` (the change does not apply to the membership).
    */
   changeMembership(change: ConfChange, options?: ProposeOptions): Promise<{ index: number, term: number }>
-  /** When this node last heard from `peer` over Raft (a message, or an answer to ours), epoch ms. */
+  /** When this node last heard from `peer` over Raft (any message), epoch ms. */
   lastHeard(peer: string): number | undefined
   /** On the leader: how far each member's log matches (see Raft.progress); {} elsewhere. */
   progress(): Record<string, PeerProgress>
@@ -134,10 +135,6 @@ export interface RaftNode {
 const HARD_STATE_KEY = 'hs'
 const SNAPSHOT_KEY = 'snap'
 const entryKey = (index: number): string => `e:${String(index).padStart(16, '0')}`
-/** Most messages in one request to a peer. */
-const MAX_BATCH = 64
-/** Most messages waiting for one peer; the oldest go first (Raft retransmits). */
-const MAX_QUEUED = 1024
 
 interface Waiter {
   index: number
@@ -146,16 +143,6 @@ interface Waiter {
   committed: boolean
   resolve: () => void
   reject: (err: Error) => void
-}
-
-interface Outbox {
-  queue: Message[]
-  sending: boolean
-  /** Don't send before this time (the peer was unreachable); 0: send. */
-  retryAt: number
-  backoffMs: number
-  /** Messages dropped since the last report. */
-  dropped: number
 }
 
 type BatchOp = { type: 'put', key: string, value: unknown } | { type: 'del', key: string }
@@ -298,53 +285,41 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
     log('raft: compacted', { index: snap.index, term: snap.term })
   }
 
-  // ---- sending -------------------------------------------------------------------------------
-  const outboxes = new Map<string, Outbox>()
-  // Liveness for free: a leader hears from every member several times a second.
-  const heard = new Map<string, number>()
+  // ---- sending and receiving ----------------------------------------------------------------
+  const channel = await mesh.channel(RAFT_PROTOCOL, (body, from) => {
+    if (closed || failure !== null) return
+    if (!Array.isArray(body.msgs)) {
+      log('raft: dropped a frame that is not { msgs: Message[] }', { peer: from })
+      return
+    }
+    for (const m of body.msgs as Message[]) {
+      if (m?.from !== from) {
+        log('raft: dropped a message not from its sender', { peer: from, from: m?.from })
+        continue
+      }
+      try {
+        raft.step(m)
+      } catch (err) {
+        if (err instanceof RaftError && err.code === 'invalid_argument') {
+          log('raft: dropped a malformed message', { peer: from, error: err.message })
+          continue
+        }
+        fatal(err)
+        return
+      }
+    }
+    schedule()
+  }, { timeoutMs: messageTimeoutMs })
 
   function send (messages: Message[]): void {
+    const byPeer = new Map<string, Message[]>()
     for (const m of messages) {
-      let box = outboxes.get(m.to)
-      if (box === undefined) {
-        box = { queue: [], sending: false, retryAt: 0, backoffMs: 0, dropped: 0 }
-        outboxes.set(m.to, box)
-      }
-      if (box.retryAt > Date.now()) { box.dropped++; continue }
-      box.queue.push(m)
-      if (box.queue.length > MAX_QUEUED) { box.queue.shift(); box.dropped++ }
+      const list = byPeer.get(m.to)
+      if (list === undefined) byPeer.set(m.to, [m])
+      else list.push(m)
     }
-    for (const peer of new Set(messages.map(m => m.to))) pump(peer)
+    for (const [peer, msgs] of byPeer) channel.send(peer, { msgs })
   }
-
-  function pump (peer: string): void {
-    const box = outboxes.get(peer)
-    if (box === undefined || box.sending || box.queue.length === 0 || closed || failure !== null) return
-    box.sending = true
-    const batch = box.queue.splice(0, MAX_BATCH)
-    mesh.request(peer, RAFT_PROTOCOL, { msgs: batch }, { timeoutMs: messageTimeoutMs }).then(() => {
-      heard.set(peer, Date.now())
-      if (box.backoffMs > 0) log('raft: peer reachable again', { peer, dropped: box.dropped })
-      box.backoffMs = 0
-      box.retryAt = 0
-      box.dropped = 0
-    }, (err: { code?: string, message?: string }) => {
-      if (closed) return
-      box.dropped += batch.length + box.queue.length
-      box.queue = []
-      if (box.backoffMs === 0) log('raft: cannot send to peer', { peer, code: err?.code, error: err?.message })
-      box.backoffMs = Math.min(1000, Math.max(tickMs, box.backoffMs * 2))
-      box.retryAt = Date.now() + box.backoffMs
-    }).finally(() => {
-      box.sending = false
-      pump(peer)
-    })
-  }
-
-  const offConnect = mesh.on('peer:connect', peer => {
-    const box = outboxes.get(peer)
-    if (box !== undefined) box.retryAt = 0
-  })
 
   // ---- the Ready loop ------------------------------------------------------------------------
   let loop: Promise<void> | null = null
@@ -409,30 +384,6 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
   }
 
   // ---- serving -------------------------------------------------------------------------------
-  await mesh.handle(RAFT_PROTOCOL, (body: { msgs?: unknown }, ctx) => {
-    if (closed || failure !== null) throw Object.assign(stoppedError(), { code: 'unavailable' })
-    if (!Array.isArray(body?.msgs)) throw Object.assign(new Error('a raft request is { msgs: Message[] }'), { code: 'bad_request' })
-    heard.set(ctx.peerId, Date.now())
-    for (const m of body.msgs as Message[]) {
-      if (m?.from !== ctx.peerId) {
-        log('raft: dropped a message not from its sender', { peer: ctx.peerId, from: m?.from })
-        continue
-      }
-      try {
-        raft.step(m)
-      } catch (err) {
-        if (err instanceof RaftError && err.code === 'invalid_argument') {
-          log('raft: dropped a malformed message', { peer: ctx.peerId, error: err.message })
-          continue
-        }
-        fatal(err)
-        throw err
-      }
-    }
-    schedule()
-    return { ok: true }
-  })
-
   /** Resolves once this node applied (index, term); rejects at the deadline. */
   function waitApplied (index: number, term: number, committed: boolean, deadline: number, signal?: AbortSignal): Promise<void> {
     if (committed && appliedIndex >= index) return Promise.resolve()
@@ -578,7 +529,7 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
   return {
     propose,
     changeMembership,
-    lastHeard: peer => heard.get(peer),
+    lastHeard: peer => channel.lastHeard(peer),
     progress: () => raft.progress() ?? {},
     status: () => raft.status(),
     leader: () => raft.status().leader,
@@ -586,8 +537,7 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
       if (closed) return
       closed = true
       clearInterval(timer)
-      offConnect()
-      await mesh.unhandle(RAFT_PROTOCOL).catch(() => {})
+      await channel.close()
       await mesh.unhandle(RAFT_PROPOSE_PROTOCOL).catch(() => {})
       await (loop ?? Promise.resolve()).catch(() => {})
       rejectAll(new RaftNodeError('closed', `raft node ${self} is closed`))

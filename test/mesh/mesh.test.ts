@@ -284,6 +284,49 @@ test('garbage on the RPC protocol ends that stream with an error frame; the node
   assert.equal((await c.request<any>(a.peerId, '/test/echo/1', 7)).body, 7)
 })
 
+test('channels: messages arrive in order over one stream, survive a dropped connection, and garbage ends only its stream', async () => {
+  const got: Array<{ i: number, from: string }> = []
+  const chA = await a.channel('/test/chan/1', (v, from) => { got.push({ i: v.i as number, from }) })
+  const chB = await b.channel('/test/chan/1', () => {}, { timeoutMs: 1000 })
+  const streamsBefore = a.libp2p.getConnections(b.libp2p.peerId).flatMap(c => c.streams).filter(s => s.protocol === '/test/chan/1').length
+  for (let i = 0; i < 300; i++) assert.ok(chB.send(a.peerId, { i }))
+  await waitFor('300 messages', () => got.length === 300)
+  assert.equal(got.map(g => g.i), Array.from({ length: 300 }, (_, i) => i))
+  assert.ok(got.every(g => g.from === b.peerId))
+  assert.ok(chA.lastHeard(b.peerId)! > Date.now() - 5000)
+  // one stream carried them all, not one per message
+  const streams = a.libp2p.getConnections(b.libp2p.peerId).flatMap(c => c.streams).filter(s => s.protocol === '/test/chan/1').length
+  assert.is(streams - streamsBefore, 1)
+
+  // garbage on the protocol ends that stream; b's own stream and the node go on
+  const raw = await c.libp2p.dialProtocol(a.libp2p.peerId, '/test/chan/1', { signal: AbortSignal.timeout(3000) })
+  raw.send(Buffer.from([0, 0, 0, 3, 0x7b, 0x7b, 0x7b]))
+  await waitFor('the garbage stream to end', () => raw.status !== 'open')
+  got.length = 0
+  assert.ok(chB.send(a.peerId, { i: 1000 }))
+  await waitFor('a message after the garbage', () => got.length === 1)
+
+  // the connection drops: the next message opens a new stream
+  await b.libp2p.hangUp(a.libp2p.peerId)
+  await waitFor('b and a disconnected', () => !ids(b).includes(a.peerId) || b.libp2p.getConnections(a.libp2p.peerId).every(c => c.status !== 'open'))
+  assert.ok(chB.send(a.peerId, { i: 1001 }))
+  await waitFor('a message over the new connection', () => got.some(g => g.i === 1001))
+
+  // a peer that does not serve the protocol: the first message is lost, then sends are dropped for a moment
+  chB.send(c.peerId, { i: 1 })
+  await waitFor('sends to c to be refused', () => !chB.send(c.peerId, { i: 2 }))
+  // to itself: delivered locally, as a copy
+  const self: unknown[] = []
+  const chC = await c.channel('/test/chan/2', v => { self.push(v) })
+  const value = { i: 7 }
+  assert.ok(chC.send(c.peerId, value))
+  await waitFor('a message to itself', () => self.length === 1)
+  assert.equal(self[0], { i: 7 })
+  assert.is.not(self[0], value)
+  await Promise.all([chA.close(), chB.close(), chC.close()])
+  assert.not.ok(chB.send(a.peerId, { i: 0 }))
+})
+
 test('a node with another swarm key cannot connect, and no request gets through', async () => {
   const stranger = await start({ dialTimeoutMs: 1500 })
   await serveTestProtocols(stranger)
