@@ -148,6 +148,8 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
 
     const presence = startPresence<HostRecord>({
       mesh, topic: HOSTS_TOPIC, ttlMs: 3 * GOSSIP_MS, intervalMs: GOSSIP_MS, check: hostRecordProblem,
+      // Registered and reachable: the leader hears this host over Raft, not gossip.
+      settled: () => { const i = store.state.instances[self]; return i !== undefined && !i.unreachable },
       log: (msg, fields) => log('info', msg, fields as Record<string, unknown>)
     })
     closers.push(() => presence.close())
@@ -197,6 +199,11 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     })
     closers.push(() => autopilot.close())
 
+    // What the leader last recorded of a host; gossip only for one it has not registered yet.
+    const aliveInState = (id: string): boolean => {
+      const i = store.state.instances[id]
+      return i === undefined ? presence.alive(id) : !i.unreachable && i.status !== 'terminated'
+    }
     const cluster = (): ClusterInfo => {
       const s = store.raft.status()
       // A member's place in the membership; this node's own also says whether it is campaigning.
@@ -208,7 +215,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       return {
         role, term: s.term, leader: s.leader, applied: s.applied, commit: s.commit,
         voters: [...s.voters], learners: [...s.learners], addresses: mesh.addresses(),
-        peers: [...ids].sort().map(id => ({ id, name: presence.get(id)?.data.name ?? null, role: placeOf(id), alive: s.role === 'leader' ? liveness.alive(id) : presence.alive(id), addresses: connected.get(id) ?? [] }))
+        peers: [...ids].sort().map(id => ({ id, name: presence.get(id)?.data.name ?? null, role: placeOf(id), alive: s.role === 'leader' ? liveness.alive(id) : aliveInState(id), addresses: connected.get(id) ?? [] }))
       }
     }
 

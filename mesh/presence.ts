@@ -1,5 +1,5 @@
 // Presence: every node publishes a small record of itself on a gossip topic, on change and every
-// `intervalMs`, with a sequence number; every node keeps the latest record of each peer and when
+// `intervalMs` (rarely, once settled), with a sequence number; every node keeps the latest record of each peer and when
 // it last heard from it. A peer silent for `ttlMs` is not alive. Soft state only: what a record
 // carries (a host's inventory, say) is the caller's; nothing here is ever voted on.
 //
@@ -37,12 +37,22 @@ export interface PresenceOptions {
   ttlMs?: number
   /** How often this node re-publishes its record, in ms. Default 1000. */
   intervalMs?: number
+  /**
+   * True once this node's record is known where it matters (daemon/node.ts: the leader has
+   * registered the host). A settled node re-publishes only every `SETTLED_FACTOR` intervals and
+   * not on each new connection: in a big mesh every publish reaches every node, so the idle
+   * traffic would otherwise grow with the square of the hosts. Changes still go out at once.
+   */
+  settled?: () => boolean
   /** Rejects a record's data before it is kept (returns a reason). */
   check?: (data: unknown) => string | null
   log?: (msg: string, fields?: object) => void
 }
 
 interface Wire { v: 1, seq: number, data: unknown }
+
+/** A settled node re-publishes every this many intervals. */
+export const SETTLED_FACTOR = 6
 
 export function startPresence<T> (opts: PresenceOptions): Presence<T> {
   const { mesh, topic } = opts
@@ -56,6 +66,8 @@ export function startPresence<T> (opts: PresenceOptions): Presence<T> {
   let seq = Date.now() * 1000
   let mine: T | undefined
   let closed = false
+  let publishedAt = 0
+  const settled = (): boolean => opts.settled?.() === true
 
   const notify = (peer: string): void => {
     for (const fn of listeners) {
@@ -67,6 +79,7 @@ export function startPresence<T> (opts: PresenceOptions): Presence<T> {
     if (mine === undefined || closed) return
     const r: PresenceRecord<T> = { peer: self, seq: ++seq, seenAt: Date.now(), data: mine }
     records.set(self, r)
+    publishedAt = r.seenAt
     // With no peers subscribed yet, publishing fails: the next interval tries again.
     mesh.publish(topic, { v: 1, seq: r.seq, data: mine } satisfies Wire).catch(() => {})
   }
@@ -91,7 +104,7 @@ export function startPresence<T> (opts: PresenceOptions): Presence<T> {
 
   // Re-publish on every interval, and notice peers that went silent.
   const timer = setInterval(() => {
-    publish()
+    if (!settled() || Date.now() - publishedAt >= SETTLED_FACTOR * intervalMs - intervalMs / 2) publish()
     for (const r of records.values()) {
       const now = alive(r.peer)
       if (wasAlive.get(r.peer) !== now) {
@@ -102,7 +115,7 @@ export function startPresence<T> (opts: PresenceOptions): Presence<T> {
     }
   }, intervalMs)
   // New subscribers learn of us at once instead of at the next interval.
-  const offConnect = mesh.on('peer:connect', () => setTimeout(publish, 50))
+  const offConnect = mesh.on('peer:connect', () => { if (!settled()) setTimeout(publish, 50) })
 
   function alive (peer: string): boolean {
     if (peer === self) return true
