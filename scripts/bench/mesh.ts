@@ -3,8 +3,9 @@
 //   failure detection   kill -9 of a host → the leader's fleet shows it unreachable (ms)
 //   e2e jobs/s          trivial tasks submitted through all three hosts, until all are done
 //   convergence         with N daemons up, a new host joins: from its `ready` to every node
-//                       listing it in its fleet (ms)
+//                       listing it in its fleet (ms); before it, the idle CPU of the N daemons
 // Usage: node --import tsx scripts/bench/mesh.ts [--quick] [--hosts N (default 50)] [--only NAME]
+import { readFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import type { ApiClient } from '../../daemon/api/client.ts'
 import { parseConfiguration } from '../../daemon/config/index.ts'
@@ -95,6 +96,25 @@ async function throughput (hosts: Host[], clients: Map<Host, ApiClient>, n: numb
   return n / ((Date.now() - t0) / 1000)
 }
 
+/** CPU seconds a process used so far (utime + stime from /proc; Linux only). */
+async function cpuSeconds (pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/** Share of one core each host used over `ms` of doing nothing, leader first. */
+async function idleCpu (hosts: Host[], clients: Map<Host, ApiClient>, ms: number): Promise<{ leader: number, followers: number[] }> {
+  const leader = await agreedLeader(hosts, clients)
+  const before = await Promise.all(hosts.map(h => cpuSeconds(h.process.pid!)))
+  await sleep(ms)
+  const after = await Promise.all(hosts.map(h => cpuSeconds(h.process.pid!)))
+  const share = hosts.map((_, i) => (after[i]! - before[i]!) / (ms / 1000))
+  return { leader: share[hosts.indexOf(leader)]!, followers: share.filter((_, i) => hosts[i] !== leader) }
+}
+
+const pct = (x: number): string => `${(100 * x).toFixed(1)}%`
+
 async function convergence (n: number): Promise<{ startMs: number, ms: number }> {
   const t0 = Date.now()
   const hosts = await startCluster(n)
@@ -102,6 +122,10 @@ async function convergence (n: number): Promise<{ startMs: number, ms: number }>
   const clients = new Map<Host, ApiClient>()
   try {
     for (const h of hosts) clients.set(h, await apiClient(h, 2000))
+    await sleep(10_000) // let the joins settle
+    const idle = await idleCpu(hosts, clients, 20_000)
+    const total = idle.leader + idle.followers.reduce((a, b) => a + b, 0)
+    console.log(`idle CPU, ${n} daemons: leader ${pct(idle.leader)} of a core, followers median ${pct(median(idle.followers))} (max ${pct(max(idle.followers))}), all together ${pct(total)}`)
     const t = await dstackd(['token', '--data-dir', hosts[0]!.dataDir], hosts[0]!.env)
     const newcomer = await startDaemon({ name: 'newcomer', args: ['--join', t.stdout.trim()] })
     const ready = Date.now()
