@@ -169,7 +169,6 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
 
     // Who is alive, as the leader sees it: heard over Raft or gossip within the TTL. A new
     // leader has heard little from the others yet: for one TTL, silence proves nothing.
-    let leaderSince: number | null = null
     const startedAt = Date.now()
     const lastSeen = (peer: string) => Math.max(store.raft.lastHeard(peer) ?? 0, presence.get(peer)?.seenAt ?? 0)
     const liveness = {
@@ -182,8 +181,8 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
         return s.voters.includes(peer) || s.learners.includes(peer) ? Date.now() - lastSeen(peer) <= HOST_TTL_MS : presence.alive(peer)
       },
       warmingUp: () => {
-        leaderSince = leaderTerm() === null ? null : leaderSince ?? Date.now()
-        return Date.now() - startedAt < HOST_TTL_MS || leaderSince === null || Date.now() - leaderSince < HOST_TTL_MS
+        const since = store.raft.leaderSince()
+        return Date.now() - startedAt < HOST_TTL_MS || since === null || Date.now() - since < HOST_TTL_MS
       }
     }
     const controller = startController(store, leaderTerm, log)

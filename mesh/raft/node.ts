@@ -123,6 +123,8 @@ export interface RaftNode {
   changeMembership(change: ConfChange, options?: ProposeOptions): Promise<{ index: number, term: number }>
   /** When this node last heard from `peer` over Raft (any message), epoch ms. */
   lastHeard(peer: string): number | undefined
+  /** When this node became the leader (epoch ms), or null while it is not the leader. */
+  leaderSince(): number | null
   /** On the leader: how far each member's log matches (see Raft.progress); {} elsewhere. */
   progress(): Record<string, PeerProgress>
   status(): Status
@@ -223,6 +225,7 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
   const leaderWaiters = new Set<() => void>()
   let lastLeader: string | null = null
   let lastRole = ''
+  let leaderSince: number | null = null
 
   const stoppedError = (): RaftNodeError => failure !== null
     ? new RaftNodeError('failed', `raft node ${self} stopped: ${failure.message}`)
@@ -348,6 +351,7 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
       const ss = rd.softState
       if (ss.leader !== lastLeader || ss.role !== lastRole) {
         if (ss.leader !== lastLeader) log('raft: leader', { leader: ss.leader, term: ss.term, role: ss.role })
+        if (ss.role !== lastRole) leaderSince = ss.role === 'leader' ? Date.now() : null
         lastLeader = ss.leader
         lastRole = ss.role
         if (ss.leader !== null) {
@@ -530,6 +534,7 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
     propose,
     changeMembership,
     lastHeard: peer => channel.lastHeard(peer),
+    leaderSince: () => leaderSince,
     progress: () => raft.progress() ?? {},
     status: () => raft.status(),
     leader: () => raft.status().leader,
