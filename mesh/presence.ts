@@ -53,6 +53,8 @@ interface Wire { v: 1, seq: number, data: unknown }
 
 /** A settled node re-publishes every this many intervals. */
 export const SETTLED_FACTOR = 6
+/** How soon a record nobody received goes out again, in ms. */
+const RETRY_MS = 100
 
 export function startPresence<T> (opts: PresenceOptions): Presence<T> {
   const { mesh, topic } = opts
@@ -67,6 +69,7 @@ export function startPresence<T> (opts: PresenceOptions): Presence<T> {
   let mine: T | undefined
   let closed = false
   let publishedAt = 0
+  let retry: NodeJS.Timeout | undefined
   const settled = (): boolean => opts.settled?.() === true
 
   const notify = (peer: string): void => {
@@ -80,8 +83,13 @@ export function startPresence<T> (opts: PresenceOptions): Presence<T> {
     const r: PresenceRecord<T> = { peer: self, seq: ++seq, seenAt: Date.now(), data: mine }
     records.set(self, r)
     publishedAt = r.seenAt
-    // With no peers subscribed yet, publishing fails: the next interval tries again.
-    mesh.publish(topic, { v: 1, seq: r.seq, data: mine } satisfies Wire).catch(() => {})
+    // Connected, but no peer's subscription has arrived yet: nobody got it. An unsettled node
+    // tries again shortly rather than at the next interval (a joining host shows up sooner).
+    const missed = (): void => {
+      if (closed || settled() || retry !== undefined || mesh.peers().length === 0) return
+      retry = setTimeout(() => { retry = undefined; publish() }, RETRY_MS)
+    }
+    mesh.publish(topic, { v: 1, seq: r.seq, data: mine } satisfies Wire).then(n => { if (n === 0) missed() }, missed)
   }
 
   const unsubscribe = mesh.subscribe(topic, (value: Wire, meta) => {
@@ -139,6 +147,7 @@ export function startPresence<T> (opts: PresenceOptions): Presence<T> {
     close () {
       closed = true
       clearInterval(timer)
+      clearTimeout(retry)
       offConnect()
       unsubscribe()
     }
