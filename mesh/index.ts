@@ -142,7 +142,10 @@ export interface Mesh {
    * `cancelled`.
    */
   connect(address: string, options?: { signal?: AbortSignal }): Promise<string>
-  /** Stops redialing a member and closes its connections (it was removed from the fleet). */
+  /**
+   * Stops redialing a member, closes its connections and refuses it from then on, both ways
+   * (it was deleted from the fleet). Until this node restarts: the caller forgets it again then.
+   */
   forget(peerId: string): Promise<void>
   /** Serves `protocol` with `handler` (see RpcHandler). Replaces an earlier handler. */
   handle(protocol: string, handler: RpcHandler): Promise<void>
@@ -188,7 +191,10 @@ function listenError (err: unknown): Error {
 
 interface KnownPeer {
   addrs: string[]
+  /** Dials that failed, or connections that dropped within FLAP_MS, in a row. */
   failures: number
+  /** When the current connection opened. */
+  connectedAt?: number
   nextAttempt: number
   dialing: boolean
 }
@@ -196,6 +202,9 @@ interface KnownPeer {
 const MAX_ADDRS_PER_PEER = 16
 const PEER_EXCHANGE_INTERVAL_MS = 30_000
 const MAX_EXCHANGED_PEERS = 256
+/** A connection that closes sooner than this counts as a failure: a peer that takes our
+ * connections and drops them at once (it refuses us) is redialed with a growing delay. */
+const FLAP_MS = 5000
 
 export async function createMesh (opts: MeshOptions): Promise<Mesh> {
   const log = opts.log ?? (() => {})
@@ -237,8 +246,14 @@ export async function createMesh (opts: MeshOptions): Promise<Mesh> {
     peerDiscovery.push(mdns({ serviceTag: MDNS_SERVICE_TAG }))
   }
 
+  // Members deleted from the fleet (`forget`): no connection to or from them.
+  const refused = new Set<string>()
   const node = await createLibp2p({
     start: false,
+    connectionGater: {
+      denyDialPeer: peerId => refused.has(peerId.toString()),
+      denyInboundEncryptedConnection: peerId => refused.has(peerId.toString())
+    },
     privateKey,
     addresses: { listen, announce: opts.announce },
     transports: [tcp()],
@@ -360,18 +375,21 @@ export async function createMesh (opts: MeshOptions): Promise<Mesh> {
     try { return node.getConnections(peerIdFromString(id)).length > 0 } catch { return false }
   }
 
+  const backOff = (k: KnownPeer): void => {
+    k.failures++
+    const delay = Math.min(maxDelay, minDelay * 2 ** Math.min(k.failures, 20))
+    k.nextAttempt = Date.now() + delay * (0.8 + Math.random() * 0.4)
+  }
+
   const dialKnown = async (id: string, k: KnownPeer): Promise<void> => {
     k.dialing = true
     const linked = linkedSignal(dialTimeoutMs, stopController.signal)
     try {
       const targets = k.addrs.map(a => multiaddr(`${a}/p2p/${id}`))
       await node.dial(targets, { signal: linked.signal })
-      k.failures = 0
     } catch (err) {
       if (stopping) return
-      k.failures++
-      const delay = Math.min(maxDelay, minDelay * 2 ** Math.min(k.failures, 20))
-      k.nextAttempt = Date.now() + delay * (0.8 + Math.random() * 0.4)
+      backOff(k)
       if (k.failures === 1 || k.failures % 10 === 0) log(`cannot reach ${id} (${k.failures} tries): ${(err as Error).message}`)
     } finally {
       linked.dispose()
@@ -428,16 +446,26 @@ export async function createMesh (opts: MeshOptions): Promise<Mesh> {
   const onConnect = (evt: CustomEvent<PeerId>): void => {
     const id = evt.detail.toString()
     const k = known.get(id)
-    if (k !== undefined) { k.failures = 0; k.nextAttempt = 0 }
+    if (k !== undefined) k.connectedAt = Date.now()
     emit('peer:connect', id)
     // Wait for identify, so that both sides know each other's listen addresses.
-    const t = setTimeout(() => { void exchange(id) }, 300)
+    // Only if still connected: a request would dial again, and a peer that refuses us would
+    // then be redialed every 300 ms.
+    const t = setTimeout(() => { if (isConnected(id)) void exchange(id) }, 300)
     t.unref()
   }
   const onDisconnect = (evt: CustomEvent<PeerId>): void => {
     const id = evt.detail.toString()
     const k = known.get(id)
-    if (k !== undefined && !k.dialing) k.nextAttempt = Date.now() + minDelay
+    if (k !== undefined && !k.dialing && !isConnected(id)) {
+      if (k.connectedAt !== undefined && Date.now() - k.connectedAt < FLAP_MS) {
+        backOff(k)
+        if (k.failures === 1 || k.failures % 10 === 0) log(`${id} closed the connection right after it opened (${k.failures} in a row): it may refuse this node`)
+      } else {
+        k.failures = 0
+        k.nextAttempt = Date.now() + minDelay
+      }
+    }
     emit('peer:disconnect', id)
   }
   const onIdentify = (evt: CustomEvent<{ peerId: PeerId, listenAddrs: Multiaddr[] }>): void => {
@@ -618,6 +646,7 @@ export async function createMesh (opts: MeshOptions): Promise<Mesh> {
       return id
     },
     async forget (peerId) {
+      refused.add(peerId)
       known.delete(peerId)
       save()
       try { await node.hangUp(peerIdFromString(peerId)) } catch {}

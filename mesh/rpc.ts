@@ -464,6 +464,12 @@ interface CallInit {
   signal?: AbortSignal
 }
 
+/** What went wrong, in words: libp2p sometimes rejects with a close Event instead of an Error. */
+function reasonOf (err: unknown): string {
+  if (err instanceof Event) return (err as Event & { error?: Error }).error?.message ?? `the connection closed (${err.type})`
+  return (err as Error)?.message ?? String(err)
+}
+
 /** Turns an abort reason or a dial error into the MeshRpcError the caller sees. */
 function callError (err: unknown, init: CallInit, timedOut: boolean, phase: 'dial' | 'call'): MeshRpcError {
   const what = `${init.protocol} on ${init.peerId}`
@@ -472,8 +478,8 @@ function callError (err: unknown, init: CallInit, timedOut: boolean, phase: 'dia
   if (err instanceof MeshRpcError) return new MeshRpcError(err.code, `${what}: ${err.message}`, err.remote)
   const e = err as Error
   if (e?.name === 'UnsupportedProtocolError') return new MeshRpcError(RPC_ERRORS.noHandler, `${what}: the peer does not serve this protocol`)
-  if (phase === 'dial') return new MeshRpcError(RPC_ERRORS.unreachable, `${what}: cannot reach the peer (${e?.message ?? String(err)})`)
-  return new MeshRpcError(RPC_ERRORS.connectionClosed, `${what}: ${e?.message ?? String(err)}`)
+  if (phase === 'dial') return new MeshRpcError(RPC_ERRORS.unreachable, `${what}: cannot reach the peer (${reasonOf(err)})`)
+  return new MeshRpcError(RPC_ERRORS.connectionClosed, `${what}: ${reasonOf(err)}`)
 }
 
 async function openAndSend (init: CallInit, signal: AbortSignal, timedOut: () => boolean): Promise<{ stream: Stream, reader: FrameReader }> {

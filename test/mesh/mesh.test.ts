@@ -495,4 +495,24 @@ test('invalid gossip payloads are dropped; handlers that throw do not stop deliv
   assert.equal(got, [{ ok: 1 }])
 })
 
+test('a forgotten member is cut off and refused both ways; the others are not', async () => {
+  const d = await start({ join: a.joinToken() })
+  await waitFor('d connected to a', () => ids(a).includes(d.peerId))
+  await a.forget(d.peerId)
+  await waitFor('a drops d', () => !ids(a).includes(d.peerId))
+  const back: string[] = []
+  const off = a.on('peer:connect', id => back.push(id))
+  // d may see its side of the handshake finish, but a closes such a connection at once
+  await d.connect(a.addresses()[0]!).catch(() => {})
+  let err: any
+  try { await a.connect(d.addresses()[0]!) } catch (e) { err = e }
+  assert.ok(err, 'a must not dial d')
+  await new Promise(resolve => setTimeout(resolve, 600)) // a's redial tick would have run
+  await waitFor('no connection between a and d', () => !ids(a).includes(d.peerId) && !ids(d).includes(a.peerId))
+  assert.not.ok(back.includes(d.peerId), 'a never took d back')
+  off()
+  assert.is((await b.request<any>(a.peerId, '/test/echo/1', 'still')).body, 'still')
+  await stop(d)
+})
+
 test.run()
