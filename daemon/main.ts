@@ -81,7 +81,13 @@ async function run (argv: string[]): Promise<number> {
   await new Promise<void>(done => {
     const stop = (signal: string) => {
       log('info', 'stopping (running jobs keep running)', { signal })
-      void node.close().finally(done)
+      void node.close().finally(() => {
+        // Closed: the state is on disk and the jobs run on without us. Whatever still holds the
+        // event loop (a re-adopted job's exit watcher, a socket closing) must not keep a stopped
+        // daemon alive; a second lets the last log lines out.
+        setTimeout(() => process.exit(0), 1000).unref()
+        done()
+      })
     }
     process.once('SIGTERM', () => stop('SIGTERM'))
     process.once('SIGINT', () => stop('SIGINT'))
