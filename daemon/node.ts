@@ -185,6 +185,20 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
         return Date.now() - startedAt < HOST_TTL_MS || since === null || Date.now() - since < HOST_TTL_MS
       }
     }
+    // Hosts deleted from the fleet (`dstack fleet delete local -i N`): cut off from the mesh. This
+    // host itself, if deleted while up, says so: it takes no jobs and leaves Raft.
+    const forgotten = new Set<string>()
+    const forgetDeleted = (): void => {
+      for (const i of Object.values(store.state.instances)) {
+        if (i.status !== 'terminated' || forgotten.has(i.node)) continue
+        forgotten.add(i.node)
+        if (i.node === self) log('error', `this host was deleted from fleet ${i.fleet}: it takes no jobs and leaves the mesh. Stop dstackd; to bring the host back, join again with a fresh data dir`, { instance: i.name })
+        else void mesh.forget(i.node)
+      }
+    }
+    forgetDeleted()
+    const offDeleted = store.subscribe(cmd => { if (cmd === null || cmd.type === 'instance.delete') forgetDeleted() })
+    closers.push(offDeleted)
     const controller = startController(store, leaderTerm, log)
     closers.push(() => controller.close())
     const keeper = startHostKeeper({ store, presence, liveness, isLeader: leaderTerm, log })
@@ -193,6 +207,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       raft: store.raft,
       alive: liveness.alive,
       peers: () => presence.records().map(r => r.peer),
+      removed: peer => store.state.instances[peer]?.status === 'terminated',
       silentFor: peer => liveness.alive(peer) ? 0 : Date.now() - lastSeen(peer),
       log: (msg, fields) => log('info', msg, fields as Record<string, unknown>)
     })
@@ -244,7 +259,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     const lonely = setInterval(() => {
       const c = cluster()
       if (c.role !== 'joining' && mesh.peers().length > 0) return
-      if (mesh.peers().length === 0) log('error', 'no host of the mesh answers: check that the addresses in the join token are reachable from here and that the token is from this mesh (`dstackd token` on a member)')
+      if (mesh.peers().length === 0) log('error', 'no host of the mesh answers: check that the addresses in the join token are reachable from here and that the token is from this mesh (`dstackd token` on a member); a host deleted from the fleet is refused too, and joins again only with a fresh data dir')
       else if (c.role === 'joining') log('warn', 'connected, waiting for the leader to add this host', { peers: mesh.peers().length, leader: c.leader })
     }, 15_000)
     lonely.unref()

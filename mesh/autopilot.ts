@@ -1,5 +1,5 @@
-// Autopilot: the leader chooses who votes, as Consul's autopilot does. Every member heard from
-// joins Raft as a learner; among healthy members 1, 3 or 5 vote (never an even number for
+// Autopilot: the leader chooses who votes, as Consul's autopilot does. A member deleted by hand
+// leaves Raft; every other member heard from joins it as a learner; among healthy members 1, 3 or 5 vote (never an even number for
 // long); a voter silent for `deadAfterMs` is replaced by a healthy learner. One single-server
 // change at a time, each waiting for the last to commit (mesh/raft's rule).
 //
@@ -15,6 +15,8 @@ export interface Health {
   dead: Set<string>
   /** Learners whose log is close enough to the leader's to vote at once. */
   caughtUp: Set<string>
+  /** Hosts deleted by hand: they leave the membership and are never added again. */
+  removed: Set<string>
 }
 
 /** The voter count wanted among `n` healthy members: 5, 3 or 1. */
@@ -25,12 +27,15 @@ export function targetVoters (n: number): number {
 /** The next membership change, or null when the membership is as it should be. */
 export function decide (m: { leader: string, voters: readonly string[], learners: readonly string[] }, h: Health): ConfChange | null {
   const members = new Set([...m.voters, ...m.learners])
+  // 0. A deleted member leaves (the leader never removes itself: it must be stopped first).
+  const gone = [...members].sort().find(p => h.removed.has(p) && p !== m.leader)
+  if (gone !== undefined) return { type: 'remove', node: gone }
   // 1. Everyone heard from learns the log.
-  const newcomer = [...h.alive].sort().find(p => !members.has(p))
+  const newcomer = [...h.alive].sort().find(p => !members.has(p) && !h.removed.has(p))
   if (newcomer !== undefined) return { type: 'addLearner', node: newcomer }
 
-  const healthyVoters = m.voters.filter(v => h.alive.has(v))
-  const aliveLearners = m.learners.filter(l => h.alive.has(l))
+  const healthyVoters = m.voters.filter(v => h.alive.has(v) && !h.removed.has(v))
+  const aliveLearners = m.learners.filter(l => h.alive.has(l) && !h.removed.has(l))
   const ready = aliveLearners.filter(l => h.caughtUp.has(l)).sort()
   // The target counts learners still catching up, so a promotion half done is not undone; and
   // it never falls below three once three vote, so losing a minority never shrinks the voters
@@ -59,6 +64,8 @@ export interface AutopilotOptions {
   alive: (peer: string) => boolean
   /** Every peer ever heard from (the candidates). */
   peers: () => string[]
+  /** Was this host deleted by hand? */
+  removed: (peer: string) => boolean
   /** A voter silent this long is replaced, in ms. Default 10000. */
   deadAfterMs?: number
   /** How long a peer has been silent, in ms (0 when alive). */
@@ -105,8 +112,9 @@ export function startAutopilot (opts: AutopilotOptions): { close (): void } {
     if (st.role !== 'leader') return null
     const progress = raft.progress()
     const known = new Set([...opts.peers(), ...st.voters, ...st.learners, st.id])
-    const health: Health = { alive: new Set(), dead: new Set(), caughtUp: new Set() }
+    const health: Health = { alive: new Set(), dead: new Set(), caughtUp: new Set(), removed: new Set() }
     for (const p of known) {
+      if (opts.removed(p)) health.removed.add(p)
       if (opts.alive(p)) health.alive.add(p)
       else if (opts.silentFor(p) >= deadAfterMs) health.dead.add(p)
       const pr = progress[p]

@@ -387,6 +387,36 @@ export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
       return fleetView(state(), fleet)
     },
 
+    // `dstack fleet delete NAME -i N…`: the mesh fleet's hosts are deleted one by one; the fleet
+    // itself is the mesh and cannot be.
+    async 'fleets.delete' (params) {
+      const p = object(params)
+      const name = str(p, 'name')
+      const fleet = Object.values(state().fleets).find(f => f.name === name)
+      if (!fleet) throw new ApiHandlerError('not_found', `fleet ${name} not found`)
+      const nums = p.instances
+      if (!Array.isArray(nums) || nums.length === 0) {
+        bad(`fleet ${name} is the mesh itself and cannot be deleted whole: delete its hosts with -i NUM (see \`dstack fleet get ${name}\`), or stop dstackd on each`)
+      }
+      if ((nums as unknown[]).some(n => !Number.isInteger(n) || (n as number) < 0)) bad('instances must be a list of instance numbers')
+      const ids = (nums as number[]).map(num => {
+        const id = fleet.instance_ids[num]
+        const instance = id === undefined ? undefined : state().instances[id]
+        if (instance === undefined || instance.status === 'terminated') throw new ApiHandlerError('not_found', `fleet ${name} has no instance ${num} (see \`dstack fleet get ${name}\`)`)
+        if (instance.node === deps.cluster().leader) {
+          throw new ApiHandlerError('conflict', `instance ${num} (${instance.name}) leads the mesh now: stop dstackd there first (another host takes over within seconds), then delete it`)
+        }
+        return instance.id
+      })
+      const deleted = []
+      for (const id of ids) {
+        const res = await store.propose({ type: 'instance.delete', at: Date.now(), instance_id: id, by: deps.user })
+        if (!res.ok) throw new ApiHandlerError(res.code, res.message)
+        deleted.push(state().instances[id]!.name)
+      }
+      return { fleet: name, deleted }
+    },
+
     'events.list' (params, ctx) {
       const p = params === undefined || params === null ? {} : object(params)
       const after = int(p, 'after', 0)

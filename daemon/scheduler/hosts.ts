@@ -3,6 +3,7 @@
 // registered as an instance, a silent one is marked unreachable, one heard again is reachable.
 // Its jobs keep their status while it is away: they are still running there, as far as anyone
 // knows, and report when it answers again (dstack deletes such a host; our users asked not to).
+// A host deleted by hand (`dstack fleet delete local -i N`) is never registered again.
 import type { Presence } from '../../mesh/presence.ts'
 import type { Offer } from '../config/index.ts'
 import type { Command } from '../state/machine.ts'
@@ -39,7 +40,7 @@ export function hostRecordProblem (v: unknown): string | null {
 
 /** A name no other instance holds: the host's own, else with a suffix. */
 function uniqueName (state: State, id: string, name: string): string {
-  const taken = new Set(Object.values(state.instances).filter(i => i.id !== id).map(i => i.name))
+  const taken = new Set(Object.values(state.instances).filter(i => i.id !== id && i.status !== 'terminated').map(i => i.name))
   if (!taken.has(name)) return name
   let n = 2
   while (taken.has(`${name}-${n}`)) n++
@@ -59,6 +60,7 @@ export function reconcileHosts (state: State, presence: Liveness, now: number, t
     if (!presence.alive(r.peer)) continue
     const h = r.data
     const existing = state.instances[r.peer]
+    if (existing?.status === 'terminated') continue // deleted: it stays out
     const name = existing !== undefined && (existing.name === h.name || existing.name.startsWith(`${h.name}-`)) ? existing.name : uniqueName(state, r.peer, h.name)
     const same = existing !== undefined && !existing.unreachable && existing.name === name && existing.hostname === h.hostname &&
       existing.address === h.address && JSON.stringify(existing.offer) === JSON.stringify(h.offer) && JSON.stringify(existing.warnings) === JSON.stringify(h.warnings)

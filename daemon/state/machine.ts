@@ -18,6 +18,7 @@ type Fence = { term?: number }
 export type Command =
   | { type: 'instance.register', at: number, fleet: { id: string, name: string }, instance: Pick<Instance, 'id' | 'name' | 'node' | 'hostname' | 'address' | 'offer' | 'warnings'> } & Fence
   | { type: 'instance.reachable', at: number, instance_id: string, reachable: boolean } & Fence
+  | { type: 'instance.delete', at: number, instance_id: string, by: string }
   | { type: 'run.submit', at: number, run: { id: string, name: string | null, name_base: string, project: string, user: string, priority: number, spec: RunSpec }, jobs: Array<{ id: string, submission_id: string, spec: JobSpec }> }
   | { type: 'run.update', at: number, run_id: string, spec: RunSpec, priority: number }
   | { type: 'run.stop', at: number, run_id: string, abort: boolean }
@@ -48,6 +49,7 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
   switch (cmd.type) {
     case 'instance.register': {
       const existing = state.instances[cmd.instance.id]
+      if (existing?.status === 'terminated') return refuse('deleted', `instance ${existing.name} was deleted: a host comes back only with a new identity (a fresh data dir)`)
       const fleet = state.fleets[cmd.fleet.id] ??= { id: cmd.fleet.id, name: cmd.fleet.name, status: 'active', created_at: cmd.at, instance_ids: [] }
       if (!fleet.instance_ids.includes(cmd.instance.id)) fleet.instance_ids.push(cmd.instance.id)
       state.instances[cmd.instance.id] = {
@@ -71,6 +73,29 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
         message: cmd.reachable ? `Instance ${instance.name} is reachable again` : `Instance ${instance.name} is unreachable: no heartbeat; its jobs keep their status until it answers again`,
         instance: instance.name
       })
+      return { ok: true, events }
+    }
+    case 'instance.delete': {
+      const instance = state.instances[cmd.instance_id]
+      if (!instance) return refuse('not_found', `no instance ${cmd.instance_id}`)
+      if (instance.status === 'terminated') return { ok: true, events }
+      // Its jobs end here and now: on a host that is gone nothing else would ever end them, and
+      // a host still up kills what the state says has ended. Their runs retry by policy.
+      const runs = new Set<Run>()
+      for (const job of Object.values(state.jobs)) {
+        const sub = latest(job)
+        if (sub.placement?.instance !== instance.id || isFinal(sub.status)) continue
+        const run = state.runs[job.run_id]!
+        sub.status = jobStatusFor('instance_unreachable')
+        sub.termination_reason = 'instance_unreachable'
+        sub.termination_reason_message = `instance ${instance.name} was deleted from fleet ${instance.fleet}`
+        sub.finished_at = cmd.at
+        emit({ kind: 'job.status', message: `Job ${job.spec.job_name} ${sub.status} (instance_unreachable: instance deleted)`, run: run.name, job: job.spec.job_name })
+        runs.add(run)
+      }
+      for (const run of runs) refresh(state, run, cmd.at, emit)
+      instance.status = 'terminated'
+      emit({ kind: 'instance.deleted', message: `Instance ${instance.name} deleted from fleet ${instance.fleet} by ${cmd.by}`, instance: instance.name })
       return { ok: true, events }
     }
     case 'run.submit': {

@@ -187,14 +187,16 @@ export function fleetView (state: State, fleet: Fleet): FleetView {
     name: fleet.name,
     status: fleet.status,
     created_at: fleet.created_at,
-    instances: fleet.instance_ids.map((id, num) => {
+    // A deleted instance keeps its number (`fleet delete -i N` names it), and is not listed.
+    instances: fleet.instance_ids.flatMap((id, num) => {
       const i = state.instances[id]!
-      return {
+      if (i.status === 'terminated') return []
+      return [{
         id: i.id, name: i.name, num, fleet: fleet.name, hostname: i.hostname, status: i.status,
         status_text: `${i.status}${i.unreachable ? ' (unreachable)' : ''}`, unreachable: i.unreachable,
         backend: backendOf(i), region: i.offer.region, resources: offerResources(i.offer), offer: i.offer,
         created_at: i.created_at, warnings: i.warnings
-      }
+      }]
     })
   }
 }

@@ -30,7 +30,8 @@ export function dstackd (args: string[], env: NodeJS.ProcessEnv = process.env): 
 /** Where a host runs: its mesh address and a command prefix (a network namespace). */
 export interface Placement { listen?: string, prefix?: string[] }
 
-async function host (name: string, args: string[], inventory?: object, where: Placement = {}): Promise<Host> {
+/** One host named `name`: `args` are dstackd run's (`--join TOKEN` for all but a founder). */
+export async function startHost (name: string, args: string[], inventory?: object, where: Placement = {}): Promise<Host> {
   const extra = [...args]
   let file: string | undefined
   if (inventory) {
@@ -58,7 +59,7 @@ async function host (name: string, args: string[], inventory?: object, where: Pl
 export async function startCluster (n: number, inventories: Record<string, object> = {}, where: Record<string, Placement> = {}): Promise<Host[]> {
   const { mkdir } = await import('node:fs/promises')
   await mkdir(join(ROOT, '.scratch'), { recursive: true })
-  const first = await host('h1', [], inventories.h1, where.h1)
+  const first = await startHost('h1', [], inventories.h1, where.h1)
   const hosts = [first]
   try {
     const t = await dstackd(['token', '--data-dir', first.dataDir], first.env)
@@ -67,7 +68,7 @@ export async function startCluster (n: number, inventories: Record<string, objec
     // Ten at a time: fifty Node processes starting at once on two cores time each other out.
     for (let i = 2; i <= n; i += 10) {
       const batch = Array.from({ length: Math.min(10, n - i + 1) }, (_, k) => `h${i + k}`)
-      hosts.push(...await Promise.all(batch.map(name => host(name, ['--join', token], inventories[name], where[name]))))
+      hosts.push(...await Promise.all(batch.map(name => startHost(name, ['--join', token], inventories[name], where[name]))))
     }
     await until(async () => {
       const all = await Promise.all(hosts.map(h => h.status()))

@@ -9,9 +9,11 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { dstack, psJson, runNamed, until, writeConfig } from './harness.ts'
-import { dstackd, leaderOf, startCluster, type Host } from './cluster.ts'
+import { dstackd, leaderOf, startCluster, startHost, type Host } from './cluster.ts'
 
 let hosts: Host[]
+/** Hosts a test adds to the three. */
+const added: Host[] = []
 let work: string
 const SMALL = 'resources:\n  cpu: 0..\n  memory: 0..\n  disk: 0..\n'
 // h3 says it has an L4: a job that asks for one can only run there.
@@ -23,7 +25,7 @@ test.before(async () => {
 })
 
 test.after(async () => {
-  for (const h of hosts ?? []) await h.cleanup().catch(() => undefined)
+  for (const h of [...hosts ?? [], ...added]) await h.cleanup().catch(() => undefined)
   await rm(work, { recursive: true, force: true })
 })
 
@@ -139,6 +141,54 @@ test('a host that stops answering is unreachable, then comes back with its jobs'
     throw err
   })
   assert.ok(done.jobs.every((j: any) => j.status === 'done'))
+})
+
+test('fleet delete: a host gone for good leaves the mesh, its job ends, and it is never taken back', async () => {
+  const leader = await leaderOf(hosts)
+  const follower = hosts.find(h => h !== leader)!
+  const token = (await dstackd(['token', '--data-dir', leader.dataDir], leader.env)).stdout.trim()
+  const h4 = await startHost('h4', ['--join', token], { gpus: [{ vendor: 'nvidia', name: 'Tesla T4', memoryMib: 15360, index: 0 }] })
+  added.push(h4)
+  const id4 = (await h4.status()).peer_id
+  await until(async () => (await leader.status()).learners.includes(id4), 'h4 to become a member')
+  const file = await writeConfig(work, 't4.dstack.yml', 'type: task\nname: on-t4\ncommands: [sleep 300]\nresources:\n  gpu: T4\n  cpu: 0..\n  memory: 0..\n  disk: 0..\n')
+  const r = await dstack(follower, ['apply', '-f', file, '-y', '-d'])
+  assert.is(r.code, 0, r.stderr)
+  await until(async () => (await runNamed(leader, 'on-t4'))?.jobs[0]?.status === 'running', 'on-t4 to run on h4')
+  await h4.kill9()
+  const instances = await fleetOn(follower)
+  const num = instances.find(i => i.name === 'h4')!.num
+
+  // What cannot be deleted says why.
+  const whole = await dstack(follower, ['fleet', 'delete', 'local', '-y'])
+  assert.is.not(whole.code, 0)
+  assert.match(whole.stderr, /cannot be deleted whole: delete its hosts with -i NUM/)
+  const leading = await dstack(follower, ['fleet', 'delete', 'local', '-i', String(instances.find(i => i.name === leader.name)!.num), '-y'])
+  assert.is.not(leading.code, 0)
+  assert.match(leading.stderr, /leads the mesh now: stop dstackd there first/)
+  const nothing = await dstack(follower, ['fleet', 'delete', 'local', '-i', '99', '-y'])
+  assert.match(nothing.stderr, /fleet local has no instance 99/)
+
+  const del = await dstack(follower, ['fleet', 'delete', 'local', '-i', String(num), '-y'])
+  assert.is(del.code, 0, del.stderr)
+  assert.match(del.stdout, /Deleted h4/)
+  const run = (await runNamed(leader, 'on-t4'))!
+  assert.is(run.jobs[0].status, 'failed')
+  assert.is(run.jobs[0].termination_reason, 'instance_unreachable')
+  assert.match(run.jobs[0].error, /instance h4 was deleted from fleet local/)
+  for (const h of hosts) await until(async () => !(await fleetOn(h)).some(i => i.name === 'h4'), `h4 gone from ${h.name}'s fleet`)
+  await until(async () => { const s = await leader.status(); return !s.learners.includes(id4) && !s.voters.includes(id4) }, 'h4 out of Raft')
+
+  // It comes back from the dead with the same identity: nobody takes it back.
+  await h4.start()
+  await new Promise(resolve => setTimeout(resolve, 3000))
+  for (const h of hosts) {
+    assert.not.ok((await fleetOn(h)).some(i => i.name === 'h4'), `${h.name} lists h4 again`)
+    const peer = (await h.status()).peers.find(p => p.id === id4)
+    assert.ok(peer === undefined || (peer as any).addresses.length === 0, `${h.name} is connected to h4 again`)
+  }
+  assert.equal((await leader.status()).voters.length, 3)
+  await h4.cleanup()
 })
 
 test('garbage on the mesh port and a bad join token: clear errors, the node keeps serving', async () => {

@@ -3,8 +3,8 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { decide, targetVoters, type Health } from '../../mesh/autopilot.ts'
 
-function health (alive: string[], dead: string[] = [], caughtUp: string[] = alive): Health {
-  return { alive: new Set(alive), dead: new Set(dead), caughtUp: new Set(caughtUp) }
+function health (alive: string[], dead: string[] = [], caughtUp: string[] = alive, removed: string[] = []): Health {
+  return { alive: new Set(alive), dead: new Set(dead), caughtUp: new Set(caughtUp), removed: new Set(removed) }
 }
 
 test('targets: 1, 3 or 5 voters', () => {
@@ -55,6 +55,22 @@ test('an even count of healthy voters left behind is trimmed, never leaving the 
   assert.equal(decide({ leader: 'a', voters: ['a', 'b', 'c', 'd'], learners: [] }, health(['a', 'b', 'c', 'd'])), { type: 'addLearner', node: 'd' })
   assert.equal(decide({ leader: 'd', voters: ['a', 'b', 'c', 'd'], learners: [] }, health(['a', 'b', 'c', 'd'])), { type: 'addLearner', node: 'c' })
   assert.is(decide({ leader: 'a', voters: ['a', 'b', 'c', 'd'], learners: [] }, health(['a', 'b', 'c'])), null, 'not while one is silent')
+})
+
+test('a deleted host leaves the membership, is never added back, and a voter takes its place', () => {
+  // d deleted while a learner, still alive (its daemon runs on): removed, and not added again
+  assert.equal(decide({ leader: 'a', voters: ['a', 'b', 'c'], learners: ['d'] }, health(['a', 'b', 'c', 'd'], [], undefined, ['d'])), { type: 'remove', node: 'd' })
+  assert.is(decide({ leader: 'a', voters: ['a', 'b', 'c'], learners: [] }, health(['a', 'b', 'c', 'd'], [], undefined, ['d'])), null)
+  // a dead voter deleted: it goes first, then a learner is promoted to keep three voters
+  let m = { leader: 'a', voters: ['a', 'b', 'c'], learners: ['d', 'e'] }
+  const h = health(['a', 'b', 'd', 'e'], ['c'], undefined, ['c'])
+  assert.equal(decide(m, h), { type: 'remove', node: 'c' })
+  m = { ...m, voters: ['a', 'b'] }
+  assert.equal(decide(m, h), { type: 'addVoter', node: 'd' })
+  // a deleted learner is never promoted, even when voters are short
+  assert.is(decide({ leader: 'a', voters: ['a'], learners: [] }, health(['a', 'b', 'c'], [], undefined, ['b', 'c'])), null)
+  // the leader never removes itself
+  assert.is(decide({ leader: 'a', voters: ['a', 'b', 'c'], learners: [] }, health(['a', 'b', 'c'], [], undefined, ['a'])), null)
 })
 
 test.run()

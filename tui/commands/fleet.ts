@@ -1,18 +1,27 @@
-// `dstack fleet [list]`, `dstack fleet get NAME`: fleets and their instances (SPEC §3.9).
+// `dstack fleet [list]`, `dstack fleet get NAME`: fleets and their instances (SPEC §3.9);
+// `dstack fleet delete NAME -i N…`: hosts out of the mesh fleet.
 import { parseArgs } from 'node:util'
 import type { FleetView } from '../../daemon/api/types.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
-import { ago, price, table } from '../format.ts'
+import { ago, confirm, price, table } from '../format.ts'
 
 export const HELP = `Usage: dstack fleet [list] [-v] [--json]
        dstack fleet get NAME [--json]
+       dstack fleet delete NAME -i NUM [-i NUM]... [-y]
 
-Fleets and their instances. On a single host, the host itself is fleet \`local\`.
+Fleets and their instances. The hosts of the mesh are fleet \`local\`.
+
+delete takes hosts out of the mesh for good: their jobs end (instance_unreachable, so runs
+retry by policy), they leave Raft and no host talks to them again. Use it for a host that is
+gone, or stop dstackd on it first. A deleted host comes back only by joining again with a
+fresh data dir. The mesh fleet itself cannot be deleted.
 
 Options:
-  -v, --verbose   resources per instance and errors
-      --json      print JSON
-  -h, --help      show this help`
+  -i, --instance NUM  the instance to delete (the number in \`dstack fleet get NAME\`); repeatable
+  -y, --yes           do not ask for confirmation
+  -v, --verbose       resources per instance and errors
+      --json          print JSON
+  -h, --help          show this help`
 
 export function fleetTable (fleets: FleetView[], verbose: boolean): string {
   const headers = verbose ? ['NAME', 'NODES', 'RESOURCES', 'SPOT', 'BACKEND', 'PRICE', 'STATUS', 'CREATED', 'ERROR'] : ['NAME', 'NODES', 'GPU', 'SPOT', 'BACKEND', 'PRICE', 'STATUS', 'CREATED']
@@ -33,10 +42,14 @@ export function fleetTable (fleets: FleetView[], verbose: boolean): string {
 export async function fleet (argv: string[], g: GlobalOptions): Promise<number> {
   const { values: v, positionals } = parseArgs({
     args: argv, allowPositionals: true,
-    options: { verbose: { type: 'boolean', short: 'v' }, json: { type: 'boolean' }, watch: { type: 'boolean', short: 'w' }, help: { type: 'boolean', short: 'h' } }
+    options: {
+      verbose: { type: 'boolean', short: 'v' }, json: { type: 'boolean' }, watch: { type: 'boolean', short: 'w' }, help: { type: 'boolean', short: 'h' },
+      instance: { type: 'string', short: 'i', multiple: true }, yes: { type: 'boolean', short: 'y' }
+    }
   })
   if (v.help) { console.log(HELP); return 0 }
   const [action = 'list', name] = positionals
+  if (action === 'delete') return await remove(name, v.instance ?? [], v.yes === true, g)
   const client = await connect(g)
   try {
     if (action === 'get') {
@@ -45,9 +58,27 @@ export async function fleet (argv: string[], g: GlobalOptions): Promise<number> 
       console.log(v.json ? JSON.stringify(f, null, 2) : fleetTable([f], v.verbose === true))
       return 0
     }
-    if (action !== 'list') throw new Error(`unknown action ${JSON.stringify(action)}: use list or get (delete lands with the mesh)`)
+    if (action !== 'list') throw new Error(`unknown action ${JSON.stringify(action)}: use list, get or delete`)
     const res = await client.call<{ project: string, fleets: FleetView[] }>('fleets.list')
     console.log(v.json ? JSON.stringify(res, null, 2) : fleetTable(res.fleets, v.verbose === true))
+    return 0
+  } finally {
+    await client.close()
+  }
+}
+
+async function remove (name: string | undefined, instances: string[], yes: boolean, g: GlobalOptions): Promise<number> {
+  if (!name) throw new Error('which fleet? Usage: dstack fleet delete NAME -i NUM')
+  const nums = instances.map(i => {
+    if (!/^\d+$/.test(i)) throw new Error(`-i takes an instance number (see \`dstack fleet get ${name}\`), not ${JSON.stringify(i)}`)
+    return Number(i)
+  })
+  const what = nums.length === 0 ? `the fleet ${name}` : `the instance${nums.length > 1 ? 's' : ''} ${nums.join(', ')} of fleet ${name}`
+  if (!yes && !(await confirm(`Delete ${what}?`))) return 1
+  const client = await connect(g)
+  try {
+    const res = await client.call<{ deleted: string[] }>('fleets.delete', { name, instances: nums })
+    console.log(`Deleted ${res.deleted.join(', ')}`)
     return 0
   } finally {
     await client.close()

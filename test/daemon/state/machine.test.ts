@@ -141,6 +141,36 @@ test('max_duration_exceeded: the job is terminated and the run fails with job_fa
   assert.is(s.runs.r1!.termination_reason, 'job_failed')
 })
 
+test('deleting an instance ends its jobs (instance_unreachable, retried by policy), and it never registers again', () => {
+  const s = emptyState()
+  const offer = { backend: 'local', region: 'local', price: 0, spot: false, cpus: 4, memory: 8, disk: 100, gpus: [] } as any
+  const register: Command = { type: 'instance.register', at: 900, fleet: { id: 'local', name: 'local' }, instance: { id: 'i1', name: 'h1', node: 'n1', hostname: 'host', address: '127.0.0.1', offer, warnings: [] } }
+  assert.ok(apply(s, register).ok)
+  submit(s, 'type: task\ncommands: [sleep 100]\nretry: {on_events: [error], duration: 1h}')
+  submit(s, 'type: task\ncommands: [sleep 100]', 1000, null, 'r2')
+  assign(s, 1100)
+  status(s, 1200, { status: 'running' })
+  assert.is(s.instances.i1!.status, 'busy')
+  const res = apply(s, { type: 'instance.delete', at: 1300, instance_id: 'i1', by: 'admin' })
+  assert.ok(res.ok)
+  assert.is(s.instances.i1!.status, 'terminated')
+  assert.is(sub(s).status, 'failed')
+  assert.is(sub(s).termination_reason, 'instance_unreachable')
+  assert.match(sub(s).termination_reason_message!, /instance h1 was deleted from fleet local/)
+  assert.is(sub(s).finished_at, 1300)
+  // the run with retry waits to be resubmitted; the job never placed is untouched
+  assert.is.not(s.runs.r1!.resubmit_at, null)
+  assert.is(sub(s, 'r2-j0').status, 'submitted')
+  assert.ok(res.events.some(e => e.kind === 'instance.deleted' && /deleted from fleet local by admin/.test(e.message)))
+  // again: nothing more happens; a later register of the same host is refused
+  assert.equal(apply(s, { type: 'instance.delete', at: 1400, instance_id: 'i1', by: 'admin' }).events, [])
+  const again = apply(s, { ...register, at: 1500 })
+  assert.not.ok(again.ok)
+  assert.is(!again.ok && again.code, 'deleted')
+  assert.is(s.instances.i1!.status, 'terminated')
+  assert.is(apply(s, { type: 'instance.delete', at: 1400, instance_id: 'nope', by: 'admin' }).ok, false)
+})
+
 test('run names: the lowest free number; an explicit name may be reused once the run ended', () => {
   const s = emptyState()
   submit(s, 'type: task\ncommands: [x]', 1, null, 'a')
