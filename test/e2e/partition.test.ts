@@ -4,56 +4,14 @@
 // running; when the link comes back there is one history and nothing ran twice.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { dstack, psJson, runNamed, until, writeConfig } from './harness.ts'
 import { leaderOf, startCluster, type Host } from './cluster.ts'
+import { lan } from './netns.ts'
 
-const BRIDGE = 'dsbr78'
-const NET = '10.78.0'
-const NAMES = ['h1', 'h2', 'h3']
-const ns = (i: number) => `ds78n${i}`
-const veth = (i: number) => `ds78v${i}`
-
-function sh (...argv: string[]): void {
-  execFileSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] })
-}
-function quiet (...argv: string[]): void {
-  try { sh(...argv) } catch { /* already gone */ }
-}
-
-function teardown (): void {
-  for (let i = 1; i <= NAMES.length; i++) quiet('ip', 'netns', 'del', ns(i))
-  quiet('ip', 'link', 'del', BRIDGE)
-}
-
-/** Makes the bridge and one namespace per host; false where this machine cannot (not root, no iproute2). */
-function setup (): boolean {
-  teardown()
-  try {
-    sh('ip', 'link', 'add', BRIDGE, 'type', 'bridge')
-    sh('ip', 'link', 'set', BRIDGE, 'up')
-    for (let i = 1; i <= NAMES.length; i++) {
-      sh('ip', 'netns', 'add', ns(i))
-      sh('ip', 'link', 'add', veth(i), 'type', 'veth', 'peer', 'name', `${veth(i)}p`)
-      sh('ip', 'link', 'set', `${veth(i)}p`, 'netns', ns(i))
-      sh('ip', 'link', 'set', veth(i), 'master', BRIDGE)
-      sh('ip', 'link', 'set', veth(i), 'up')
-      sh('ip', 'netns', 'exec', ns(i), 'ip', 'addr', 'add', `${NET}.1${i}/24`, 'dev', `${veth(i)}p`)
-      sh('ip', 'netns', 'exec', ns(i), 'ip', 'link', 'set', `${veth(i)}p`, 'up')
-      sh('ip', 'netns', 'exec', ns(i), 'ip', 'link', 'set', 'lo', 'up')
-    }
-    // A Docker engine's FORWARD policy drops bridged traffic (STACK.md); allow ours.
-    quiet('iptables', '-I', 'FORWARD', '-i', BRIDGE, '-o', BRIDGE, '-j', 'ACCEPT')
-    return true
-  } catch (err) {
-    console.log(`  skipped: network namespaces need root and iproute2 (${(err as Error).message.split('\n')[0]})`)
-    teardown()
-    return false
-  }
-}
+const net = lan(78, 3)
 
 let hosts: Host[] = []
 let work: string
@@ -61,17 +19,16 @@ let ready = false
 
 test.before(async () => {
   work = await mkdtemp(join(tmpdir(), 'dstackd-partition-'))
-  ready = setup()
+  ready = net.setup()
   if (!ready) return
-  const where = Object.fromEntries(NAMES.map((n, i) => [n, { listen: `/ip4/${NET}.1${i + 1}/tcp/10100`, prefix: ['ip', 'netns', 'exec', ns(i + 1)] }]))
+  const where = Object.fromEntries(['h1', 'h2', 'h3'].map((n, i) => [n, net.where(i + 1)]))
   hosts = await startCluster(3, { h3: { gpus: [{ vendor: 'nvidia', name: 'NVIDIA L4', memoryMib: 23034, index: 0 }] } }, where)
 })
 
 test.after(async () => {
-  quiet('ip', 'link', 'set', veth(3), 'up')
+  net.heal(3)
   for (const h of hosts) await h.cleanup().catch(() => undefined)
-  teardown()
-  quiet('iptables', '-D', 'FORWARD', '-i', BRIDGE, '-o', BRIDGE, '-j', 'ACCEPT')
+  net.teardown()
   await rm(work, { recursive: true, force: true })
 })
 
@@ -88,7 +45,7 @@ test('a cut-off host: the minority cannot schedule, the majority goes on, the he
   assert.is((await dstack(h1, ['apply', '-f', long, '-y', '-d'])).code, 0)
   await until(async () => (await runNamed(h1, 'cut'))?.status === 'running', 'cut to run')
 
-  sh('ip', 'link', 'set', veth(3), 'down')
+  net.cut(3)
 
   // The minority side notices within an election timeout that it hears no leader…
   await until(async () => (await h3.status()).leader === null, 'h3 to lose its leader')
@@ -116,7 +73,7 @@ test('a cut-off host: the minority cannot schedule, the majority goes on, the he
   await until(async () => (await dstack(h3, ['logs', 'cut'])).stdout.includes('tick 8'), 'cut to finish on h3')
   assert.is((await runNamed(h1, 'cut'))!.status, 'running', 'the majority has not heard yet')
 
-  sh('ip', 'link', 'set', veth(3), 'up')
+  net.heal(3)
 
   const done = await until(async () => { const r = await runNamed(h1, 'cut'); return r?.status === 'done' ? r : null }, 'cut to be done after the heal', 60_000)
   assert.is(done.jobs[0].submission_num, 0, 'never resubmitted: it ran once')
