@@ -12,7 +12,7 @@ serves the \`dstack\` client on DIR/api.sock.
 Commands:
   run      run the daemon in the foreground, logging JSON lines to stdout
            [--data-dir DIR] [--name NAME] [--listen MULTIADDR]... [--join TOKEN]
-           [--inventory FILE] [--ssh-port N]
+           [--inventory FILE] [--mdns] [--ssh-port N]
   join     TOKEN [run's options]: join the mesh of a token printed by \`dstackd token\`
            on another host, and run (the same as \`dstackd run --join TOKEN\`)
   status   this node: peer id, role, term, leader, peers     [--data-dir DIR] [--json]
@@ -29,6 +29,8 @@ Run options:
                       picks a free port, and the join token carries the port bound)
   --join TOKEN        join that mesh (the token is remembered: later starts need no --join)
   --inventory FILE    a JSON object overriding detected resources, e.g. {"cpus": 8}
+  --mdns              also find the hosts of this mesh on the local network by mDNS (they
+                      still need its swarm key: a host of another mesh is never let in)
 
 A node started without --join founds a mesh of its own; every other host joins it with the
 token that \`dstackd token\` prints there. Voters (1, 3 or 5) are chosen automatically. Jobs run
@@ -52,6 +54,7 @@ async function run (argv: string[]): Promise<number> {
       listen: { type: 'string', multiple: true },
       join: { type: 'string' },
       inventory: { type: 'string' },
+      mdns: { type: 'boolean' },
       'ssh-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
@@ -72,7 +75,7 @@ async function run (argv: string[]): Promise<number> {
   const dataDir = dataDirOf(values['data-dir'])
   let node
   try {
-    node = await startNode({ dataDir, name: values.name, listen: values.listen, join: values.join?.trim(), inventoryFile: values.inventory, log })
+    node = await startNode({ dataDir, name: values.name, listen: values.listen, join: values.join?.trim(), inventoryFile: values.inventory, mdns: values.mdns === true, log })
   } catch (err) {
     log('error', 'dstackd could not start', { error: (err as Error).message, dataDir })
     console.error(`dstackd: ${(err as Error).message}`)

@@ -35,6 +35,8 @@ export interface NodeOptions {
   join?: string
   /** Overrides what inventory detection found (a JSON file: see README, "Declaring a host's resources"). */
   inventoryFile?: string
+  /** Also discover members on the local network by mDNS. */
+  mdns?: boolean
   log: Log
 }
 
@@ -132,7 +134,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
 
   // Raft traffic shows whether members are alive; libp2p's own pings need only find dead
   // connections eventually (each ping is a new stream: a cost every host pays per peer).
-  const mesh = await createMesh({ dataDir, listen, join: opts.join, maxFrameBytes: MESH_MAX_FRAME_BYTES, pingIntervalMs: 30_000, maxPeers: MESH_PEERS, log: meshLog })
+  const mesh = await createMesh({ dataDir, listen, join: opts.join, mdns: opts.mdns, maxFrameBytes: MESH_MAX_FRAME_BYTES, pingIntervalMs: 30_000, maxPeers: MESH_PEERS, log: meshLog })
   const self = mesh.peerId
   const closers: Array<() => Promise<void> | void> = [() => mesh.stop()]
   const closeAll = async () => { for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {}) }
