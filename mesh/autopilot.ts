@@ -1,7 +1,8 @@
 // Autopilot: the leader chooses who votes, as Consul's autopilot does. A member deleted by hand
-// leaves Raft; every other member heard from joins it as a learner; among healthy members 1, 3 or 5 vote (never an even number for
-// long); a voter silent for `deadAfterMs` is replaced by a healthy learner. One single-server
-// change at a time, each waiting for the last to commit (mesh/raft's rule).
+// leaves Raft; every other member heard from joins it as a learner; among healthy members 1, 3
+// or 5 vote (never an even number for long); a voter silent for `deadAfterMs` is replaced by a
+// healthy learner. One single-server change at a time, each waiting for the last to commit
+// (mesh/raft's rule).
 //
 // `decide` is pure (membership, health → the next change) and tested on its own; `startAutopilot`
 // runs it on the leader every `intervalMs`.

@@ -1,7 +1,8 @@
 // Presence: every node publishes a small record of itself on a gossip topic, on change and every
-// `intervalMs` (rarely, once settled), with a sequence number; every node keeps the latest record of each peer and when
-// it last heard from it. A peer silent for `ttlMs` is not alive. Soft state only: what a record
-// carries (a host's inventory, say) is the caller's; nothing here is ever voted on.
+// `intervalMs` (rarely, once settled), with a sequence number; every node keeps the latest record
+// of each peer and when it last heard from it. A peer silent for `ttlMs` is not alive. Soft state
+// only: what a record carries (a host's inventory, say) is the caller's; nothing here is ever
+// voted on.
 //
 //   const presence = startPresence({ mesh, topic: 'dstack/hosts/1', ttlMs: 3000, intervalMs: 1000 })
 //   presence.set({ cpus: 8 })                // published now and at every interval
@@ -52,7 +53,7 @@ export interface PresenceOptions {
 interface Wire { v: 1, seq: number, data: unknown }
 
 /** A settled node re-publishes every this many intervals. */
-export const SETTLED_FACTOR = 6
+const SETTLED_FACTOR = 6
 /** How soon a record nobody received goes out again, in ms. */
 const RETRY_MS = 100
 

@@ -399,11 +399,12 @@ export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
         bad(`fleet ${name} is the mesh itself and cannot be deleted whole: delete its hosts with -i NUM (see \`dstack fleet get ${name}\`), or stop dstackd on each`)
       }
       if ((nums as unknown[]).some(n => !Number.isInteger(n) || (n as number) < 0)) bad('instances must be a list of instance numbers')
+      const leader = deps.cluster().leader
       const ids = (nums as number[]).map(num => {
         const id = fleet.instance_ids[num]
         const instance = id === undefined ? undefined : state().instances[id]
         if (instance === undefined || instance.status === 'terminated') throw new ApiHandlerError('not_found', `fleet ${name} has no instance ${num} (see \`dstack fleet get ${name}\`)`)
-        if (instance.node === deps.cluster().leader) {
+        if (instance.node === leader) {
           throw new ApiHandlerError('conflict', `instance ${num} (${instance.name}) leads the mesh now: stop dstackd there first (another host takes over within seconds), then delete it`)
         }
         return instance.id
