@@ -3,6 +3,8 @@ import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { VERSION } from './version.ts'
+import type { ApiClient } from './api/client.ts'
+import type { ServerInfo } from './api/views.ts'
 
 const HELP = `Usage: dstackd COMMAND [OPTIONS]
 
@@ -99,13 +101,13 @@ async function run (argv: string[]): Promise<number> {
 }
 
 /** A call to this host's dstackd over its socket, with the admin token from DIR. */
-async function callLocal<T> (dataDir: string, method: string): Promise<T> {
+async function callLocal<T> (dataDir: string, ask: (client: ApiClient) => Promise<T>): Promise<T> {
   const { readFile } = await import('node:fs/promises')
   const { connectApi } = await import('./api/client.ts')
   const token = (await readFile(join(dataDir, 'token'), 'utf8')).trim()
   const client = await connectApi({ socketPath: join(dataDir, 'api.sock'), token, timeoutMs: 3000 })
   try {
-    return await client.call<T>(method)
+    return await ask(client)
   } finally {
     await client.close()
   }
@@ -118,9 +120,9 @@ async function status (argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { 'data-dir': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } })
   if (values.help) { console.log(HELP); return 0 }
   const dataDir = dataDirOf(values['data-dir'])
-  let info: { node: string, version: string, index: number, cluster: ClusterStatus }
+  let info: ServerInfo
   try {
-    info = await callLocal(dataDir, 'server.info')
+    info = await callLocal(dataDir, client => client.call('server.info'))
   } catch (err) {
     console.error(notRunning('status', dataDir, err))
     return 1
@@ -149,18 +151,13 @@ async function status (argv: string[]): Promise<number> {
   return 0
 }
 
-interface ClusterStatus {
-  role: string, term: number, leader: string | null, applied: number, commit: number, voters: string[], learners: string[],
-  addresses: string[], peers: Array<{ id: string, name: string | null, role: string, alive: boolean }>
-}
-
 async function token (argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } } })
   if (values.help) { console.log(HELP); return 0 }
   const dataDir = dataDirOf(values['data-dir'])
   try {
     // The running daemon knows the addresses it bound (port 0 picks one at start).
-    console.log((await callLocal<{ token: string }>(dataDir, 'mesh.token')).token)
+    console.log((await callLocal(dataDir, client => client.call('mesh.token'))).token)
     return 0
   } catch (err) {
     console.error(notRunning('token', dataDir, err))

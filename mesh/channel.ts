@@ -11,7 +11,9 @@
 // Frames are frames.ts's (length-prefixed JSON objects); a peer that sends anything else loses its
 // stream, never the node.
 import type { Stream } from '@libp2p/interface'
-import { encodeFrame, FrameReader, MeshRpcError, RPC_ERRORS, waitForDrain } from './rpc.ts'
+import { encodeFrame } from './frames.ts'
+import { FrameReader, waitForDrain } from './rpc/libp2p.ts'
+import { RPC_ERRORS, RpcError } from './rpc/protocol.ts'
 import { linkedSignal } from './signals.ts'
 
 export interface Channel {
@@ -120,7 +122,7 @@ export async function openChannel (init: ChannelInit): Promise<Channel> {
           try {
             await waitForDrain(stream, t.signal)
           } catch (err) {
-            throw t.timedOut() ? new MeshRpcError(RPC_ERRORS.timeout, `${peer} read nothing for ${init.timeoutMs} ms`) : err
+            throw t.timedOut() ? new RpcError(RPC_ERRORS.timeout, `${peer} read nothing for ${init.timeoutMs} ms`) : err
           } finally {
             t.dispose()
           }

@@ -1,14 +1,21 @@
-// The byte-level frame codec shared by the client protocol on the Unix socket
-// (daemon/api/protocol.ts) and RPC over libp2p streams (mesh/rpc.ts). A frame is a 4-byte
-// big-endian unsigned length, then that many bytes of UTF-8 JSON, and its JSON is an object.
+// The byte-level frame codec under every RPC session (mesh/rpc/: the client socket, peer calls
+// over libp2p) and Raft's channels (mesh/channel.ts). A frame is a 4-byte big-endian unsigned
+// length, then that many bytes of UTF-8 JSON, and its JSON is an object.
 //
-// This file imports only mesh/errors.ts and no Node built-ins: the `dstack` client loads it through
-// protocol.ts and must start fast, and it works the same on Buffers and plain Uint8Arrays.
-// What a frame's object must contain is each side's business, not this file's.
+// This file imports only mesh/errors.ts and no Node built-ins: the `dstack` client loads it
+// and must start fast, and it works the same on Buffers and plain Uint8Arrays.
+// What a frame's object must contain is the RPC vocabulary's business (mesh/rpc/protocol.ts).
 import { CodedError } from './errors.ts'
 
 /** Bytes of the length prefix in front of every frame. */
 export const FRAME_HEADER_BYTES = 4
+/** The largest frame body any side accepts or sends: 16 MiB (a run's code travels in 1 MiB pieces). */
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024
+/**
+ * The largest frame a server accepts before the caller has authenticated: enough for an auth
+ * frame, so a stranger can never make a daemon buffer a 16 MiB frame.
+ */
+export const PRE_AUTH_MAX_FRAME_BYTES = 64 * 1024
 
 /** The codes a codec failure carries; both sides send them on the wire as they are. */
 export const FRAME_ERRORS = {
@@ -63,7 +70,8 @@ const RETAIN_BYTES = 64 * 1024
  * costs linear time.
  */
 export class FrameDecoder {
-  readonly maxFrameBytes: number
+  /** Checked at each header, so raising it (after authentication) applies from the next frame. */
+  maxFrameBytes: number
   private buf = new Uint8Array(0)
   private start = 0
   private end = 0

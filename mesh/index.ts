@@ -24,13 +24,46 @@ import { join as joinPath } from 'node:path'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { ensureDataDir, loadOrCreateIdentity, MeshKeyError, newSwarmKey, readSwarmKey, swarmKeyFile, writeFileAtomic, writeSwarmKey } from './keys.ts'
 import { openChannel, type Channel, type ChannelHandler } from './channel.ts'
-import { call, callStream, DEFAULT_MAX_FRAME_BYTES, MeshRpcError, RPC_ERRORS, serveStream, type RequestOptions, type RpcHandler } from './rpc.ts'
+import { MAX_FRAME_BYTES } from './frames.ts'
+import { openSession, type RpcClient } from './rpc/client.ts'
+import { streamTransport } from './rpc/libp2p.ts'
+import { RPC_ERRORS, RpcError } from './rpc/protocol.ts'
+import { serveSession, type Handlers } from './rpc/server.ts'
 import { linkedSignal } from './signals.ts'
 import { formatJoinToken, parseJoinToken } from './token.ts'
 
 export { formatJoinToken, JoinTokenError, parseJoinToken, JOIN_TOKEN_PREFIX, type JoinToken } from './token.ts'
 export type { Channel, ChannelHandler } from './channel.ts'
-export { MeshRpcError, RPC_ERRORS, DEFAULT_MAX_FRAME_BYTES, type RpcContext, type RpcHandler, type RequestOptions } from './rpc.ts'
+export { RpcError as MeshRpcError, RPC_ERRORS } from './rpc/protocol.ts'
+export { MAX_FRAME_BYTES } from './frames.ts'
+
+/** What a handler served with `handle()` knows about the call it serves. */
+export interface RpcContext {
+  /** The caller's peer id. */
+  peerId: string
+  /** The protocol the call came in on. */
+  protocol: string
+  /** Aborted when the caller goes away (the stream closes) or the mesh stops. */
+  signal: AbortSignal
+}
+
+/**
+ * Serves one protocol. Return (or resolve) a JSON value for request/response; return an
+ * AsyncIterable (an `async function *`) to stream items, which `stream()` on the caller yields
+ * in order. Throw an error with a string `code` to send that code.
+ */
+export type RpcHandler = (body: any, ctx: RpcContext) => unknown
+
+export interface RequestOptions {
+  /** Cancels the call (the caller gets a `cancelled` error). */
+  signal?: AbortSignal
+  /**
+   * For `request()`: the whole call, dial included. For `stream()` and `dial()`: opening the
+   * stream only; end a long stream with `signal` or by leaving the loop.
+   * Default: the mesh's `requestTimeoutMs`.
+   */
+  timeoutMs?: number
+}
 export { MeshKeyError, readSwarmKey, IDENTITY_FILE, SWARM_KEY_FILE } from './keys.ts'
 
 /** The default listen address (dstack's reserved range is 10000–10999). */
@@ -67,7 +100,10 @@ export interface MeshOptions {
   join?: string
   /** Find members on the local network with mDNS (and dial them). Default false. */
   mdns?: boolean
-  /** The largest RPC frame accepted or sent, in bytes. Default 4 MiB. */
+  /**
+   * The largest message on a `channel()` (Raft's: a snapshot goes in one), in bytes. Default
+   * 16 MiB. RPC sessions always use the engine's one limit, MAX_FRAME_BYTES.
+   */
   maxFrameBytes?: number
   /** The largest gossip payload accepted or sent, in bytes (JSON text). Default 1 MiB. */
   maxGossipBytes?: number
@@ -147,7 +183,19 @@ export interface Mesh {
    * (it was deleted from the fleet). Until this node restarts: the caller forgets it again then.
    */
   forget(peerId: string): Promise<void>
-  /** Serves `protocol` with `handler` (see RpcHandler). Replaces an earlier handler. */
+  /**
+   * Serves `protocol` with the RPC engine (mesh/rpc/): each inbound stream is one session
+   * (no token: the private network admitted the peer) dispatching to `handlers` by method
+   * name; a handler's `ctx.peer` is the caller's peer id. Replaces an earlier service.
+   */
+  serve(protocol: string, handlers: Handlers): Promise<void>
+  /**
+   * Opens a stream for `protocol` to a peer and a session of the RPC engine on it; close it
+   * when done. Fails with a MeshRpcError: `bad_peer_id`, `unreachable`, `no_handler`,
+   * `timeout`, `cancelled`, `stopped`.
+   */
+  dial(peerId: string, protocol: string, options?: RequestOptions): Promise<RpcClient>
+  /** Serves `protocol` as one method of the same name (see RpcHandler); built on `serve`. */
   handle(protocol: string, handler: RpcHandler): Promise<void>
   unhandle(protocol: string): Promise<void>
   /**
@@ -200,6 +248,12 @@ interface KnownPeer {
 }
 
 const MAX_ADDRS_PER_PEER = 16
+
+/** What went wrong, in words: libp2p sometimes rejects with a close Event instead of an Error. */
+function reasonOf (err: unknown): string {
+  if (err instanceof Event) return (err as Event & { error?: Error }).error?.message ?? `the connection closed (${err.type})`
+  return (err as Error)?.message ?? String(err)
+}
 const PEER_EXCHANGE_INTERVAL_MS = 30_000
 const MAX_EXCHANGED_PEERS = 256
 /** A connection that closes sooner than this counts as a failure: a peer that takes our
@@ -208,7 +262,7 @@ const FLAP_MS = 5000
 
 export async function createMesh (opts: MeshOptions): Promise<Mesh> {
   const log = opts.log ?? (() => {})
-  const maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+  const maxFrameBytes = opts.maxFrameBytes ?? MAX_FRAME_BYTES
   const maxGossipBytes = opts.maxGossipBytes ?? 1024 * 1024
   const dialTimeoutMs = opts.dialTimeoutMs ?? 5000
   const requestTimeoutMs = opts.requestTimeoutMs ?? 10_000
@@ -427,7 +481,7 @@ export async function createMesh (opts: MeshOptions): Promise<Mesh> {
     if (stopping) return
     let answer: unknown
     try {
-      answer = await call({ peerId: id, protocol: PEER_EXCHANGE_PROTOCOL, body: {}, open: openStream(id, PEER_EXCHANGE_PROTOCOL), maxFrameBytes, timeoutMs: requestTimeoutMs, signal: stopController.signal })
+      answer = await request(id, PEER_EXCHANGE_PROTOCOL, {})
     } catch (err) {
       if (!stopping) log(`peer exchange with ${id} failed: ${(err as Error).message}`)
       return
@@ -485,13 +539,12 @@ export async function createMesh (opts: MeshOptions): Promise<Mesh> {
   node.addEventListener('peer:identify', onIdentify as any)
   node.addEventListener('peer:discovery', onDiscovery as any)
 
-  // ---- RPC ----
-  const handlers = new Map<string, RpcHandler>()
-  const serveOpts = { maxFrameBytes, stopSignal: stopController.signal, log }
+  // ---- RPC: the engine of mesh/rpc/ over one libp2p stream per session ----
+  const services = new Map<string, Handlers>()
   const openStream = (id: string, protocol: string) => async (signal: AbortSignal): Promise<Stream> => {
     let pid: PeerId
-    try { pid = peerIdFromString(id) } catch { throw new MeshRpcError(RPC_ERRORS.badPeerId, `${JSON.stringify(String(id).slice(0, 80))} is not a peer id`) }
-    if (stopping) throw new MeshRpcError(RPC_ERRORS.stopped, 'the mesh is stopped')
+    try { pid = peerIdFromString(id) } catch { throw new RpcError(RPC_ERRORS.badPeerId, `${JSON.stringify(String(id).slice(0, 80))} is not a peer id`) }
+    if (stopping) throw new RpcError(RPC_ERRORS.stopped, 'the mesh is stopped')
     const k = known.get(id)
     if (node.getConnections(pid).length === 0 && k !== undefined) {
       // Not connected: dial the addresses we know for it (libp2p's peer store may have none yet).
@@ -499,22 +552,103 @@ export async function createMesh (opts: MeshOptions): Promise<Mesh> {
     }
     return await node.dialProtocol(pid, protocol, { signal, maxOutboundStreams: 1024 })
   }
-  const registerHandler = async (protocol: string, handler: RpcHandler): Promise<void> => {
-    handlers.set(protocol, handler)
+  const serve = async (protocol: string, handlers: Handlers): Promise<void> => {
+    services.set(protocol, handlers)
     await node.handle(protocol, (stream: Stream, connection: Connection) => {
-      const h = handlers.get(protocol)
+      const h = services.get(protocol)
       if (h === undefined) { stream.abort(new Error('no handler')); return }
-      void serveStream(stream, connection.remotePeer.toString(), protocol, h, serveOpts)
+      const peer = connection.remotePeer.toString()
+      serveSession(streamTransport(stream, peer), {
+        handlers: h,
+        signal: stopController.signal,
+        log: e => log(`rpc ${protocol} from ${peer}: ${String(e.message ?? e.error ?? e.event)}`)
+      })
     }, { maxInboundStreams: 1024, maxOutboundStreams: 1024, force: true })
+  }
+  /** Opens a session; `linked` bounds the dial. Errors are the MeshRpcErrors callers expect. */
+  const dialSession = async (peerId: string, protocol: string, signal: AbortSignal, why: () => RpcError | undefined): Promise<RpcClient> => {
+    let stream: Stream
+    try {
+      stream = await openStream(peerId, protocol)(signal)
+    } catch (err) {
+      throw why() ?? (err instanceof RpcError ? err
+        : (err as Error)?.name === 'UnsupportedProtocolError' ? new RpcError(RPC_ERRORS.noHandler, `${protocol} on ${peerId}: the peer does not serve this protocol`)
+          : new RpcError(RPC_ERRORS.unreachable, `${protocol} on ${peerId}: cannot reach the peer (${reasonOf(err)})`))
+    }
+    return await openSession(streamTransport(stream, peerId), { remote: `${protocol} on ${peerId}` })
+  }
+  /** Why a call's signal fired: the caller's own signal, the timeout or the mesh stopping. */
+  const abortReason = (what: string, linked: { signal: AbortSignal, timedOut: () => boolean }, timeoutMs: number, caller?: AbortSignal) => (): RpcError | undefined => {
+    if (caller?.aborted === true) return new RpcError(RPC_ERRORS.cancelled, `${what}: cancelled by the caller`)
+    if (linked.timedOut()) return new RpcError(RPC_ERRORS.timeout, `${what}: no answer within ${timeoutMs} ms`)
+    if (linked.signal.aborted) return new RpcError(RPC_ERRORS.stopped, `${what}: the mesh is stopped`)
+    return undefined
+  }
+  const dial = async (peerId: string, protocol: string, options?: RequestOptions): Promise<RpcClient> => {
+    const timeoutMs = options?.timeoutMs ?? requestTimeoutMs
+    const linked = linkedSignal(timeoutMs, options?.signal, stopController.signal)
+    try {
+      return await dialSession(peerId, protocol, linked.signal, abortReason(`${protocol} on ${peerId}`, linked, timeoutMs, options?.signal))
+    } finally {
+      linked.dispose()
+    }
+  }
+  const registerHandler = async (protocol: string, handler: RpcHandler): Promise<void> => {
+    await serve(protocol, { [protocol]: (body, ctx) => handler(body, { peerId: ctx.peer, protocol, signal: ctx.signal }) })
   }
   /** A call to ourselves: the local handler, with the same JSON round trip as a remote call. */
   const local = (protocol: string, body: unknown): { handler: RpcHandler, body: unknown } => {
-    const handler = handlers.get(protocol)
-    if (handler === undefined) throw new MeshRpcError(RPC_ERRORS.noHandler, `${protocol} on ${selfId}: this node does not serve this protocol`)
-    return { handler, body: body === undefined ? undefined : JSON.parse(JSON.stringify(body)) }
+    const handler = services.get(protocol)?.[protocol]
+    if (handler === undefined) throw new RpcError(RPC_ERRORS.noHandler, `${protocol} on ${selfId}: this node does not serve this protocol`)
+    return { handler: (b, ctx) => handler(b, { peer: ctx.peerId, method: protocol, signal: ctx.signal }), body: body === undefined ? undefined : JSON.parse(JSON.stringify(body)) }
   }
   const roundTrip = (v: unknown): unknown => v === undefined ? undefined : JSON.parse(JSON.stringify(v))
-  const codeOf = (err: unknown): MeshRpcError => err instanceof MeshRpcError ? err : new MeshRpcError(typeof (err as any)?.code === 'string' ? (err as any).code : RPC_ERRORS.internal, err instanceof Error ? err.message : String(err), true)
+  const codeOf = (err: unknown): RpcError => err instanceof RpcError ? err : new RpcError(typeof (err as any)?.code === 'string' ? (err as any).code : RPC_ERRORS.internal, err instanceof Error ? err.message : String(err), undefined, true)
+
+  async function request<T> (peerId: string, protocol: string, body?: unknown, options?: RequestOptions): Promise<T> {
+    if (peerId === selfId) {
+      const l = local(protocol, body)
+      const ctx = { peerId: selfId, protocol, signal: options?.signal ?? stopController.signal }
+      let result: unknown
+      try { result = await l.handler(l.body, ctx) } catch (err) { throw codeOf(err) }
+      if (result != null && typeof (result as any)[Symbol.asyncIterator] === 'function') throw new RpcError(RPC_ERRORS.isStream, 'the handler streams its answer: call stream() instead of request()')
+      return roundTrip(result) as T
+    }
+    const timeoutMs = options?.timeoutMs ?? requestTimeoutMs
+    const linked = linkedSignal(timeoutMs, options?.signal, stopController.signal)
+    const why = abortReason(`${protocol} on ${peerId}`, linked, timeoutMs, options?.signal)
+    let client: RpcClient | undefined
+    try {
+      client = await dialSession(peerId, protocol, linked.signal, why)
+      return await client.call(protocol, body, { signal: linked.signal }) as T
+    } catch (err) {
+      throw why() ?? err
+    } finally {
+      linked.dispose()
+      void client?.close()
+    }
+  }
+
+  async function * stream<T> (peerId: string, protocol: string, body?: unknown, options?: RequestOptions): AsyncGenerator<T> {
+    if (peerId === selfId) {
+      const l = local(protocol, body)
+      const signal = options?.signal ?? stopController.signal
+      let result: unknown
+      try { result = await l.handler(l.body, { peerId: selfId, protocol, signal }) } catch (err) { throw codeOf(err) }
+      if (result == null || typeof (result as any)[Symbol.asyncIterator] !== 'function') { yield roundTrip(result) as T; return }
+      try {
+        for await (const item of result as AsyncIterable<unknown>) yield roundTrip(item) as T
+      } catch (err) { throw codeOf(err) }
+      return
+    }
+    // The timeout covers opening the stream; after that only the caller's signal ends it.
+    const client = await dial(peerId, protocol, options)
+    try {
+      for await (const item of client.stream(protocol, body, { signal: options?.signal })) yield item as T
+    } finally {
+      void client.close()
+    }
+  }
 
   await registerHandler(PEER_EXCHANGE_PROTOCOL, (_body, ctx) => {
     const peers: Array<{ id: string, addrs: string[] }> = []
@@ -604,9 +738,9 @@ export async function createMesh (opts: MeshOptions): Promise<Mesh> {
           const now = this.peers()
           if (now.length >= count) return now
           if (signal.aborted) {
-            if (options?.signal?.aborted === true) throw new MeshRpcError(RPC_ERRORS.cancelled, 'waiting for peers: cancelled')
-            if (stopping) throw new MeshRpcError(RPC_ERRORS.stopped, 'waiting for peers: the mesh is stopped')
-            throw new MeshRpcError(RPC_ERRORS.timeout, `waiting for peers: ${now.length} of ${count} connected after ${timeoutMs} ms`)
+            if (options?.signal?.aborted === true) throw new RpcError(RPC_ERRORS.cancelled, 'waiting for peers: cancelled')
+            if (stopping) throw new RpcError(RPC_ERRORS.stopped, 'waiting for peers: the mesh is stopped')
+            throw new RpcError(RPC_ERRORS.timeout, `waiting for peers: ${now.length} of ${count} connected after ${timeoutMs} ms`)
           }
           await new Promise<void>(resolve => {
             const done = (): void => { clearTimeout(t); node.removeEventListener('peer:connect', done); signal.removeEventListener('abort', done); resolve() }
@@ -651,37 +785,15 @@ export async function createMesh (opts: MeshOptions): Promise<Mesh> {
       save()
       try { await node.hangUp(peerIdFromString(peerId)) } catch {}
     },
+    serve,
+    dial,
     handle: registerHandler,
     async unhandle (protocol) {
-      handlers.delete(protocol)
+      services.delete(protocol)
       await node.unhandle(protocol)
     },
-    async request<T> (peerId: string, protocol: string, body?: unknown, options?: RequestOptions): Promise<T> {
-      if (peerId === selfId) {
-        const l = local(protocol, body)
-        const ctx = { peerId: selfId, protocol, signal: options?.signal ?? stopController.signal }
-        let result: unknown
-        try { result = await l.handler(l.body, ctx) } catch (err) { throw codeOf(err) }
-        if (result != null && typeof (result as any)[Symbol.asyncIterator] === 'function') throw new MeshRpcError(RPC_ERRORS.isStream, 'the handler streams its answer: call stream() instead of request()')
-        return roundTrip(result) as T
-      }
-      return await call({ peerId, protocol, body, open: openStream(peerId, protocol), maxFrameBytes, timeoutMs: options?.timeoutMs ?? requestTimeoutMs, signal: options?.signal }) as T
-    },
-    stream<T> (peerId: string, protocol: string, body?: unknown, options?: RequestOptions): AsyncIterable<T> {
-      if (peerId === selfId) {
-        return (async function * () {
-          const l = local(protocol, body)
-          const signal = options?.signal ?? stopController.signal
-          let result: unknown
-          try { result = await l.handler(l.body, { peerId: selfId, protocol, signal }) } catch (err) { throw codeOf(err) }
-          if (result == null || typeof (result as any)[Symbol.asyncIterator] !== 'function') { yield roundTrip(result) as T; return }
-          try {
-            for await (const item of result as AsyncIterable<unknown>) yield roundTrip(item) as T
-          } catch (err) { throw codeOf(err) }
-        })()
-      }
-      return callStream({ peerId, protocol, body, open: openStream(peerId, protocol), maxFrameBytes, timeoutMs: options?.timeoutMs ?? requestTimeoutMs, signal: options?.signal }) as AsyncIterable<T>
-    },
+    request,
+    stream,
     async channel (protocol, onMessage, options) {
       return await openChannel({
         protocol,
@@ -741,7 +853,7 @@ export async function createMesh (opts: MeshOptions): Promise<Mesh> {
       stopping = true
       clearInterval(timer)
       if (saveTimer !== undefined) { clearTimeout(saveTimer); saveTimer = undefined }
-      stopController.abort(new MeshRpcError(RPC_ERRORS.stopped, 'the mesh is stopped'))
+      stopController.abort(new RpcError(RPC_ERRORS.stopped, 'the mesh is stopped'))
       await flush()
       node.removeEventListener('peer:connect', onConnect)
       node.removeEventListener('peer:identify', onIdentify as any)

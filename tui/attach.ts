@@ -1,14 +1,14 @@
 // Following a run from the terminal: its status until it starts, then its output, then how it
 // ended. Ctrl+C asks whether to stop the run before detaching; a second Ctrl+C aborts it.
 import type { ApiClient } from '../daemon/api/client.ts'
-import type { RunView } from '../daemon/api/types.ts'
+import type { RunView } from '../daemon/api/views.ts'
 import { confirm } from './format.ts'
 import { dim, red } from './style.ts'
 
 const FINAL = ['done', 'failed', 'terminated']
 
 export async function watchUntil (client: ApiClient, name: string, until: (run: RunView) => boolean, signal?: AbortSignal): Promise<RunView | null> {
-  for await (const item of client.stream<{ runs: RunView[] }>('runs.watch', { name }, { signal })) {
+  for await (const item of client.stream('runs.watch', { name }, { signal })) {
     const run = item.runs[0]
     if (run && until(run)) return run
   }
@@ -56,7 +56,7 @@ export async function attach (client: ApiClient, name: string): Promise<number> 
       return run.status === 'running' || FINAL.includes(run.status) || run.status === 'terminating'
     }, controller.signal)
     if (started && !FINAL.includes(started.status)) process.stderr.write(dim(`${name} provisioning completed (${started.status})\n`))
-    for await (const chunk of client.stream<{ data: string }>('logs', { run: name, follow: true }, { signal: controller.signal })) {
+    for await (const chunk of client.stream('logs', { run: name, follow: true }, { signal: controller.signal })) {
       process.stdout.write(Buffer.from(chunk.data, 'base64'))
     }
     if (detached) return 0

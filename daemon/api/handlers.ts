@@ -1,9 +1,10 @@
-// The RPC surface clients call (DESIGN.md, "A run, end to end"): plan, submit, list, watch,
-// stop, logs, offers, fleets, events, artifacts. Every parameter is validated here; reads come
-// from this node's state, writes go through the store (the Raft leader on a cluster).
+// What the methods clients call do (DESIGN.md, "A run, end to end"): plan, submit, list, watch,
+// stop, logs, offers, fleets, events, artifacts. Their params arrive checked against the
+// method table (methods.ts); reads come from this node's state, writes go through the store
+// (the Raft leader on a cluster).
 import { randomUUID } from 'node:crypto'
 import { mkdir, open, writeFile } from 'node:fs/promises'
-import { dirname, isAbsolute, join, normalize, sep } from 'node:path'
+import { dirname, join } from 'node:path'
 import {
   checkImageRequirements, ConfigError, formatDuration, formatResources, inferGpuVendor, offerMismatch, parseConfiguration, spotRequirement,
   type Offer, type Requirements, type RunConfiguration
@@ -16,22 +17,13 @@ import { isRunFinal } from '../state/machine.ts'
 import { randomNameBase } from '../state/names.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Instance, Run, RunSpec, State } from '../state/types.ts'
-import { fleetView, jobView, offerResources, runView, type RunView } from '../state/views.ts'
-import { ApiHandlerError, type Handler } from './server.ts'
+import { RpcError } from '../../mesh/rpc/protocol.ts'
+import type { Handlers } from '../../mesh/rpc/server.ts'
+import { bindMethods, type ParamsOf } from './methods.ts'
 import { checkUpdate } from './update.ts'
+import { fleetView, jobView, offerView, runView, type ClusterInfo, type OfferView, type Plan, type Rejection, type RunView } from './views.ts'
 
-/** This node's place in the mesh, for `server.info` and `dstackd status`. */
-export interface ClusterInfo {
-  role: 'leader' | 'voter' | 'member' | 'candidate' | 'joining'
-  term: number
-  leader: string | null
-  applied: number
-  commit: number
-  voters: string[]
-  learners: string[]
-  peers: Array<{ id: string, name: string | null, role: 'leader' | 'voter' | 'member' | 'joining', alive: boolean, addresses: string[] }>
-  addresses: string[]
-}
+export type { ClusterInfo } from './views.ts'
 
 export interface HandlerDeps {
   store: StateStore
@@ -48,26 +40,7 @@ export interface HandlerDeps {
 }
 
 function bad (message: string): never {
-  throw new ApiHandlerError('invalid', message)
-}
-
-function object (v: unknown, what = 'params'): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(`${what} must be an object`)
-  return v as Record<string, unknown>
-}
-
-function str (p: Record<string, unknown>, key: string, optional = false): string {
-  const v = p[key]
-  if (v === undefined || v === null) return optional ? '' : bad(`${key} is required`)
-  if (typeof v !== 'string' || v.length > 4096) bad(`${key} must be a string`)
-  return v as string
-}
-
-function int (p: Record<string, unknown>, key: string, dflt: number): number {
-  const v = p[key]
-  if (v === undefined || v === null) return dflt
-  if (!Number.isSafeInteger(v) || (v as number) < 0) bad(`${key} must be a non-negative integer`)
-  return v as number
+  throw new RpcError('invalid', message)
 }
 
 function configurationOf (v: unknown): RunConfiguration {
@@ -75,7 +48,7 @@ function configurationOf (v: unknown): RunConfiguration {
   try {
     c = parseConfiguration(v)
   } catch (err) {
-    if (err instanceof ConfigError) throw new ApiHandlerError('invalid', err.message)
+    if (err instanceof ConfigError) throw new RpcError('invalid', err.message)
     throw err
   }
   if (c.type !== 'task' && c.type !== 'service' && c.type !== 'dev-environment') bad(`a ${c.type} configuration is not a run: apply it with \`dstack apply\` (fleets, volumes and gateways land with the mesh)`)
@@ -90,13 +63,6 @@ function configurationOf (v: unknown): RunConfiguration {
   return c
 }
 
-function env (v: unknown): Record<string, string> {
-  if (v === undefined || v === null) return {}
-  const o = object(v, 'env')
-  for (const [k, x] of Object.entries(o)) if (typeof x !== 'string') bad(`env.${k} must be a string`)
-  return o as Record<string, string>
-}
-
 /** The run of that name in the project: the active one, else the latest. */
 export function findRun (state: State, project: string, name: string): Run | undefined {
   const runs = Object.values(state.runs).filter(r => r.project === project && r.name === name)
@@ -105,7 +71,7 @@ export function findRun (state: State, project: string, name: string): Run | und
 
 function mustFindRun (state: State, project: string, name: string): Run {
   const run = findRun(state, project, name)
-  if (!run) throw new ApiHandlerError('not_found', `run ${name} not found`)
+  if (!run) throw new RpcError('not_found', `run ${name} not found`)
   return run
 }
 
@@ -114,35 +80,15 @@ function requirementsFor (c: RunConfiguration): Requirements {
   return { resources, spot: spotRequirement(c.spot_policy), max_price: c.max_price, reservation: c.reservation }
 }
 
-export interface OfferView {
-  backend: string
-  region: string
-  instance_type: string
-  instance: string
-  resources: string
-  price: number
-  spot: boolean
-  availability: 'idle' | 'busy' | 'not available'
-  offer: Offer
-}
-
-function offersFor (state: State, req: Requirements): { offers: OfferView[], rejected: Array<{ instance: string, reason: string }> } {
+function offersFor (state: State, req: Requirements): { offers: OfferView[], rejected: Rejection[] } {
   const offers: OfferView[] = []
-  const rejected: Array<{ instance: string, reason: string }> = []
+  const rejected: Rejection[] = []
   for (const i of Object.values(state.instances)) {
     const why = offerMismatch(i.offer, req)
     if (why) { rejected.push({ instance: i.name, reason: why }); continue }
     offers.push(offerView(i))
   }
   return { offers: offers.sort((a, b) => a.price - b.price), rejected }
-}
-
-function offerView (i: Instance): OfferView {
-  return {
-    backend: i.offer.backend, region: i.offer.region, instance_type: i.offer.instance_type, instance: i.name,
-    resources: offerResources(i.offer), price: i.offer.price, spot: i.offer.spot,
-    availability: i.unreachable || i.status === 'terminated' ? 'not available' : i.status === 'busy' ? 'busy' : 'idle'
-  , offer: i.offer }
 }
 
 /** Resolves at the next applied command (or when the signal aborts). */
@@ -176,53 +122,42 @@ async function * changes (store: StateStore, signal: AbortSignal): AsyncGenerato
 }
 
 /** The files a submission brings (the local repo, `files`), kept for the run's jobs to start with. */
-async function saveCode (dir: string, code: unknown): Promise<boolean> {
-  if (code === undefined || code === null) return false
-  if (!Array.isArray(code)) bad('code must be a list of files')
-  if (code.length === 0) return false
-  const files = code.map((f, i) => {
-    const o = object(f, `code[${i}]`)
-    const path = str(o, 'path')
-    const data = str(o, 'data', true)
-    const mode = o.mode === undefined ? 0o644 : o.mode
-    if (isAbsolute(path) || normalize(path).split(sep).includes('..') || path.includes('\0')) bad(`code[${i}].path must stay inside the job's directory, got ${JSON.stringify(path)}`)
-    if (!Number.isInteger(mode) || (mode as number) < 0 || (mode as number) > 0o777) bad(`code[${i}].mode must be a file mode`)
-    return { path, mode: mode as number, data: Buffer.from(data, 'base64') }
-  })
-  for (const f of files) {
+async function saveCode (dir: string, code: ParamsOf<'runs.submit'>['code']): Promise<boolean> {
+  if (code === undefined || code === null || code.length === 0) return false
+  for (const f of code) {
     const target = join(dir, f.path)
     await mkdir(dirname(target), { recursive: true })
-    await writeFile(target, f.data, { mode: f.mode })
+    await writeFile(target, Buffer.from(f.data ?? '', 'base64'), { mode: f.mode ?? 0o644 })
   }
   return true
 }
 
-export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
+export function createHandlers (deps: HandlerDeps): Handlers {
   const { store, project } = deps
   const state = () => store.state
 
-  async function submit (p: Record<string, unknown>): Promise<{ run: RunView, action: 'submitted' | 'updated' | 'unchanged' }> {
+  async function submit (p: ParamsOf<'runs.submit'>): Promise<{ run: RunView, action: 'submitted' | 'updated' | 'unchanged' }> {
     const configuration = configurationOf(p.configuration)
-    const jobEnv = env(p.env)
+    const jobEnv = p.env ?? {}
     if (configuration.image !== null || configuration.docker === true) bad('this host runs jobs as processes: `image` and `docker` need the container runtime, which is not available on it yet')
     for (const [k, v] of Object.entries(jobEnv)) if (/\$\{\{\s*secrets\./.test(v)) bad(`env.${k} uses a secret: secrets are not available yet`)
-    const name = configuration.name ?? (p.name === undefined || p.name === null ? null : str(p, 'name'))
-    const workflow = p.workflow === undefined || p.workflow === null ? null : p.workflow as RunSpec['workflow']
-    const spec: RunSpec = { run_name: name ?? '', configuration, configuration_path: str(p, 'configuration_path', true) || null, workflow, code_node: null }
+    const name = configuration.name ?? p.name ?? null
+    const workflow: RunSpec['workflow'] = p.workflow ?? null
+    const spec: RunSpec = { run_name: name ?? '', configuration, configuration_path: p.configuration_path || null, workflow, code_node: null }
     const active = name ? findRun(state(), project, name) : undefined
     if (active && !isRunFinal(active.status)) {
       const verdict = checkUpdate(active.spec.configuration, configuration)
       if (verdict.kind === 'unchanged' && p.force !== true) return { run: runView(state(), active), action: 'unchanged' }
-      if (verdict.kind === 'impossible') throw new ApiHandlerError('conflict', `Cannot override active run. Stop the run first. (${verdict.reason})`)
+      if (verdict.kind === 'impossible') throw new RpcError('conflict', `Cannot override active run. Stop the run first. (${verdict.reason})`)
       const res = await store.propose({ type: 'run.update', at: Date.now(), run_id: active.id, spec, priority: configuration.priority })
-      if (!res.ok) throw new ApiHandlerError(res.code, res.message)
+      if (!res.ok) throw new RpcError(res.code, res.message)
       return { run: runView(state(), res.run!), action: 'updated' }
     }
     let specs
     try {
       specs = jobSpecsFor(configuration, jobEnv)
     } catch (err) {
-      throw new ApiHandlerError('invalid', (err as Error).message)
+      throw new RpcError('invalid', (err as Error).message)
     }
     const runId = randomUUID()
     if (await saveCode(join(deps.dataDir, 'code', runId), p.code)) spec.code_node = deps.node
@@ -231,11 +166,11 @@ export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
       run: { id: runId, name, name_base: randomNameBase(), project, user: deps.user, priority: configuration.priority, spec },
       jobs: specs.map(s => ({ id: randomUUID(), submission_id: randomUUID(), spec: s }))
     })
-    if (!res.ok) throw new ApiHandlerError(res.code, res.message)
+    if (!res.ok) throw new RpcError(res.code, res.message)
     return { run: runView(state(), res.run!), action: 'submitted' }
   }
 
-  const handlers: Record<string, Handler> = {
+  return bindMethods(['client', 'admin'], {
     async 'server.info' () {
       const c = deps.cluster()
       return { version: deps.version, node: deps.node, project, user: deps.user, role: c.role, index: state().index, cluster: c }
@@ -245,8 +180,7 @@ export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
       return { token: deps.joinToken() }
     },
 
-    async 'runs.plan' (params) {
-      const p = object(params)
+    async 'runs.plan' (p): Promise<Plan> {
       const configuration = configurationOf(p.configuration)
       const req = requirementsFor(configuration)
       const { offers, rejected } = offersFor(state(), req)
@@ -270,14 +204,13 @@ export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
       }
     },
 
-    async 'runs.submit' (params) {
-      return await submit(object(params))
+    async 'runs.submit' (p) {
+      return await submit(p)
     },
 
-    async 'runs.list' (params) {
-      const p = params === undefined || params === null ? {} : object(params)
-      const all = p.all === true
-      const limit = int(p, 'limit', 0)
+    async 'runs.list' (p) {
+      const all = p?.all === true
+      const limit = p?.limit ?? 0
       let runs = Object.values(state().runs).filter(r => r.project === project).sort((a, b) => b.submitted_at - a.submitted_at)
       if (!all && !limit) {
         const lastFinished = runs.find(r => isRunFinal(r.status))
@@ -287,14 +220,13 @@ export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
       return { project, runs: runs.map(r => runView(state(), r)) }
     },
 
-    async 'runs.get' (params) {
-      const run = mustFindRun(state(), project, str(object(params), 'name'))
+    async 'runs.get' (p) {
+      const run = mustFindRun(state(), project, p.name)
       return { ...runView(state(), run), configuration: run.spec.configuration }
     },
 
-    'runs.watch' (params, ctx) {
-      const p = params === undefined || params === null ? {} : object(params)
-      const name = p.name === undefined ? null : str(p, 'name')
+    'runs.watch' (p, ctx) {
+      const name = p?.name ?? null
       return (async function * () {
         let last = ''
         for await (const _ of changes(store, ctx.signal)) {
@@ -309,34 +241,26 @@ export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
       })()
     },
 
-    async 'runs.stop' (params) {
-      const p = object(params)
-      const names = p.names
-      if (!Array.isArray(names) || names.length === 0 || names.some(n => typeof n !== 'string')) bad('names must be a non-empty list of run names')
+    async 'runs.stop' (p) {
       const abort = p.abort === true
       const stopped = []
-      for (const n of names as string[]) {
+      for (const n of p.names) {
         const run = mustFindRun(state(), project, n)
         const res = await store.propose({ type: 'run.stop', at: Date.now(), run_id: run.id, abort })
-        if (!res.ok) throw new ApiHandlerError(res.code, res.message)
+        if (!res.ok) throw new RpcError(res.code, res.message)
         stopped.push(n)
       }
       return { stopped, abort }
     },
 
-    'logs' (params, ctx) {
-      const p = object(params)
-      const run = mustFindRun(state(), project, str(p, 'run'))
-      const replica = int(p, 'replica', 0)
-      const jobNum = int(p, 'job', 0)
+    logs (p, ctx) {
+      const run = mustFindRun(state(), project, p.run)
+      const replica = p.replica ?? 0
+      const jobNum = p.job ?? 0
       const follow = p.follow === true
-      let since: number | undefined
-      if (p.since !== undefined && p.since !== null) {
-        if (typeof p.since !== 'number' || !Number.isFinite(p.since)) bad('since must be epoch milliseconds')
-        since = p.since as number
-      }
+      const since = p.since ?? undefined
       const job = run.job_ids.map(id => state().jobs[id]!).find(j => j.spec.replica_num === replica && j.spec.job_num === jobNum)
-      if (!job) throw new ApiHandlerError('not_found', `run ${run.name} has no job ${jobNum} in replica ${replica}`)
+      if (!job) throw new RpcError('not_found', `run ${run.name} has no job ${jobNum} in replica ${replica}`)
       return (async function * () {
         // The latest submission's output: earlier attempts of a retried job are history.
         const started = job.submissions.map(x => x.started_at !== null)
@@ -368,9 +292,8 @@ export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
       })()
     },
 
-    async 'offers.list' (params) {
-      const p = params === undefined || params === null ? {} : object(params)
-      const configuration = configurationOf(p.configuration ?? { type: 'task', commands: ['true'] })
+    async 'offers.list' (p) {
+      const configuration = configurationOf(p?.configuration ?? { type: 'task', commands: ['true'] })
       const req = requirementsFor(configuration)
       const { offers, rejected } = offersFor(state(), req)
       return { project, user: deps.user, requirements: { resources: formatResources(configuration.resources), spot_policy: configuration.spot_policy, max_price: configuration.max_price }, offers, total_offers: offers.length, rejected }
@@ -380,49 +303,46 @@ export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
       return { project, fleets: Object.values(state().fleets).map(f => fleetView(state(), f)) }
     },
 
-    async 'fleets.get' (params) {
-      const name = str(object(params), 'name')
+    async 'fleets.get' (p) {
+      const name = p.name
       const fleet = Object.values(state().fleets).find(f => f.name === name)
-      if (!fleet) throw new ApiHandlerError('not_found', `fleet ${name} not found`)
+      if (!fleet) throw new RpcError('not_found', `fleet ${name} not found`)
       return fleetView(state(), fleet)
     },
 
     // `dstack fleet delete NAME -i N…`: the mesh fleet's hosts are deleted one by one; the fleet
     // itself is the mesh and cannot be.
-    async 'fleets.delete' (params) {
-      const p = object(params)
-      const name = str(p, 'name')
+    async 'fleets.delete' (p) {
+      const name = p.name
       const fleet = Object.values(state().fleets).find(f => f.name === name)
-      if (!fleet) throw new ApiHandlerError('not_found', `fleet ${name} not found`)
-      const nums = p.instances
-      if (!Array.isArray(nums) || nums.length === 0) {
+      if (!fleet) throw new RpcError('not_found', `fleet ${name} not found`)
+      const nums = p.instances ?? []
+      if (nums.length === 0) {
         bad(`fleet ${name} is the mesh itself and cannot be deleted whole: delete its hosts with -i NUM (see \`dstack fleet get ${name}\`), or stop dstackd on each`)
       }
-      if ((nums as unknown[]).some(n => !Number.isInteger(n) || (n as number) < 0)) bad('instances must be a list of instance numbers')
       const leader = deps.cluster().leader
-      const ids = (nums as number[]).map(num => {
+      const ids = nums.map(num => {
         const id = fleet.instance_ids[num]
         const instance = id === undefined ? undefined : state().instances[id]
-        if (instance === undefined || instance.status === 'terminated') throw new ApiHandlerError('not_found', `fleet ${name} has no instance ${num} (see \`dstack fleet get ${name}\`)`)
+        if (instance === undefined || instance.status === 'terminated') throw new RpcError('not_found', `fleet ${name} has no instance ${num} (see \`dstack fleet get ${name}\`)`)
         if (instance.node === leader) {
-          throw new ApiHandlerError('conflict', `instance ${num} (${instance.name}) leads the mesh now: stop dstackd there first (another host takes over within seconds), then delete it`)
+          throw new RpcError('conflict', `instance ${num} (${instance.name}) leads the mesh now: stop dstackd there first (another host takes over within seconds), then delete it`)
         }
         return instance.id
       })
       const deleted = []
       for (const id of ids) {
         const res = await store.propose({ type: 'instance.delete', at: Date.now(), instance_id: id, by: deps.user })
-        if (!res.ok) throw new ApiHandlerError(res.code, res.message)
+        if (!res.ok) throw new RpcError(res.code, res.message)
         deleted.push(state().instances[id]!.name)
       }
       return { fleet: name, deleted }
     },
 
-    'events.list' (params, ctx) {
-      const p = params === undefined || params === null ? {} : object(params)
-      const after = int(p, 'after', 0)
-      const runName = p.run === undefined ? null : str(p, 'run')
-      const follow = p.follow === true
+    'events.list' (p, ctx) {
+      const after = p?.after ?? 0
+      const runName = p?.run ?? null
+      const follow = p?.follow === true
       return (async function * () {
         let seq = after
         for await (const _ of changes(store, ctx.signal)) {
@@ -437,18 +357,17 @@ export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
       })()
     },
 
-    async 'artifacts.list' (params) {
-      const run = mustFindRun(state(), project, str(object(params), 'run'))
+    async 'artifacts.list' (p) {
+      const run = mustFindRun(state(), project, p.run)
       return { run: run.name, files: await listArtifacts(deps.dataDir, run.name) }
     },
 
-    'artifacts.read' (params, ctx) {
-      const p = object(params)
-      const run = mustFindRun(state(), project, str(p, 'run'))
-      const path = str(p, 'path')
+    'artifacts.read' (p, ctx) {
+      const run = mustFindRun(state(), project, p.run)
+      const path = p.path
       return (async function * () {
         const files = await listArtifacts(deps.dataDir, run.name)
-        if (!files.some(f => f.path === path)) throw new ApiHandlerError('not_found', `run ${run.name} has no artifact ${path}`)
+        if (!files.some(f => f.path === path)) throw new RpcError('not_found', `run ${run.name} has no artifact ${path}`)
         const fh = await open(join(artifactsDir(deps.dataDir, run.name), path), 'r')
         try {
           const buf = Buffer.alloc(256 * 1024)
@@ -464,12 +383,9 @@ export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
       })()
     },
 
-    async 'jobs.get' (params) {
-      const p = object(params)
-      const run = mustFindRun(state(), project, str(p, 'run'))
+    async 'jobs.get' (p) {
+      const run = mustFindRun(state(), project, p.run)
       return run.job_ids.map(id => jobView(state().jobs[id]!))
     },
-  }
-  return handlers
+  })
 }
-

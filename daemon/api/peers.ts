@@ -1,20 +1,23 @@
 // What nodes ask of each other over the mesh, outside Raft: a job's output, read where the job
 // runs and relayed by whichever node a client talks to; and a run's code, fetched by the host
-// that runs a job from the node that took the submission. Peers are members of the private
-// network (they hold the swarm key), but what they send is still checked like any input.
+// that runs a job from the node that took the submission. These are the table's `peer`
+// methods (methods.ts), served by the same RPC engine as the socket, on one libp2p protocol.
+// Peers are members of the private network (they hold the swarm key), but what they send is
+// still checked like any input.
 import { randomUUID } from 'node:crypto'
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
 import { dirname, join, normalize, relative, sep } from 'node:path'
 import type { LogChunk, LogsOptions, Runtime } from '../../drivers/runtime/index.ts'
 import type { Mesh } from '../../mesh/index.ts'
-import { ApiHandlerError } from './server.ts'
+import type { RpcClient } from '../../mesh/rpc/client.ts'
+import { RpcError } from '../../mesh/rpc/protocol.ts'
+import { bindMethods, type PeerMethods } from './methods.ts'
 
-export const LOGS_PROTOCOL = '/dstack/logs/1.0.0'
-export const CODE_PROTOCOL = '/dstack/code/1.0.0'
+/** The libp2p protocol of the peer API: each stream is one session of the RPC engine. */
+export const PEER_PROTOCOL = '/dstack/api/1.0.0'
 
 /** One piece of a file per frame: well under the mesh's frame limit once base64'd. */
 const CODE_CHUNK = 1024 * 1024
-const ID = /^[0-9a-f-]{1,64}$/i
 
 export interface PeerServices {
   /** A job's output, from this host's runtime or relayed from the host that runs it. */
@@ -22,10 +25,6 @@ export interface PeerServices {
   /** Copies a run's code from `node` into `dir` (complete or not at all). */
   fetchCode (node: string, runId: string, dir: string): Promise<void>
   close (): Promise<void>
-}
-
-function bad (message: string): never {
-  throw new ApiHandlerError('invalid', message)
 }
 
 async function * files (root: string, dir = root): AsyncGenerator<string> {
@@ -40,42 +39,48 @@ export async function startPeerServices (opts: { mesh: Mesh, runtime: Runtime, d
   const { mesh, runtime, dataDir } = opts
   const codeDir = (runId: string) => join(dataDir, 'code', runId)
 
-  await mesh.handle(LOGS_PROTOCOL, (body: { submission?: unknown, since?: unknown, follow?: unknown }, ctx) => {
-    if (typeof body?.submission !== 'string' || !ID.test(body.submission)) bad('submission must be a job submission id')
-    if (body.since !== undefined && body.since !== null && (typeof body.since !== 'number' || !Number.isFinite(body.since))) bad('since must be epoch milliseconds')
-    const submission = body.submission
-    const since = body.since as number | undefined
-    const follow = body.follow === true
-    return (async function * () {
-      for await (const chunk of runtime.logs(submission, { since: since ?? undefined, follow, signal: ctx.signal })) {
-        yield { at: chunk.at, offset: chunk.offset, data: chunk.data.toString('base64') }
-      }
-    })()
-  })
-
-  await mesh.handle(CODE_PROTOCOL, (body: { run?: unknown }) => {
-    if (typeof body?.run !== 'string' || !ID.test(body.run)) bad('run must be a run id')
-    const root = codeDir(body.run)
-    return (async function * () {
-      if (!await stat(root).then(s => s.isDirectory(), () => false)) return
-      for await (const path of files(root)) {
-        const fh = await open(join(root, path), 'r')
-        try {
-          const { mode, size } = await fh.stat()
-          const buf = Buffer.alloc(Math.min(CODE_CHUNK, Math.max(size, 1)))
-          let offset = 0
-          do {
-            const { bytesRead } = await fh.read(buf, 0, buf.length, offset)
-            yield { path, mode: mode & 0o777, offset, data: buf.subarray(0, bytesRead).toString('base64') }
-            offset += bytesRead
-            if (bytesRead === 0) break
-          } while (offset < size)
-        } finally {
-          await fh.close()
+  await mesh.serve(PEER_PROTOCOL, bindMethods(['peer'], {
+    'peer.logs' (p, ctx) {
+      return (async function * () {
+        for await (const chunk of runtime.logs(p.submission, { since: p.since ?? undefined, follow: p.follow === true, signal: ctx.signal })) {
+          yield { at: chunk.at, offset: chunk.offset, data: chunk.data.toString('base64') }
         }
-      }
-    })()
-  })
+      })()
+    },
+
+    'peer.code' (p) {
+      const root = codeDir(p.run)
+      return (async function * () {
+        if (!await stat(root).then(s => s.isDirectory(), () => false)) return
+        for await (const path of files(root)) {
+          const fh = await open(join(root, path), 'r')
+          try {
+            const { mode, size } = await fh.stat()
+            const buf = Buffer.alloc(Math.min(CODE_CHUNK, Math.max(size, 1)))
+            let offset = 0
+            do {
+              const { bytesRead } = await fh.read(buf, 0, buf.length, offset)
+              yield { path, mode: mode & 0o777, offset, data: buf.subarray(0, bytesRead).toString('base64') }
+              offset += bytesRead
+              if (bytesRead === 0) break
+            } while (offset < size)
+          } finally {
+            await fh.close()
+          }
+        }
+      })()
+    }
+  }))
+
+  /** A stream of a peer method on `node`, closing its session when done with. */
+  async function * ask<K extends 'peer.logs' | 'peer.code'> (node: string, method: K, params: PeerMethods[K]['params'], signal?: AbortSignal): AsyncGenerator<PeerMethods[K]['result']> {
+    const client = await mesh.dial(node, PEER_PROTOCOL, { signal }) as RpcClient<PeerMethods>
+    try {
+      yield * client.stream(method, params, { signal })
+    } finally {
+      void client.close()
+    }
+  }
 
   return {
     async * logs (node, submission, o) {
@@ -83,13 +88,13 @@ export async function startPeerServices (opts: { mesh: Mesh, runtime: Runtime, d
         yield * runtime.logs(submission, o)
         return
       }
-      const items = mesh.stream<{ at: number, offset: number, data: string }>(node, LOGS_PROTOCOL, { submission, since: o.since, follow: o.follow === true }, { signal: o.signal })
+      const items = ask(node, 'peer.logs', { submission, since: o.since, follow: o.follow === true }, o.signal)
       try {
         for await (const item of items) yield { at: item.at, offset: item.offset, data: Buffer.from(item.data, 'base64') }
       } catch (err) {
         if (o.signal?.aborted) return
         const code = (err as { code?: string }).code
-        throw new ApiHandlerError(code === 'unreachable' || code === 'timeout' ? 'unavailable' : code ?? 'internal',
+        throw new RpcError(code === 'unreachable' || code === 'timeout' ? 'unavailable' : code ?? 'internal',
           `the job's output is on host ${node}, which did not answer (${(err as Error).message}); it is kept there: try again when the host is back`)
       }
     },
@@ -98,7 +103,7 @@ export async function startPeerServices (opts: { mesh: Mesh, runtime: Runtime, d
       // Into a temporary folder first: a fetch cut short must not pass for the code.
       const tmp = `${dir}.part-${randomUUID()}`
       try {
-        for await (const f of mesh.stream<{ path: string, mode: number, offset: number, data: string }>(node, CODE_PROTOCOL, { run: runId })) {
+        for await (const f of ask(node, 'peer.code', { run: runId })) {
           const path = normalize(String(f.path))
           if (path.startsWith('..') || path.startsWith(sep) || path.includes('\0')) throw new Error(`node ${node} sent a file outside the run's code: ${JSON.stringify(f.path)}`)
           const target = join(tmp, path)
@@ -120,8 +125,7 @@ export async function startPeerServices (opts: { mesh: Mesh, runtime: Runtime, d
     },
 
     async close () {
-      await mesh.unhandle(LOGS_PROTOCOL).catch(() => {})
-      await mesh.unhandle(CODE_PROTOCOL).catch(() => {})
+      await mesh.unhandle(PEER_PROTOCOL).catch(() => {})
     }
   }
 }

@@ -10,7 +10,7 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import type { ApiClient } from '../../daemon/api/client.ts'
 import { parseConfiguration } from '../../daemon/config/index.ts'
-import type { RunView } from '../../daemon/api/types.ts'
+import type { RunView } from '../../daemon/api/views.ts'
 import { apiClient, ROOT, sleep, startDaemon, until, type Daemon } from '../../test/e2e/harness.ts'
 
 const quick = process.argv.includes('--quick')
@@ -37,7 +37,7 @@ async function applyToRunning (d: Daemon, c: ApiClient, n: number): Promise<numb
     const t0 = Date.now()
     await cli(d, ['apply', '-f', file, '-y', '-d', '-n', `bench-apply-${i}`])
     const run = await until(async () => {
-      const v = await c.call<RunView>('runs.get', { name: `bench-apply-${i}` })
+      const v = await c.call('runs.get', { name: `bench-apply-${i}` })
       return v.jobs[0]?.started_at ? v : null
     }, 'the run to start')
     times.push(run.jobs[0]!.started_at! - t0)
@@ -50,7 +50,7 @@ async function submitMany (c: ApiClient, n: number, prefix: string): Promise<num
   const t0 = Date.now()
   await Promise.all(Array.from({ length: n }, (_, i) => c.call('runs.submit', { configuration: { ...configuration, name: `${prefix}-${i}` }, env: {} })))
   await until(async () => {
-    const { runs } = await c.call<{ runs: RunView[] }>('runs.list', { all: true })
+    const { runs } = await c.call('runs.list', { all: true })
     return runs.filter(r => r.name.startsWith(prefix) && r.status === 'done').length === n
   }, `${n} runs to finish`, 600_000)
   return Date.now() - t0
@@ -73,7 +73,7 @@ try {
   const burstMs = await submitMany(c, burst, 'bench-burst')
 
   // Fill the history to 1,000 runs, then time `dstack ps` as a user would.
-  const { runs } = await c.call<{ runs: RunView[] }>('runs.list', { all: true })
+  const { runs } = await c.call('runs.list', { all: true })
   if (runs.length < 1000) await submitMany(c, 1000 - runs.length, 'bench-fill')
   const psTimes: number[] = []
   for (let i = 0; i < (quick ? 5 : 15); i++) {

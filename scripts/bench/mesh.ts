@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import type { ApiClient } from '../../daemon/api/client.ts'
 import { parseConfiguration } from '../../daemon/config/index.ts'
-import type { RunView } from '../../daemon/api/types.ts'
+import type { RunView } from '../../daemon/api/views.ts'
 import { apiClient, sleep, startDaemon, until, type Daemon } from '../../test/e2e/harness.ts'
 import { dstackd, startCluster, type Host } from '../../test/e2e/cluster.ts'
 
@@ -31,7 +31,7 @@ const alive = (h: Host) => h.process.exitCode === null && h.process.signalCode =
 async function agreedLeader (hosts: Host[], clients: Map<Host, ApiClient>, timeoutMs = 30_000): Promise<Host> {
   return await until(async () => {
     const live = hosts.filter(alive)
-    const infos = await Promise.all(live.map(h => clients.get(h)!.call<Info>('server.info').catch(() => null)))
+    const infos = await Promise.all(live.map(h => clients.get(h)!.call('server.info').catch(() => null)))
     const i = infos.findIndex(x => x?.cluster.role === 'leader')
     if (i < 0 || !infos.every(x => x?.cluster.leader === infos[i]!.node)) return null
     return live[i]
@@ -71,14 +71,14 @@ async function detection (hosts: Host[], clients: Map<Host, ApiClient>, rounds: 
     await victim.kill9()
     const t0 = Date.now()
     await until(async () => {
-      const { fleets } = await clients.get(leader)!.call<{ fleets: Array<{ instances: Array<{ name: string, unreachable: boolean }> }> }>('fleets.list')
+      const { fleets } = await clients.get(leader)!.call('fleets.list')
       return fleets.flatMap(f => f.instances).some(i => i.name === name && i.unreachable)
     }, `${name} unreachable`, 30_000)
     times.push(Date.now() - t0)
     await victim.start()
     await reconnect(hosts, clients)
     await until(async () => {
-      const { fleets } = await clients.get(leader)!.call<{ fleets: Array<{ instances: Array<{ name: string, unreachable: boolean }> }> }>('fleets.list')
+      const { fleets } = await clients.get(leader)!.call('fleets.list')
       return fleets.flatMap(f => f.instances).every(i => !i.unreachable)
     }, `${name} back`, 30_000)
   }
@@ -91,7 +91,7 @@ async function throughput (hosts: Host[], clients: Map<Host, ApiClient>, n: numb
   await Promise.all(Array.from({ length: n }, (_, i) => clients.get(hosts[i % hosts.length]!)!.call('runs.submit', { configuration: { ...configuration, name: `tp-${t0}-${i}` }, env: {} })))
   const c = clients.get(hosts[0]!)!
   await until(async () => {
-    const { runs } = await c.call<{ runs: RunView[] }>('runs.list', { all: true })
+    const { runs } = await c.call('runs.list', { all: true })
     return runs.filter(r => r.name.startsWith(`tp-${t0}-`) && r.status === 'done').length === n
   }, `${n} runs to finish`, 600_000)
   return n / ((Date.now() - t0) / 1000)
@@ -139,13 +139,13 @@ async function convergence (n: number, rounds: number): Promise<{ startMs: numbe
         const seen = new Set<Host>()
         await until(async () => {
           await Promise.all(hosts.filter(h => !seen.has(h)).map(async h => {
-            const { fleets } = await clients.get(h)!.call<{ fleets: Array<{ instances: Array<{ name: string }> }> }>('fleets.list')
+            const { fleets } = await clients.get(h)!.call('fleets.list')
             if (fleets.flatMap(f => f.instances).some(i => i.name === name)) seen.add(h)
           }))
           return seen.size === hosts.length
         }, `every node to list ${name}`, 60_000).catch(async err => {
           const missing = hosts.filter(h => !seen.has(h))
-          const infos = await Promise.all(missing.map(h => clients.get(h)!.call<any>('server.info').then(i => `${h.name}:${i.cluster.role}@${i.cluster.applied}`, e => `${h.name}:${(e as Error).message.slice(0, 40)}`)))
+          const infos = await Promise.all(missing.map(h => clients.get(h)!.call('server.info').then(i => `${h.name}:${i.cluster.role}@${i.cluster.applied}`, e => `${h.name}:${(e as Error).message.slice(0, 40)}`)))
           throw new Error(`${(err as Error).message}: ${seen.size} of ${hosts.length} list it; missing ${infos.join(' ')}`)
         })
         times.push(Date.now() - ready)

@@ -46,7 +46,7 @@ export async function startHost (name: string, args: string[], inventory?: objec
     async status (): Promise<Status> {
       const c = await apiClient(d, 5000)
       try {
-        const info = await c.call<{ node: string, cluster: Omit<Status, 'peer_id'> }>('server.info')
+        const info = await c.call('server.info')
         return { peer_id: info.node, ...info.cluster }
       } finally {
         await c.close()

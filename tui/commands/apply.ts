@@ -8,7 +8,8 @@ import {
   type EnvSpec, type RunConfiguration
 } from '../../daemon/config/index.ts'
 import type { ApiClient } from '../../daemon/api/client.ts'
-import type { OfferView, RunView } from '../../daemon/api/types.ts'
+import type { ClientMethods } from '../../daemon/api/methods.ts'
+import type { Plan } from '../../daemon/api/views.ts'
 import { attach } from '../attach.ts'
 import { collectCode, describeCode, type CodeFile } from '../code.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
@@ -152,22 +153,6 @@ export function resolveForSubmit (c: RunConfiguration, cliEnv: string[], runArgs
   return { configuration: out, env }
 }
 
-interface Plan {
-  project: string
-  user: string
-  type: string
-  resources: string
-  spot_policy: string
-  max_price: number | null
-  retry: false | { on_events: string[], duration: number }
-  idle_duration: string
-  max_duration: string
-  offers: OfferView[]
-  total_offers: number
-  rejected: Array<{ instance: string, reason: string }>
-  existing: null | { name: string, status: string, kind: 'unchanged' | 'in-place' | 'impossible', changes: string[], reason?: string }
-}
-
 function retryText (r: Plan['retry'], duration: (s: number) => string): string {
   return r === false ? 'off' : `${duration(r.duration)}[${r.on_events.join(', ')}]`
 }
@@ -201,10 +186,10 @@ export function formatPlan (c: RunConfiguration, plan: Plan, maxOffers: number, 
 /** Submits a resolved run configuration and follows it: shared by `apply` and `run WORKFLOW`. */
 export async function submitRun (client: ApiClient, a: {
   configuration: RunConfiguration, env: Record<string, string>, configurationPath: string | null,
-  workflow?: unknown, code: CodeFile[], yes: boolean, detach: boolean, force: boolean, maxOffers: number
+  workflow?: ClientMethods['runs.submit']['params']['workflow'], code: CodeFile[], yes: boolean, detach: boolean, force: boolean, maxOffers: number
 }): Promise<number> {
   const { formatDuration } = await import('../../daemon/config/index.ts')
-  const plan = await client.call<Plan>('runs.plan', { configuration: a.configuration })
+  const plan = await client.call('runs.plan', { configuration: a.configuration })
   process.stdout.write(formatPlan(a.configuration, plan, a.maxOffers, formatDuration) + '\n\n')
   const existing = plan.existing
   if (existing?.kind === 'unchanged' && !a.force) {
@@ -218,7 +203,7 @@ export async function submitRun (client: ApiClient, a: {
   const question = existing ? `Update the run ${existing.name}? (changes: ${existing.changes.join(', ')})` : a.configuration.name ? `Submit the run ${a.configuration.name}?` : 'Submit a new run?'
   if (!a.yes && !(await confirm(question))) return 1
   if (a.code.length > 0) process.stderr.write(dim(`Uploading the code (${describeCode(a.code)})\n`))
-  const { run, action } = await client.call<{ run: RunView, action: string }>('runs.submit', {
+  const { run, action } = await client.call('runs.submit', {
     configuration: a.configuration, env: a.env, configuration_path: a.configurationPath, workflow: a.workflow ?? null, force: a.force, code: a.code
   })
   if (action === 'updated') {

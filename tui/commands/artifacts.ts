@@ -28,7 +28,7 @@ export async function artifacts (argv: string[], g: GlobalOptions): Promise<numb
   if (!name) throw new Error(`which run? Usage: dstack artifacts ${action} RUN`)
   const client = await connect(g)
   try {
-    const { files } = await client.call<{ files: Array<{ path: string, size: number }> }>('artifacts.list', { run: name })
+    const { files } = await client.call('artifacts.list', { run: name })
     if (action === 'list') {
       console.log(v.json ? JSON.stringify({ run: name, files }, null, 2) : files.length === 0 ? `Run ${name} has no artifacts` : table(['PATH', 'SIZE'], files.map(f => [f.path, bytes(f.size)])))
       return 0
@@ -39,7 +39,7 @@ export async function artifacts (argv: string[], g: GlobalOptions): Promise<numb
       if (!target.startsWith(root + sep)) throw new Error(`refusing to write ${f.path} outside ${root}`)
       await mkdir(dirname(target), { recursive: true })
       const out = createWriteStream(target)
-      for await (const chunk of client.stream<{ data: string }>('artifacts.read', { run: name, path: f.path })) {
+      for await (const chunk of client.stream('artifacts.read', { run: name, path: f.path })) {
         if (!out.write(Buffer.from(chunk.data, 'base64'))) await new Promise<void>(r => out.once('drain', () => r()))
       }
       await new Promise<void>((ok, fail) => out.end((err?: Error | null) => err ? fail(err) : ok()))

@@ -1,6 +1,6 @@
 // `dstack event`: the audit stream: submissions, placements, status changes, stops.
 import { parseArgs } from 'node:util'
-import type { StateEvent } from '../../daemon/api/types.ts'
+import type { StateEvent } from '../../daemon/api/views.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
 import { interruptSignal, table } from '../format.ts'
 
@@ -21,7 +21,7 @@ export async function event (argv: string[], g: GlobalOptions): Promise<number> 
   const client = await connect(g)
   try {
     const events: StateEvent[] = []
-    for await (const e of client.stream<StateEvent>('events.list', { run: v.run, follow: v.watch === true }, { signal: interruptSignal() })) {
+    for await (const e of client.stream('events.list', { run: v.run, follow: v.watch === true }, { signal: interruptSignal() })) {
       if (v.watch) console.log(v.json ? JSON.stringify(e) : `${new Date(e.at).toISOString()}  ${e.kind.padEnd(16)}  ${e.message}`)
       else events.push(e)
     }

@@ -1,7 +1,7 @@
 // `dstack fleet [list]`, `dstack fleet get NAME`: fleets and their instances (SPEC §3.9);
 // `dstack fleet delete NAME -i N…`: hosts out of the mesh fleet.
 import { parseArgs } from 'node:util'
-import type { FleetView } from '../../daemon/api/types.ts'
+import type { FleetView } from '../../daemon/api/views.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
 import { ago, confirm, price, table } from '../format.ts'
 
@@ -54,12 +54,12 @@ export async function fleet (argv: string[], g: GlobalOptions): Promise<number> 
   try {
     if (action === 'get') {
       if (!name) throw new Error('which fleet? Usage: dstack fleet get NAME')
-      const f = await client.call<FleetView>('fleets.get', { name })
+      const f = await client.call('fleets.get', { name })
       console.log(v.json ? JSON.stringify(f, null, 2) : fleetTable([f], v.verbose === true))
       return 0
     }
     if (action !== 'list') throw new Error(`unknown action ${JSON.stringify(action)}: use list, get or delete`)
-    const res = await client.call<{ project: string, fleets: FleetView[] }>('fleets.list')
+    const res = await client.call('fleets.list')
     console.log(v.json ? JSON.stringify(res, null, 2) : fleetTable(res.fleets, v.verbose === true))
     return 0
   } finally {
@@ -77,7 +77,7 @@ async function remove (name: string | undefined, instances: string[], yes: boole
   if (!yes && !(await confirm(`Delete ${what}?`))) return 1
   const client = await connect(g)
   try {
-    const res = await client.call<{ deleted: string[] }>('fleets.delete', { name, instances: nums })
+    const res = await client.call('fleets.delete', { name, instances: nums })
     console.log(`Deleted ${res.deleted.join(', ')}`)
     return 0
   } finally {

@@ -2,7 +2,7 @@
 // (10s, 5m, 1d) or an RFC 3339 time; -d adds what dstackd recorded about the run.
 import { parseArgs } from 'node:util'
 import { parseDuration } from '../../daemon/config/index.ts'
-import type { StateEvent } from '../../daemon/api/types.ts'
+import type { StateEvent } from '../../daemon/api/views.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
 import { interruptSignal } from '../format.ts'
 
@@ -48,11 +48,11 @@ export async function logs (argv: string[], g: GlobalOptions): Promise<number> {
   const client = await connect(g)
   try {
     if (v.diagnose) {
-      for await (const e of client.stream<StateEvent>('events.list', { run: name })) {
+      for await (const e of client.stream('events.list', { run: name })) {
         process.stderr.write(`${new Date(e.at).toISOString()} ${e.kind} ${e.message}\n`)
       }
     }
-    for await (const chunk of client.stream<{ data: string }>('logs', {
+    for await (const chunk of client.stream('logs', {
       run: name, replica: Number(v.replica ?? 0), job: Number(v.job ?? 0), since, follow: v.follow === true
     }, { signal: interruptSignal() })) {
       process.stdout.write(Buffer.from(chunk.data, 'base64'))

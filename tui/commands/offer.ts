@@ -1,6 +1,6 @@
 // `dstack offer`: what the fleet could run a configuration on (SPEC §3.9).
 import { parseArgs } from 'node:util'
-import type { OfferView } from '../../daemon/api/types.ts'
+import type { OfferView } from '../../daemon/api/views.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
 import { price, table } from '../format.ts'
 import { dim } from '../style.ts'
@@ -36,7 +36,7 @@ export async function offer (argv: string[], g: GlobalOptions): Promise<number> 
   }
   const client = await connect(g)
   try {
-    const res = await client.call<{ project: string, user: string, requirements: { resources: string, spot_policy: string, max_price: number | null }, offers: OfferView[], total_offers: number, rejected: Array<{ instance: string, reason: string }> }>('offers.list', { configuration })
+    const res = await client.call('offers.list', { configuration })
     if (v.json) { console.log(JSON.stringify(res, null, 2)); return 0 }
     const max = Number(v['max-offers'] ?? 50)
     console.log([` Project      ${res.project}`, ` Resources    ${res.requirements.resources}`, ` Spot policy  ${res.requirements.spot_policy}`, ` Max price    ${res.requirements.max_price === null ? 'off' : price(res.requirements.max_price)}`, ''].join('\n'))

@@ -1,7 +1,7 @@
 // `dstack ps`: the runs table (SPEC §3.9). Unfinished runs plus the last finished one by
 // default; -a all; -n N the last N; -v resources, errors and why a job waits; -w live.
 import { parseArgs } from 'node:util'
-import type { RunView } from '../../daemon/api/types.ts'
+import type { RunView } from '../../daemon/api/views.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
 import { ago, interruptSignal, price, table } from '../format.ts'
 
@@ -63,7 +63,7 @@ export async function ps (argv: string[], g: GlobalOptions): Promise<number> {
   if (!Number.isInteger(limit) || limit < 0) throw new Error(`-n needs a whole number, got ${v.last}`)
   const client = await connect(g)
   try {
-    const list = () => client.call<{ project: string, runs: RunView[] }>('runs.list', { all: v.all === true, limit })
+    const list = () => client.call('runs.list', { all: v.all === true, limit })
     if (!v.watch) {
       const res = await list()
       console.log(json ? JSON.stringify(res, null, 2) : psTable(res.runs, v.verbose === true))

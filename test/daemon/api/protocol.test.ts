@@ -6,12 +6,26 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ApiError, connectApi } from '../../../daemon/api/client.ts'
-import { ApiHandlerError, createApiServer, type ApiServer, type Handler } from '../../../daemon/api/server.ts'
-import {
-  DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FrameDecoder, ProtocolError, encodeFrame, parseClientFrame
-} from '../../../daemon/api/protocol.ts'
+import { ApiError, connectApi as connectTyped, type ConnectOptions } from '../../../daemon/api/client.ts'
+import type { RpcClient } from '../../../mesh/rpc/client.ts'
+import { createApiServer, type ApiServer } from '../../../daemon/api/server.ts'
+import { FRAME_HEADER_BYTES, FrameDecoder as Decoder, MAX_FRAME_BYTES, PRE_AUTH_MAX_FRAME_BYTES, ProtocolError, encodeFrame as encode } from '../../../mesh/frames.ts'
+import { parseClientFrame, RpcError as ApiHandlerError } from '../../../mesh/rpc/protocol.ts'
+import type { Handler } from '../../../mesh/rpc/server.ts'
 import { seededRandom } from '../../../mesh/raft/random.ts'
+
+// The socket API is the RPC engine (mesh/rpc/) on a Unix socket; these tests pin the engine's
+// behaviour there, test/daemon/api/transports.test.ts the same on every transport.
+const DEFAULT_MAX_FRAME_BYTES = MAX_FRAME_BYTES
+/** The socket's client, untyped: these tests serve methods of their own, not the table's. */
+const connectApi = async (o: ConnectOptions): Promise<RpcClient> => await connectTyped(o) as unknown as RpcClient
+function encodeFrame (value: unknown, max = MAX_FRAME_BYTES): Buffer {
+  const f = encode(value, max)
+  return Buffer.from(f.buffer, f.byteOffset, f.byteLength)
+}
+class FrameDecoder extends Decoder {
+  constructor (opts: { maxFrameBytes?: number } = {}) { super({ maxFrameBytes: opts.maxFrameBytes ?? MAX_FRAME_BYTES }) }
+}
 
 const TOKEN = 'secret-token-123'
 
@@ -152,7 +166,7 @@ function handlers (state: Fixture['state']): Record<string, Handler> {
   }
 }
 
-async function start (opts: { maxFrameBytes?: number, authTimeoutMs?: number, token?: string | (() => string) } = {}): Promise<Fixture> {
+async function start (opts: { authTimeoutMs?: number, token?: string | (() => string) } = {}): Promise<Fixture> {
   const dir = await mkdtemp(join(tmpdir(), 'dapi-'))
   const socketPath = join(dir, 'api.sock')
   const events: Array<Record<string, unknown>> = []
@@ -162,7 +176,6 @@ async function start (opts: { maxFrameBytes?: number, authTimeoutMs?: number, to
     token: opts.token ?? TOKEN,
     handlers: handlers(state),
     info: { name: 'test-node', version: '0.0.0' },
-    ...(opts.maxFrameBytes !== undefined ? { maxFrameBytes: opts.maxFrameBytes } : {}),
     ...(opts.authTimeoutMs !== undefined ? { authTimeoutMs: opts.authTimeoutMs } : {}),
     log: e => events.push(e as Record<string, unknown>)
   })
@@ -222,11 +235,11 @@ test('round trip: auth, server info, calls with and without params', async () =>
   const f = await start()
   const c = await connectApi({ socketPath: f.socketPath, token: TOKEN })
   assert.is(c.server.name, 'test-node')
-  assert.is(c.server.protocol, 1)
+  assert.is(c.server.protocol, 2)
   assert.equal(await c.call('echo', { a: [1, 'two', null], b: 'ü' }), { a: [1, 'two', null], b: 'ü' })
-  assert.is(await c.call<number>('add', { a: 2, b: 3 }), 5)
+  assert.is(await c.call('add', { a: 2, b: 3 }), 5)
   assert.is(await c.call('nothing'), null)
-  assert.match(await c.call<string>('peer'), /^unix#\d+$/)
+  assert.match(await c.call('peer'), /^unix#\d+$/)
   assert.is(f.server.connections(), 1)
   await c.close()
   assert.ok(c.closed)
@@ -283,12 +296,12 @@ test('errors: unknown method, handler codes with details, internal errors are lo
 })
 
 test('a result larger than the frame limit is an error, not a broken connection', async () => {
-  const f = await start({ maxFrameBytes: 1024 })
+  const f = await start()
   const c = await connectApi({ socketPath: f.socketPath, token: TOKEN })
-  const e = await errorOf(c.call('big', { n: 2000 }))
+  const e = await errorOf(c.call('big', { n: MAX_FRAME_BYTES + 1 }))
   assert.is(e.code, 'frame_too_large')
   assert.match(e.message, /result too large/)
-  assert.is((await c.call<string>('big', { n: 900 })).length, 900)
+  assert.is((await c.call('big', { n: 900 })).length, 900)
   assert.is(await c.call('echo', 'small'), 'small')
   await c.close()
   await stop(f)
@@ -437,13 +450,13 @@ test('streams: items then end; an async handler may resolve to a stream', async 
   const f = await start()
   const c = await connectApi({ socketPath: f.socketPath, token: TOKEN })
   const got: number[] = []
-  for await (const n of c.stream<number>('count', { n: 5 })) got.push(n)
+  for await (const n of c.stream('count', { n: 5 })) got.push(n)
   assert.equal(got, [0, 1, 2, 3, 4])
   const later: number[] = []
-  for await (const n of c.stream<number>('countLater', { n: 3 })) later.push(n)
+  for await (const n of c.stream('countLater', { n: 3 })) later.push(n)
   assert.equal(later, [0, 1, 2])
   const none: number[] = []
-  for await (const n of c.stream<number>('count', { n: 0 })) none.push(n)
+  for await (const n of c.stream('count', { n: 0 })) none.push(n)
   assert.equal(none, [])
   // Several streams and calls interleaved on one connection.
   const all = await Promise.all([collect(c.stream('count', { n: 50 })), collect(c.stream('count', { n: 60 })), c.call('add', { a: 1, b: 2 })])
@@ -465,7 +478,7 @@ test('streams: an error after some items arrives with its code', async () => {
   const c = await connectApi({ socketPath: f.socketPath, token: TOKEN })
   const got: number[] = []
   try {
-    for await (const n of c.stream<number>('failAfter', { n: 3 })) got.push(n)
+    for await (const n of c.stream('failAfter', { n: 3 })) got.push(n)
     assert.unreachable('no error')
   } catch (err) {
     assert.instance(err, ApiError)
@@ -482,7 +495,7 @@ test('streams: breaking out of for-await cancels on the server; the connection g
   const c = await connectApi({ socketPath: f.socketPath, token: TOKEN })
   for (let round = 1; round <= 3; round++) {
     const got: number[] = []
-    for await (const n of c.stream<number>('forever')) {
+    for await (const n of c.stream('forever')) {
       got.push(n)
       if (got.length === 3) break
     }
@@ -557,7 +570,7 @@ for (const row of rows) {
   test(`robustness: ${row.name} closes only that connection`, async () => {
     const f = await start()
     const witness = await connectApi({ socketPath: f.socketPath, token: TOKEN })
-    const streaming = witness.stream<number>('forever')[Symbol.asyncIterator]()
+    const streaming = witness.stream('forever')[Symbol.asyncIterator]()
     assert.equal(await streaming.next(), { value: 0, done: false })
     const bad = raw(f.socketPath)
     await new Promise(resolve => bad.socket.once('connect', resolve))
@@ -580,7 +593,7 @@ for (const row of rows) {
 
 test('robustness: a huge but legal frame split into 1-byte writes is served', async () => {
   const max = 2 * 1024 * 1024
-  const f = await start({ maxFrameBytes: max })
+  const f = await start()
   const witness = await connectApi({ socketPath: f.socketPath, token: TOKEN })
   const payload = 'q'.repeat(max - 100)
   const frame = encodeFrame({ type: 'req', id: 1, method: 'echo', params: payload }, max)
@@ -602,7 +615,7 @@ test('robustness: a huge but legal frame split into 1-byte writes is served', as
     assert.is(await witness.call('echo', i), i)
   }
   await until(() => r.frames.length === 2, 'the answer', 10_000)
-  assert.equal(r.frames[0], { type: 'auth', ok: true, server: { name: 'test-node', version: '0.0.0', protocol: 1 } })
+  assert.equal(r.frames[0], { type: 'auth', ok: true, server: { name: 'test-node', version: '0.0.0', protocol: 2 } })
   assert.equal(r.frames[1], { type: 'res', id: 1, result: payload })
   r.socket.end()
   await r.closed
@@ -638,7 +651,7 @@ function randomJson (rand: () => number, depth = 0): unknown {
 }
 
 test('fuzz: 400 random byte strings and random frames on fresh connections never hurt the server', async () => {
-  const f = await start({ maxFrameBytes: 64 * 1024 })
+  const f = await start()
   const witness = await connectApi({ socketPath: f.socketPath, token: TOKEN })
   const rand = seededRandom(20240611)
   const inputs: Buffer[] = []

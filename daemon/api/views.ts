@@ -1,8 +1,14 @@
-// What clients see of runs, jobs and fleets: plain objects with the `ps` status texts of
-// SPEC §3.3 already worked out, so every client shows the same words.
-import { formatResources, type Offer } from '../config/index.ts'
-import { latest, retryEventFor } from './lifecycle.ts'
-import type { Fleet, Instance, Job, JobSubmission, Run, State } from './types.ts'
+// What clients see of runs, jobs, fleets, offers, plans and the cluster: the API's view types,
+// declared once here (the method table, methods.ts, names them as results) and the functions
+// that make them from the state, with the `ps` status texts of SPEC §3.3 already worked out, so
+// every client shows the same words.
+import { formatResources, type Offer, type RunConfiguration } from '../config/index.ts'
+import { latest, retryEventFor } from '../state/lifecycle.ts'
+import type { Fleet, Instance, Job, JobSubmission, Run, State } from '../state/types.ts'
+import type { UpdateVerdict } from './update.ts'
+
+export type { StateEvent } from '../state/types.ts'
+export type { ArtifactFile } from '../agent/artifacts.ts'
 
 export interface JobView {
   id: string
@@ -200,3 +206,94 @@ export function fleetView (state: State, fleet: Fleet): FleetView {
     })
   }
 }
+
+export interface OfferView {
+  backend: string
+  region: string
+  instance_type: string
+  instance: string
+  resources: string
+  price: number
+  spot: boolean
+  availability: 'idle' | 'busy' | 'not available'
+  offer: Offer
+}
+
+export function offerView (i: Instance): OfferView {
+  return {
+    backend: i.offer.backend,
+    region: i.offer.region,
+    instance_type: i.offer.instance_type,
+    instance: i.name,
+    resources: offerResources(i.offer),
+    price: i.offer.price,
+    spot: i.offer.spot,
+    availability: i.unreachable || i.status === 'terminated' ? 'not available' : i.status === 'busy' ? 'busy' : 'idle',
+    offer: i.offer
+  }
+}
+
+/** An instance that cannot take a run, and why. */
+export interface Rejection { instance: string, reason: string }
+
+/** `runs.plan`: what `dstack apply` shows before it asks. */
+export interface Plan {
+  project: string
+  user: string
+  type: string
+  resources: string
+  spot_policy: string
+  max_price: number | null
+  retry: false | { on_events: string[], duration: number }
+  idle_duration: string
+  max_duration: string
+  offers: OfferView[]
+  total_offers: number
+  rejected: Rejection[]
+  /** The active run of the same name, and what applying would do to it. */
+  existing: null | ({ name: string, status: string } & UpdateVerdict)
+}
+
+/** `offers.list`: what this mesh could run. */
+export interface OfferList {
+  project: string
+  user: string
+  requirements: { resources: string, spot_policy: string, max_price: number | null }
+  offers: OfferView[]
+  total_offers: number
+  rejected: Rejection[]
+}
+
+/** `runs.get`: a run with its configuration. */
+export type RunDetail = RunView & { configuration: RunConfiguration }
+
+/** This node's place in the mesh, for `server.info` and `dstackd status`. */
+export interface ClusterInfo {
+  role: 'leader' | 'voter' | 'member' | 'candidate' | 'joining'
+  term: number
+  leader: string | null
+  applied: number
+  commit: number
+  voters: string[]
+  learners: string[]
+  peers: Array<{ id: string, name: string | null, role: 'leader' | 'voter' | 'member' | 'joining', alive: boolean, addresses: string[] }>
+  addresses: string[]
+}
+
+/** `server.info`. */
+export interface ServerInfo {
+  version: string
+  node: string
+  project: string
+  user: string
+  role: ClusterInfo['role']
+  index: number
+  cluster: ClusterInfo
+}
+
+/** A piece of a job's output; `data` is base64. */
+export interface LogItem { submission: number, at: number, data: string }
+/** A piece of a job's output as the host that runs it sends it; `data` is base64. */
+export interface PeerLogItem { at: number, offset: number, data: string }
+/** A piece of a run's code file; `data` is base64. */
+export interface CodePiece { path: string, mode: number, offset: number, data: string }

@@ -1,43 +1,80 @@
-// The client protocol: length-prefixed JSON frames over a Unix socket (or, later, a libp2p
-// stream). A frame is a 4-byte big-endian unsigned length, then that many bytes of UTF-8 JSON.
+// The RPC engine's one frame vocabulary and one error table, whatever carries the bytes (a Unix
+// socket, a libp2p stream, an SSH channel). Frames are mesh/frames.ts's length-prefixed JSON
+// objects; a session is one transport:
 //
-// The byte-level codec (encode, incremental decode, ProtocolError) is mesh/frames.ts, shared with
-// RPC over libp2p; this file adds the socket API's default limit and its frame shapes.
+//   caller → server  {type:'auth', token}                  first, where the server asks for a token
+//                    {type:'req', id, method, params?}     any number in flight, by id
+//                    {type:'cancel', id}                   stops a request or a stream
+//   server → caller  {type:'auth', ok, server | error}      the answer to auth
+//                    {type:'res', id, result | error}      a unary answer, or a stream's failure
+//                    {type:'item', id, data} … {type:'end', id}   a stream
+//                    {type:'error', error}                 the session ends (what was wrong)
 //
-// This file imports only mesh/frames.ts (which imports only mesh/errors.ts), and uses only type syntax that
-// erases, because the `dstack` client imports it and must start fast (STACK.md, "Start-up cost
-// of a Node command").
-import {
-  FRAME_ERRORS, FrameDecoder as FrameCodec, ProtocolError, describe, encodeFrame as encodeBytes, isObject
-} from '../../mesh/frames.ts'
+// Imports only mesh/frames.ts and mesh/errors.ts: the `dstack` client loads it and must start fast.
+import { CodedError } from '../errors.ts'
+import { describe, FRAME_ERRORS, isObject, ProtocolError } from '../frames.ts'
 
-export { FRAME_HEADER_BYTES, ProtocolError } from '../../mesh/frames.ts'
-/** The largest frame body either side accepts unless configured otherwise: 16 MiB. */
-export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
+export { MAX_FRAME_BYTES, PRE_AUTH_MAX_FRAME_BYTES, ProtocolError } from '../frames.ts'
+
 /** Bumped when a frame changes meaning; the server reports it in its `auth` answer. */
-export const PROTOCOL_VERSION = 1
+export const PROTOCOL_VERSION = 2
 
-/** Error codes the protocol itself produces (handlers add their own). */
-export const ERROR_CODES = {
+/**
+ * Every code the engine produces, on every transport. Handlers add their own domain codes
+ * (`not_found`, `conflict`, `no_leader`, …): any error with a string `code` travels as it is.
+ */
+export const RPC_ERRORS = {
   /** The token was wrong, or a request came before authentication. */
   unauthenticated: 'unauthenticated',
-  /** No handler for the method named in a request. */
+  /** No method of that name is served here. */
   unknownMethod: 'unknown_method',
+  /** The params do not match the method's schema; the message names the field. */
+  invalid: 'invalid',
   /** A handler failed with an error that carried no code of its own. */
   internal: 'internal',
-  /** A frame declared more bytes than the receiver accepts. */
+  /** A frame declared (or would need) more bytes than the receiver accepts. */
   frameTooLarge: FRAME_ERRORS.frameTooLarge,
   /** A frame's bytes were not UTF-8, not JSON, or not a frame of a known shape. */
   badFrame: FRAME_ERRORS.badFrame,
-  /** No daemon answers on the socket (client side). */
+  /** One session has too many requests in flight. */
+  tooManyRequests: 'too_many_requests',
+  /** `call()` reached a streaming method (use `stream()`). */
+  isStream: 'is_stream',
+  /** Nothing answers where the caller looked (no socket, no daemon). */
   unavailable: 'unavailable',
-  /** The connection closed while a call was pending (client side). */
+  /** The peer could not be dialed. */
+  unreachable: 'unreachable',
+  /** The peer does not serve the protocol at all. */
+  noHandler: 'no_handler',
+  /** A peer id that is not one. */
+  badPeerId: 'bad_peer_id',
+  /** The transport closed while a call was pending. */
   connectionClosed: 'connection_closed',
-  /** The caller gave up on a call or stream (client side). */
+  /** The caller gave up on a call or stream. */
   cancelled: 'cancelled',
-  /** No answer in time (client side). */
-  timeout: 'timeout'
+  /** No answer in time. */
+  timeout: 'timeout',
+  /** The server is shutting down. */
+  stopped: 'stopped'
 } as const
+
+/**
+ * A failed call, on either side: `code` from RPC_ERRORS or a handler's own; `remote` when the
+ * other side sent it (a handler's error, a refusal), false when this side saw it (a timeout,
+ * a closed transport).
+ */
+export class RpcError extends CodedError {
+  override name = 'RpcError'
+  readonly remote: boolean
+  constructor (code: string, message: string, details?: unknown, remote = false) {
+    super(code, message, details)
+    this.remote = remote
+  }
+
+  static from (body: ErrorBody, remote = true): RpcError {
+    return new RpcError(body.code, body.message, body.details, remote)
+  }
+}
 
 export interface ErrorBody {
   /** Machine-readable, snake_case: `unknown_method`, `not_found`, `internal`, … */
@@ -47,13 +84,13 @@ export interface ErrorBody {
   details?: unknown
 }
 
-// Client → server
+// Caller → server
 export interface AuthFrame { type: 'auth', token: string }
 export interface RequestFrame { type: 'req', id: number, method: string, params?: unknown }
 export interface CancelFrame { type: 'cancel', id: number }
 export type ClientFrame = AuthFrame | RequestFrame | CancelFrame
 
-// Server → client
+// Server → caller
 export type AuthReplyFrame =
   | { type: 'auth', ok: true, server: Record<string, unknown> }
   | { type: 'auth', ok: false, error: ErrorBody }
@@ -62,36 +99,16 @@ export type ResponseFrame =
   | { type: 'res', id: number, error: ErrorBody }
 export interface ItemFrame { type: 'item', id: number, data: unknown }
 export interface EndFrame { type: 'end', id: number }
-/** A connection-level error, sent just before the server closes a connection. */
+/** A session-level error, sent just before the server closes the transport. */
 export interface ErrorFrame { type: 'error', error: ErrorBody }
 export type ServerFrame = AuthReplyFrame | ResponseFrame | ItemFrame | EndFrame | ErrorFrame
-
-/**
- * One frame: the JSON of `value` behind its length, as a Buffer. Throws a ProtocolError when the
- * body would exceed `maxFrameBytes`, and a TypeError when `value` cannot be written as JSON (a
- * BigInt, a cycle, `undefined`).
- */
-export function encodeFrame (value: unknown, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): Buffer {
-  const frame = encodeBytes(value, maxFrameBytes)
-  return Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)
-}
-
-/**
- * mesh/frames.ts's decoder with this protocol's default limit: `push` returns the frames a chunk
- * completed and throws a ProtocolError on the first bad frame, after which it is spent.
- */
-export class FrameDecoder extends FrameCodec {
-  constructor (opts: { maxFrameBytes?: number } = {}) {
-    super({ maxFrameBytes: opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES })
-  }
-}
 
 function isId (v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
 }
 
 function bad (message: string): never {
-  throw new ProtocolError(ERROR_CODES.badFrame, message)
+  throw new ProtocolError(RPC_ERRORS.badFrame, message)
 }
 
 function frameType (value: unknown): string {
@@ -101,7 +118,7 @@ function frameType (value: unknown): string {
   return type
 }
 
-/** Checks a decoded value against the frames a client may send. Throws a ProtocolError. */
+/** Checks a decoded value against the frames a caller may send. Throws a ProtocolError. */
 export function parseClientFrame (value: unknown): ClientFrame {
   const type = frameType(value)
   const v = value as Record<string, unknown>
@@ -147,9 +164,9 @@ export function parseServerFrame (value: unknown): ServerFrame {
 }
 
 function errorBody (v: unknown): ErrorBody {
-  if (!isObject(v)) return { code: ERROR_CODES.internal, message: 'the server sent an error without details' }
+  if (!isObject(v)) return { code: RPC_ERRORS.internal, message: 'the server sent an error without details' }
   const body: ErrorBody = {
-    code: typeof v.code === 'string' ? v.code : ERROR_CODES.internal,
+    code: typeof v.code === 'string' ? v.code : RPC_ERRORS.internal,
     message: typeof v.message === 'string' ? v.message : 'no message'
   }
   if (v.details !== undefined) body.details = v.details
