@@ -337,6 +337,34 @@ test('token as a function is asked at every handshake; an empty token admits nob
   await stop(f)
 })
 
+test('before its token is accepted a caller gets 64 KiB a frame, never 16 MiB; after, the full limit', async () => {
+  const f = await start()
+  assert.is(PRE_AUTH_MAX_FRAME_BYTES, 64 * 1024)
+  // A stranger declaring a 16 MiB frame is refused at its header: none of the body is read.
+  let r = raw(f.socketPath)
+  await new Promise(resolve => r.socket.once('connect', resolve))
+  r.socket.write(header(MAX_FRAME_BYTES))
+  let frames = await r.closed
+  assert.equal(frames, [{ type: 'error', error: { code: 'frame_too_large', message: `frame declares ${MAX_FRAME_BYTES} bytes, over the limit of ${PRE_AUTH_MAX_FRAME_BYTES}` } }])
+  // An auth frame over the small limit likewise.
+  r = raw(f.socketPath)
+  await new Promise(resolve => r.socket.once('connect', resolve))
+  r.socket.write(authFrame('t'.repeat(PRE_AUTH_MAX_FRAME_BYTES)))
+  frames = await r.closed
+  assert.is((frames.at(-1) as { error: { code: string } }).error.code, 'frame_too_large')
+  assert.ok(f.events.some(e => e.event === 'protocol_error' && e.code === 'frame_too_large'))
+  // Once the token is accepted, a 1 MiB request in the same write as the auth frame is served.
+  r = raw(f.socketPath)
+  await new Promise(resolve => r.socket.once('connect', resolve))
+  const payload = 'y'.repeat(1024 * 1024)
+  r.socket.write(Buffer.concat([authFrame(), encodeFrame({ type: 'req', id: 1, method: 'echo', params: payload })]))
+  await until(() => r.frames.length === 2, 'the answer')
+  assert.equal(r.frames[1], { type: 'res', id: 1, result: payload })
+  r.socket.end()
+  await r.closed
+  await stop(f)
+})
+
 test('no authentication in time closes the connection', async () => {
   const f = await start({ authTimeoutMs: 100 })
   const r = raw(f.socketPath)
