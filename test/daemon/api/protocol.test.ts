@@ -10,13 +10,12 @@ import { ApiError, connectApi as connectTyped, type ConnectOptions } from '../..
 import type { RpcClient } from '../../../mesh/rpc/client.ts'
 import { createApiServer, type ApiServer } from '../../../daemon/api/server.ts'
 import { FRAME_HEADER_BYTES, FrameDecoder as Decoder, MAX_FRAME_BYTES, PRE_AUTH_MAX_FRAME_BYTES, ProtocolError, encodeFrame as encode } from '../../../mesh/frames.ts'
-import { parseClientFrame, RpcError as ApiHandlerError } from '../../../mesh/rpc/protocol.ts'
+import { parseClientFrame, RpcError } from '../../../mesh/rpc/protocol.ts'
 import type { Handler } from '../../../mesh/rpc/server.ts'
 import { seededRandom } from '../../../mesh/raft/random.ts'
 
 // The socket API is the RPC engine (mesh/rpc/) on a Unix socket; these tests pin the engine's
 // behaviour there, test/daemon/api/transports.test.ts the same on every transport.
-const DEFAULT_MAX_FRAME_BYTES = MAX_FRAME_BYTES
 /** The socket's client, untyped: these tests serve methods of their own, not the table's. */
 const connectApi = async (o: ConnectOptions): Promise<RpcClient> => await connectTyped(o) as unknown as RpcClient
 function encodeFrame (value: unknown, max = MAX_FRAME_BYTES): Buffer {
@@ -36,7 +35,7 @@ test('encodeFrame: 4-byte big-endian length, then UTF-8 JSON', () => {
   const frame = encodeFrame({ a: 'é' })
   assert.is(frame.readUInt32BE(0), Buffer.byteLength('{"a":"é"}'))
   assert.is(frame.subarray(FRAME_HEADER_BYTES).toString('utf8'), '{"a":"é"}')
-  assert.is(DEFAULT_MAX_FRAME_BYTES, 16 * 1024 * 1024)
+  assert.is(MAX_FRAME_BYTES, 16 * 1024 * 1024)
 })
 
 test('encodeFrame: over the limit and not-JSON values throw', () => {
@@ -131,7 +130,7 @@ function handlers (state: Fixture['state']): Record<string, Handler> {
       state.lastSignal = signal
       return await new Promise(() => {})
     },
-    notFound: async () => { throw new ApiHandlerError('not_found', 'run "x" not found', { name: 'x' }) },
+    notFound: async () => { throw new RpcError('not_found', 'run "x" not found', { name: 'x' }) },
     coded: async () => { throw Object.assign(new Error('disk full'), { code: 'no_space' }) },
     boom: async () => { throw new Error('kaboom') },
     throwsSync: (() => { throw new Error('sync kaboom') }) as Handler,
@@ -147,7 +146,7 @@ function handlers (state: Fixture['state']): Record<string, Handler> {
     },
     failAfter: params => (async function * () {
       for (let i = 0; i < (params as { n: number }).n; i++) yield i
-      throw new ApiHandlerError('log_gone', 'the log was deleted')
+      throw new RpcError('log_gone', 'the log was deleted')
     })(),
     forever: (_params, { signal }) => {
       state.lastSignal = signal
