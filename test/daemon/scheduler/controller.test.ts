@@ -3,32 +3,18 @@
 // each stamped with the time and the term it was planned in.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { parseConfiguration, type RunConfiguration } from '../../../daemon/config/index.ts'
 import { plan } from '../../../daemon/scheduler/controller.ts'
-import { jobSpecsFor } from '../../../daemon/state/jobs.ts'
-import { apply, type Command } from '../../../daemon/state/machine.ts'
+import type { Command } from '../../../daemon/state/machine.ts'
 import { emptyState, type State } from '../../../daemon/state/types.ts'
-
-function ok (state: State, cmd: Command): void {
-  const res = apply(state, cmd)
-  assert.ok(res.ok, JSON.stringify(res))
-}
+import { ok, register, submitRun } from './fixtures.ts'
 
 function host (s: State, id: string, cpus = 4): void {
-  ok(s, {
-    type: 'instance.register', at: 1, fleet: { id: 'local', name: 'local' },
-    instance: { id, name: id, node: id, hostname: id, address: '127.0.0.1', warnings: [], offer: { backend: 'local', region: 'local', instance_type: 'x', price: 0, spot: false, cpu_arch: 'x86', cpus, memory: 16, disk: 100, gpus: [] } }
-  })
+  register(s, id, { cpus, memory: 16 })
 }
 
 /** A run `id` (jobs `<id>-j0`, …) asking for `cpus` CPUs a job, from the YAML after the type. */
 function submit (s: State, id: string, yaml = 'type: task\ncommands: [x]', cpus = 1): void {
-  const configuration = parseConfiguration(`${yaml}\nresources: {cpu: ${cpus}, memory: 1GB, disk: 0..}`) as RunConfiguration
-  ok(s, {
-    type: 'run.submit', at: 1000,
-    run: { id, name: id, name_base: 'x', project: 'main', user: 'admin', priority: 0, spec: { run_name: '', configuration, configuration_path: null, workflow: null } },
-    jobs: jobSpecsFor(configuration, {}).map((spec, i) => ({ id: `${id}-j${i}`, submission_id: `${id}-j${i}-s0`, spec }))
-  })
+  submitRun(s, id, `${yaml}\nresources: {cpu: ${cpus}, memory: 1GB, disk: 0..}`)
 }
 
 /** Places job `<id>-j<n>` on `instance` and reports it ended with `reason` at `at`. */

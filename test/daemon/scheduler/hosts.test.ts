@@ -4,16 +4,11 @@
 // instance_unreachable, and their runs retry by policy or end.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { parseConfiguration, type Offer, type RunConfiguration } from '../../../daemon/config/index.ts'
+import type { Offer } from '../../../daemon/config/index.ts'
 import { reconcileHosts, type HostRecord, type Liveness } from '../../../daemon/scheduler/hosts.ts'
-import { jobSpecsFor } from '../../../daemon/state/jobs.ts'
 import { apply, type Command } from '../../../daemon/state/machine.ts'
 import { emptyState, type State } from '../../../daemon/state/types.ts'
-
-function ok (state: State, cmd: Command): void {
-  const res = apply(state, cmd)
-  assert.ok(res.ok, JSON.stringify(res))
-}
+import { ok, register, submitRun } from './fixtures.ts'
 
 const offer = (cpus = 8): Offer => ({ backend: 'local', region: 'local', instance_type: 'x', price: 0, spot: false, cpu_arch: 'x86', cpus, memory: 16, disk: 100, gpus: [] })
 
@@ -38,14 +33,13 @@ function stateOf (known: Known[]): State {
   const s = emptyState()
   for (const k of known) {
     const name = k.name ?? k.id
-    ok(s, { type: 'instance.register', at: 1, fleet: { id: 'local', name: 'local' }, instance: { id: k.id, name, node: k.id, hostname: name, address: '127.0.0.1', offer: offer(k.cpus), warnings: [] } })
+    register(s, k.id, offer(k.cpus), { name, hostname: name })
     if (k.job !== undefined) {
-      const configuration = parseConfiguration('type: task\ncommands: [sleep 100]\nresources: {cpu: 1, memory: 1GB}') as RunConfiguration
       const run = `run-${k.id}`
-      ok(s, { type: 'run.submit', at: 2, run: { id: run, name: run, name_base: 'x', project: 'main', user: 'admin', priority: 0, spec: { run_name: '', configuration, configuration_path: null, workflow: null } }, jobs: jobSpecsFor(configuration, {}).map(spec => ({ id: `${run}-j0`, submission_id: `${run}-s0`, spec })) })
-      ok(s, { type: 'job.assign', at: 3, job_id: `${run}-j0`, submission_id: `${run}-s0`, placement: { instance: k.id, node: k.id, hostname: name, address: '127.0.0.1', cpus: 1, memory: 1, gpus: 0 } })
-      ok(s, { type: 'job.status', at: 4, job_id: `${run}-j0`, submission_id: `${run}-s0`, status: 'running' })
-      if (k.job === 'done') ok(s, { type: 'job.status', at: 5, job_id: `${run}-j0`, submission_id: `${run}-s0`, status: 'done', reason: 'done_by_runner' })
+      submitRun(s, run, 'type: task\ncommands: [sleep 100]', { at: 2 })
+      ok(s, { type: 'job.assign', at: 3, job_id: `${run}-j0`, submission_id: `${run}-j0-s0`, placement: { instance: k.id, node: k.id, hostname: name, address: '127.0.0.1', cpus: 1, memory: 1, gpus: 0 } })
+      ok(s, { type: 'job.status', at: 4, job_id: `${run}-j0`, submission_id: `${run}-j0-s0`, status: 'running' })
+      if (k.job === 'done') ok(s, { type: 'job.status', at: 5, job_id: `${run}-j0`, submission_id: `${run}-j0-s0`, status: 'done', reason: 'done_by_runner' })
       if (k.job === 'terminating') ok(s, { type: 'run.stop', at: 5, run_id: run, abort: false })
     }
     if (k.unreachableAt !== undefined) ok(s, { type: 'instance.reachable', at: k.unreachableAt, instance_id: k.id, reachable: false })
@@ -105,9 +99,8 @@ test('instance.lost: the jobs fail with instance_unreachable; a run with retry w
   const s = stateOf([{ id: 'a', unreachableAt: T0 }])
   const configurations = { retried: 'retry: {on_events: [error], duration: 1h}\n', plain: '' }
   for (const [run, extra] of Object.entries(configurations)) {
-    const configuration = parseConfiguration(`type: task\ncommands: [sleep 100]\n${extra}`) as RunConfiguration
-    ok(s, { type: 'run.submit', at: T0, run: { id: run, name: run, name_base: 'x', project: 'main', user: 'admin', priority: 0, spec: { run_name: '', configuration, configuration_path: null, workflow: null } }, jobs: jobSpecsFor(configuration, {}).map(spec => ({ id: `${run}-j0`, submission_id: `${run}-s0`, spec })) })
-    ok(s, { type: 'job.assign', at: T0, job_id: `${run}-j0`, submission_id: `${run}-s0`, placement: { instance: 'a', node: 'a', hostname: 'a', address: '127.0.0.1', cpus: 1, memory: 1, gpus: 0 } })
+    submitRun(s, run, `type: task\ncommands: [sleep 100]\n${extra}`, { at: T0 })
+    ok(s, { type: 'job.assign', at: T0, job_id: `${run}-j0`, submission_id: `${run}-j0-s0`, placement: { instance: 'a', node: 'a', hostname: 'a', address: '127.0.0.1', cpus: 1, memory: 1, gpus: 0 } })
   }
   const [lost] = reconcileHosts(s, livenessOf([], false), T0 + 121_000, 1)
   assert.is(lost?.type, 'instance.lost')
@@ -128,7 +121,7 @@ test('instance.lost: the jobs fail with instance_unreachable; a run with retry w
   assert.ok(res.events.some(e => e.kind === 'instance.lost' && /2 job\(s\) failed with instance_unreachable/.test(e.message)), JSON.stringify(res.events))
   // Nothing more to give up; a late report from the host changes nothing.
   assert.equal(reconcileHosts(s, livenessOf([], false), T0 + 122_000, 1), [])
-  ok(s, { type: 'job.status', at: T0 + 130_000, job_id: 'plain-j0', submission_id: 'plain-s0', status: 'done', reason: 'done_by_runner' })
+  ok(s, { type: 'job.status', at: T0 + 130_000, job_id: 'plain-j0', submission_id: 'plain-j0-s0', status: 'done', reason: 'done_by_runner' })
   assert.is(s.jobs['plain-j0']!.submissions[0]!.status, 'failed')
 })
 

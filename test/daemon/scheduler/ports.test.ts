@@ -3,44 +3,18 @@
 // to another host or waits, saying which port and who holds it.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { parseConfiguration, type RunConfiguration } from '../../../daemon/config/index.ts'
-import { schedule, type Decision } from '../../../daemon/scheduler/index.ts'
+import { schedule } from '../../../daemon/scheduler/index.ts'
 import { portBook, portsOf } from '../../../daemon/scheduler/ports.ts'
-import { jobSpecsFor } from '../../../daemon/state/jobs.ts'
-import { apply, type Command } from '../../../daemon/state/machine.ts'
 import { emptyState, type State } from '../../../daemon/state/types.ts'
-
-function ok (state: State, cmd: Command): void {
-  const res = apply(state, cmd)
-  assert.ok(res.ok, JSON.stringify(res))
-}
+import { commit, ok, outcome, register, submitRun } from './fixtures.ts'
 
 function host (state: State, id: string, cpus = 8): void {
-  ok(state, {
-    type: 'instance.register', at: 1, fleet: { id: 'local', name: 'local' },
-    instance: { id, name: `host-${id}`, node: `n-${id}`, hostname: id, address: '127.0.0.1', warnings: [], offer: { backend: 'local', region: 'local', instance_type: 'x', price: 0, spot: false, cpu_arch: 'x86', cpus, memory: 64, disk: 100, gpus: [] } }
-  })
+  register(state, id, { cpus }, { name: `host-${id}` })
 }
 
-/** A run with id `id` (jobs `<id>-j0`, …) from a whole configuration. */
+/** A run with id `id` (jobs `<id>-j0`, …) from a whole configuration, each job asking for 1 CPU. */
 function submit (state: State, id: string, yaml: string, at = 1000): void {
-  const configuration = parseConfiguration(`${yaml}\nresources: {cpu: 1, memory: 1GB, disk: 0..}`) as RunConfiguration
-  ok(state, {
-    type: 'run.submit', at,
-    run: { id, name: id, name_base: 'x', project: 'main', user: 'admin', priority: 0, spec: { run_name: '', configuration, configuration_path: null, workflow: null } },
-    jobs: jobSpecsFor(configuration, {}).map((spec, i) => ({ id: `${id}-j${i}`, submission_id: `${id}-j${i}-s0`, spec }))
-  })
-}
-
-function commit (state: State, decisions: Decision[]): void {
-  for (const d of decisions) {
-    if (d.kind === 'assign') ok(state, { type: 'job.assign', at: 2000, job_id: d.job.id, submission_id: d.submission_id, placement: d.placement })
-    if (d.kind === 'wait') ok(state, { type: 'job.wait', at: 2000, job_id: d.job.id, submission_id: d.submission_id, reason: d.reason })
-  }
-}
-
-function outcome (decisions: Decision[]): Record<string, string> {
-  return Object.fromEntries(decisions.map(d => [d.job.id, d.kind === 'assign' ? d.placement.instance : d.kind === 'wait' ? `wait: ${d.reason}` : `never: ${d.message}`]))
+  submitRun(state, id, `${yaml}\nresources: {cpu: 1, memory: 1GB, disk: 0..}`, { at })
 }
 
 const TASK = 'type: task\ncommands: [serve]'
