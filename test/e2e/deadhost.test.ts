@@ -1,8 +1,10 @@
-// A host that dies for good, end to end: three real dstackd on loopback with a short
-// `--unreachable-grace`. kill -9 of the leader while its own host runs a job with
-// `retry: {on_events: [error]}`: the new leader marks the host unreachable, past the grace
-// fails the job with instance_unreachable, and the retry runs elsewhere to `done`. The host
-// restarted is back in the fleet, and the old job, still running there, is killed.
+// Hosts as the scheduler sees them, end to end, on three real dstackd on loopback with a short
+// `--unreachable-grace`. Ports: replicas of a service on one port go to distinct hosts, and
+// one more than there are hosts waits, saying why in `ps -v`. A host that dies for good: kill -9
+// of the leader while its own host runs a job with `retry: {on_events: [error]}`; the new leader
+// marks the host unreachable, past the grace fails the job with instance_unreachable, and the
+// retry runs elsewhere to `done`. The host restarted is back in the fleet, and the old job,
+// still running there, is killed.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -41,6 +43,27 @@ const alive = (pid: number): boolean => {
 function dump (): void {
   for (const h of hosts) console.error(`--- ${h.name}\n${h.log().split('\n').filter(l => !l.includes('presence')).slice(-25).join('\n')}`)
 }
+
+test('replicas of a service on one port: one per host, and the one too many waits for the port', async () => {
+  const h2 = hosts.find(h => h.name === 'h2')!
+  // The replicas only pretend to serve: the three hosts share this machine's ports.
+  const file = await writeConfig(work, 'svc.dstack.yml', 'type: service\nname: svc\ncommands: [sleep 600]\nport: 18777\nreplicas: 4\nresources:\n  cpu: 1..\n  memory: 0..\n  disk: 0..\n')
+  const r = await dstack(h2, ['apply', '-f', file, '-y', '-d'])
+  assert.is(r.code, 0, r.stderr)
+  const run = await until(async () => {
+    const x = await runNamed(h2, 'svc')
+    return x?.jobs.filter((j: any) => j.status === 'running').length === 3 && x.jobs.some((j: any) => j.waiting_reason) ? x : null
+  }, 'three replicas running and one waiting').catch(err => { dump(); throw err })
+  const placed = run.jobs.filter((j: any) => j.status === 'running').map((j: any) => j.instance).sort()
+  assert.equal(placed, ['h1', 'h2', 'h3'], 'one replica per host')
+  const waiting = run.jobs.find((j: any) => j.status === 'submitted')
+  assert.match(waiting.waiting_reason, /^waiting for port 18777: in use on h\d by svc-0-\d$/)
+  const ps = await dstack(h2, ['ps', '-v'])
+  assert.match(ps.stdout, /waiting for port 18777: in use on h\d by svc-0-\d/)
+  const stop = await dstack(h2, ['stop', 'svc', '-x', '-y'])
+  assert.is(stop.code, 0, stop.stderr)
+  await until(async () => (await runNamed(h2, 'svc'))?.status === 'terminated', 'svc to end')
+})
 
 test('kill -9 of the leader running a job with retry: the job fails over to another host, and the host back kills the old one', async () => {
   const leader = await leaderOf(hosts)
