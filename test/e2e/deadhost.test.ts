@@ -109,6 +109,9 @@ test('kill -9 of the leader running a job with retry: the job fails over to anot
   assert.is(done.jobs[0].submission_num, 1, 'one retry')
   const logs = await dstack(follower, ['logs', 'failover'])
   assert.is(logs.stdout.match(/retry-marker/g)?.length, 1, logs.stdout)
+  // Done, and `ps -v` still says why it ran twice.
+  const psDone = await dstack(follower, ['ps', '-v'])
+  assert.match(psDone.stdout, /retried after attempt 1 on h1: instance h1 unreachable for more than 3s/)
 
   // h1 comes back: in the fleet again, reachable, and the old attempt is killed there.
   await leader.start()
