@@ -11,7 +11,6 @@ import type { Presence } from '../../mesh/presence.ts'
 import type { Offer } from '../config/index.ts'
 import type { Command } from '../state/machine.ts'
 import type { StateStore } from '../state/store.ts'
-import { isFinal, latest } from '../state/lifecycle.ts'
 import type { State } from '../state/types.ts'
 import { startLeaderLoop } from './loop.ts'
 
@@ -94,21 +93,19 @@ export function reconcileHosts (state: State, presence: Liveness, now: number, t
   return out
 }
 
-/** `instance.lost` for each host silent past the grace that still holds unfinished jobs. */
+/**
+ * `instance.lost` for each host silent past the grace that still holds unfinished jobs (an
+ * instance is busy exactly while it does), so a dead host costs a look at its record, not at
+ * every job, on each pass.
+ */
 function giveUp (state: State, presence: Liveness, now: number, term: number, grace: number): Command[] {
-  const overdue = new Set<string>()
+  const out: Command[] = []
   for (const i of Object.values(state.instances)) {
     // A state from before unreachable_since has no start to count from: it counts from its next mark.
-    if (!i.unreachable || i.status === 'terminated' || i.unreachable_since == null) continue
-    if (now - i.unreachable_since > grace * 1000 && !presence.alive(i.node)) overdue.add(i.id)
+    if (!i.unreachable || i.status !== 'busy' || i.unreachable_since == null) continue
+    if (now - i.unreachable_since > grace * 1000 && !presence.alive(i.node)) out.push({ type: 'instance.lost', at: now, instance_id: i.id, grace, term })
   }
-  if (overdue.size === 0) return []
-  const holding = new Set<string>()
-  for (const job of Object.values(state.jobs)) {
-    const sub = latest(job)
-    if (sub.placement !== null && overdue.has(sub.placement.instance) && !isFinal(sub.status)) holding.add(sub.placement.instance)
-  }
-  return [...holding].map(id => ({ type: 'instance.lost' as const, at: now, instance_id: id, grace, term }))
+  return out
 }
 
 /** On the leader: reconciles on every presence change and every `intervalMs`. */
