@@ -14,7 +14,7 @@ serves the \`dstack\` client on DIR/api.sock.
 Commands:
   run      run the daemon in the foreground, logging JSON lines to stdout
            [--data-dir DIR] [--name NAME] [--listen MULTIADDR]... [--join TOKEN]
-           [--inventory FILE] [--mdns] [--ssh-port N]
+           [--inventory FILE] [--mdns] [--unreachable-grace DURATION] [--ssh-port N]
   join     TOKEN [run's options]: join the mesh of a token printed by \`dstackd token\`
            on another host, and run (the same as \`dstackd run --join TOKEN\`)
   status   this node: peer id, role, term, leader, peers     [--data-dir DIR] [--json]
@@ -33,6 +33,10 @@ Run options:
   --inventory FILE    a JSON object overriding detected resources, e.g. {"cpus": 8}
   --mdns              also find the hosts of this mesh on the local network by mDNS (they
                       still need its swarm key: a host of another mesh is never let in)
+  --unreachable-grace DURATION
+                      how long the jobs of an unreachable host keep their status before they
+                      fail with instance_unreachable and retry by policy (default 2m; 90s,
+                      5m, 1h; the leader's setting applies)
 
 A node started without --join founds a mesh of its own; every other host joins it with the
 token that \`dstackd token\` prints there. Voters (1, 3 or 5) are chosen automatically. Jobs run
@@ -57,6 +61,7 @@ async function run (argv: string[]): Promise<number> {
       join: { type: 'string' },
       inventory: { type: 'string' },
       mdns: { type: 'boolean' },
+      'unreachable-grace': { type: 'string' },
       'ssh-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
@@ -71,13 +76,24 @@ async function run (argv: string[]): Promise<number> {
       return 2
     }
   }
+  let unreachableGrace: number | undefined
+  if (values['unreachable-grace'] !== undefined) {
+    const { parseDuration } = await import('./config/index.ts')
+    try {
+      unreachableGrace = parseDuration(values['unreachable-grace'])
+      if (unreachableGrace < 1) throw new Error('must be at least 1s')
+    } catch (err) {
+      console.error(`dstackd: --unreachable-grace ${values['unreachable-grace']}: ${(err as Error).message}`)
+      return 2
+    }
+  }
   process.on('uncaughtException', err => log('error', 'uncaught exception (kept running)', { error: String(err), stack: err.stack }))
   process.on('unhandledRejection', err => log('error', 'unhandled rejection (kept running)', { error: String(err) }))
   const { startNode } = await import('./node.ts')
   const dataDir = dataDirOf(values['data-dir'])
   let node
   try {
-    node = await startNode({ dataDir, name: values.name, listen: values.listen, join: values.join?.trim(), inventoryFile: values.inventory, mdns: values.mdns === true, log })
+    node = await startNode({ dataDir, name: values.name, listen: values.listen, join: values.join?.trim(), inventoryFile: values.inventory, mdns: values.mdns === true, unreachableGrace, log })
   } catch (err) {
     log('error', 'dstackd could not start', { error: (err as Error).message, dataDir })
     console.error(`dstackd: ${(err as Error).message}`)

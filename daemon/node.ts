@@ -37,6 +37,8 @@ export interface NodeOptions {
   inventoryFile?: string
   /** Also discover members on the local network by mDNS. */
   mdns?: boolean
+  /** Seconds an unreachable host's jobs keep their status before they fail with instance_unreachable (default 120). */
+  unreachableGrace?: number
   log: Log
 }
 
@@ -203,7 +205,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     closers.push(offDeleted)
     const controller = startController(store, leaderTerm, log)
     closers.push(() => controller.close())
-    const keeper = startHostKeeper({ store, presence, liveness, isLeader: leaderTerm, log })
+    const keeper = startHostKeeper({ store, presence, liveness, isLeader: leaderTerm, grace: opts.unreachableGrace, log })
     closers.push(() => keeper.close())
     const autopilot = startAutopilot({
       raft: store.raft,

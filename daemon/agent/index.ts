@@ -223,8 +223,26 @@ export function startAgent (opts: AgentOptions): Agent {
     }
   }
 
+  /**
+   * Jobs that ended in the state while this host was away (given up as unreachable, say) and
+   * whose runner has not exited here: adopted, so reconcile kills them, even when this node had
+   * caught up with the state before it looked.
+   */
+  async function endedElsewhere (state: State): Promise<Array<{ run: Run, job: Job, sub: JobSubmission }>> {
+    const out = []
+    for (const job of Object.values(state.jobs)) {
+      const sub = latest(job)
+      if (sub.placement?.node !== node || !isFinal(sub.status)) continue
+      const run = state.runs[job.run_id]
+      if (run && !await exists(join(jobDir(sub), 'exit.json')) && await exists(join(jobDir(sub), 'runner.json'))) out.push({ run, job, sub })
+    }
+    return out
+  }
+
   async function recover (): Promise<void> {
-    for (const { run, job, sub } of mine(store.state)) {
+    const before = mine(store.state)
+    const adopt = [...before, ...(await endedElsewhere(store.state)).filter(g => !before.some(b => b.sub.id === g.sub.id))]
+    for (const { run, job, sub } of adopt) {
       // Not started before the restart: reconcile starts it. Started, but killed before the
       // `running` report was recorded: its runner is there, so it is adopted, not started twice.
       const started = sub.status !== 'provisioning' || await exists(join(jobDir(sub), 'runner.json')) || await exists(join(jobDir(sub), 'exit.json'))
@@ -239,7 +257,7 @@ export function startAgent (opts: AgentOptions): Agent {
           opts.log('info', 'job re-adopted', { job: job.spec.job_name, submission: sub.id, pid: found.pid })
           if (sub.status === 'provisioning') void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running' })
           void follow(run, job, sub)
-        } else {
+        } else if (!isFinal(sub.status)) {
           opts.log('info', 'job ended while dstackd was down', { job: job.spec.job_name, reason: found.reason })
           // It ran (its output is there) even if its start was never recorded.
           if (sub.status === 'provisioning' && found.reason !== 'lost') void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running' })

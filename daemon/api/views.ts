@@ -31,6 +31,8 @@ export interface JobView {
   resources: string
   waiting_reason: string | null
   limits_note: string | null
+  /** For a resubmitted job, how its previous submission ended and where (`ps -v` shows it). */
+  previous: string | null
 }
 
 export interface RunView {
@@ -80,6 +82,14 @@ function jobError (sub: JobSubmission): string | null {
   return sub.termination_reason_message ?? (sub.termination_reason && sub.status !== 'running' ? sub.termination_reason.replaceAll('_', ' ') : null)
 }
 
+/** `retried after attempt 1 on h1: <why it ended>`, for a job with an earlier submission. */
+function previousOf (job: Job): string | null {
+  const prev = job.submissions[job.submissions.length - 2]
+  if (prev === undefined) return null
+  const where = prev.placement ? ` on ${prev.placement.instance_name ?? prev.placement.hostname}` : ''
+  return `retried after attempt ${prev.submission_num + 1}${where}: ${jobError(prev) ?? jobStatusText(prev)}`
+}
+
 /** A run's STATUS text (§3.3): a finished run shows its latest job's text. */
 export function runStatusText (run: Run, jobs: Job[]): string {
   const subs = jobs.map(latest)
@@ -116,7 +126,8 @@ export function jobView (job: Job): JobView {
     instance: sub.placement?.instance_name ?? sub.placement?.instance ?? null,
     resources: formatResources(job.spec.resources),
     waiting_reason: sub.waiting_reason,
-    limits_note: sub.limits_note
+    limits_note: sub.limits_note,
+    previous: previousOf(job)
   }
 }
 

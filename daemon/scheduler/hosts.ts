@@ -1,9 +1,12 @@
 // The leader's view of the hosts: every dstackd gossips a record of itself (its inventory as an
 // offer, its address); the leader turns what it hears into commands — a new or changed host is
 // registered as an instance, a silent one is marked unreachable, one heard again is reachable.
-// Its jobs keep their status while it is away: they are still running there, as far as anyone
-// knows, and report when it answers again (dstack deletes such a host; our users asked not to).
-// A host deleted by hand (`dstack fleet delete local -i N`) is never registered again.
+// Its jobs keep their status for a grace while it is away (they are still running there, as far
+// as anyone knows, and report when it answers again); past the grace they fail with
+// `instance_unreachable`, so their runs retry elsewhere or end. The instance keeps its place in
+// the fleet (dstack deletes such a host; our users asked not to), and when it answers again it
+// kills what the state has ended meanwhile. A host deleted by hand (`dstack fleet delete local
+// -i N`) is never registered again.
 import type { Presence } from '../../mesh/presence.ts'
 import type { Offer } from '../config/index.ts'
 import type { Command } from '../state/machine.ts'
@@ -24,6 +27,8 @@ export interface HostRecord {
 export const HOSTS_TOPIC = 'dstack/hosts/1'
 /** The fleet every host of the mesh belongs to. */
 export const MESH_FLEET = { id: 'local', name: 'local' }
+/** How long an unreachable host's jobs keep their status before they fail (`--unreachable-grace`). */
+export const UNREACHABLE_GRACE_SECONDS = 120
 
 /** Checks a gossiped record's shape before it is kept (it comes from the network). */
 export function hostRecordProblem (v: unknown): string | null {
@@ -53,8 +58,11 @@ export interface Liveness extends Pick<Presence<HostRecord>, 'records' | 'alive'
   warmingUp (): boolean
 }
 
-/** The commands that bring the state in line with what the leader hears. Pure. */
-export function reconcileHosts (state: State, presence: Liveness, now: number, term: number): Command[] {
+/**
+ * The commands that bring the state in line with what the leader hears, at `now`, with jobs on
+ * a host unreachable for more than `grace` seconds given up. Pure.
+ */
+export function reconcileHosts (state: State, presence: Liveness, now: number, term: number, grace = UNREACHABLE_GRACE_SECONDS): Command[] {
   const out: Command[] = []
   for (const r of presence.records()) {
     if (!presence.alive(r.peer)) continue
@@ -81,6 +89,22 @@ export function reconcileHosts (state: State, presence: Liveness, now: number, t
     if (presence.alive(i.node)) continue
     out.push({ type: 'instance.reachable', at: now, instance_id: i.id, reachable: false, term })
   }
+  out.push(...giveUp(state, presence, now, term, grace))
+  return out
+}
+
+/**
+ * `instance.lost` for each host silent past the grace that still holds unfinished jobs (an
+ * instance is busy exactly while it does), so a dead host costs a look at its record, not at
+ * every job, on each pass.
+ */
+function giveUp (state: State, presence: Liveness, now: number, term: number, grace: number): Command[] {
+  const out: Command[] = []
+  for (const i of Object.values(state.instances)) {
+    // A state from before unreachable_since has no start to count from: it counts from its next mark.
+    if (!i.unreachable || i.status !== 'busy' || i.unreachable_since == null) continue
+    if (now - i.unreachable_since > grace * 1000 && !presence.alive(i.node)) out.push({ type: 'instance.lost', at: now, instance_id: i.id, grace, term })
+  }
   return out
 }
 
@@ -90,6 +114,8 @@ export function startHostKeeper (opts: {
   presence: Presence<HostRecord>
   liveness: Liveness
   isLeader: () => number | null
+  /** Seconds an unreachable host's jobs keep their status (default UNREACHABLE_GRACE_SECONDS). */
+  grace?: number
   intervalMs?: number
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void
 }): { close (): void } {
@@ -97,11 +123,12 @@ export function startHostKeeper (opts: {
     leaderTerm: opts.isLeader,
     intervalMs: opts.intervalMs ?? 500,
     pass: async term => {
-      const cmds = reconcileHosts(opts.store.state, opts.liveness, Date.now(), term)
+      const cmds = reconcileHosts(opts.store.state, opts.liveness, Date.now(), term, opts.grace)
       await Promise.all(cmds.map(async cmd => {
         const res = await opts.store.propose(cmd)
         if (!res.ok && res.code !== 'fenced') opts.log('warn', 'host change refused', { command: cmd.type, reason: res.message })
         else if (res.ok && cmd.type === 'instance.reachable') opts.log('info', cmd.reachable ? 'host reachable again' : 'host unreachable', { instance: cmd.instance_id })
+        else if (res.ok && cmd.type === 'instance.lost') opts.log('warn', 'host unreachable past the grace: its jobs failed with instance_unreachable', { instance: cmd.instance_id, grace: cmd.grace })
       }))
     },
     onError: err => opts.log('warn', 'host keeper pass failed', { error: (err as Error).message })

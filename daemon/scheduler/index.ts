@@ -1,6 +1,7 @@
 // The scheduler: for every job waiting for a place, feasibility (SPEC §2.6 against each
-// instance's offer, minus what its active jobs hold) → ranking → select. Pure: state in,
-// decisions out; the controller turns decisions into commands.
+// instance's offer, minus what its active jobs hold, and no port another job holds there:
+// ports.ts) → ranking → select. Pure: state in, decisions out; the controller turns decisions
+// into commands.
 //
 // The leader runs a pass after every change and once a second, over every waiting job, so a
 // pass must stay cheap with thousands of jobs and hosts. Two facts make it so: jobs repeat a
@@ -11,6 +12,7 @@
 import { inferGpuVendor, offerMismatch, spotRequirement, type Offer, type Requirements, type ResourcesSpec, type RunConfiguration } from '../config/index.ts'
 import { isFinal, latest } from '../state/lifecycle.ts'
 import type { Instance, Job, Placement, Run, State } from '../state/types.ts'
+import { portBook, portsOf, type PortBook } from './ports.ts'
 
 export type Decision =
   | { kind: 'assign', job: Job, submission_id: string, placement: Placement }
@@ -189,6 +191,15 @@ function shortfallNow (pool: Pool, c: Class): string {
   return `waiting for ${h.gpus} GPU(s): ${Math.max(0, f.gpus)} free`
 }
 
+/**
+ * Why a job whose ports are held on some instances waits: when an instance has room for it but
+ * holds one of its ports, that port and its holder; null when room is what it lacks.
+ */
+function portShortfall (pool: Pool, c: Class, book: PortBook, need: readonly number[]): string | null {
+  const member = bestFit(pool, c, null, false)
+  return member < 0 ? null : book.conflict(c.members[member]!, need)
+}
+
 /** dstack's words for a job that no instance could ever hold, however long it waited. */
 function neverFits (pool: Pool, c: Class, job: Job): string | null {
   const nodes = job.spec.jobs_per_replica
@@ -282,6 +293,9 @@ export function schedule (state: State): Decision[] {
     const sub = latest(job)
     if (sub.waiting_reason !== reason) decisions.push({ kind: 'wait', job, submission_id: sub.id, reason })
   }
+  // Who holds which port where: worked out on the first job that needs a port.
+  let book: PortBook | null = null
+  const ports = (): PortBook => (book ??= portBook(state, pool.index, k => pool.instances[k]!.name))
 
   for (const entry of queue(state, pool)) {
     if (entry.kind === 'single') {
@@ -289,9 +303,12 @@ export function schedule (state: State): Decision[] {
       const c = classFor(run, job)
       const never = neverFits(pool, c, job)
       if (never !== null) { decisions.push({ kind: 'no-capacity', job, submission_id: latest(job).id, message: never }); continue }
-      const member = bestFit(pool, c, null, true)
-      if (member < 0) { wait(job, shortfall(pool, c)); continue }
+      const need = portsOf(run, job)
+      const blocked = need.length > 0 ? ports().blocked(need) : null
+      const member = bestFit(pool, c, blocked, true)
+      if (member < 0) { wait(job, (blocked && portShortfall(pool, c, ports(), need)) ?? shortfall(pool, c)); continue }
       take(pool, c, member, 1)
+      if (need.length > 0) ports().take(c.members[member]!, need, job.spec.job_name)
       decisions.push({ kind: 'assign', job, submission_id: latest(job).id, placement: placementOf(pool, c, member) })
       continue
     }
@@ -309,16 +326,22 @@ export function schedule (state: State): Decision[] {
     // Greedy in rank order, each node on the best instance that no other node of the replica
     // holds, capacity taken as it goes and given back if a later node finds no room.
     const exclude = new Set(held)
-    const chosen: Array<{ c: Class, member: number }> = []
-    for (const { c } of wanted) {
-      const member = bestFit(pool, c, exclude, chosen.length === 0)
+    const chosen: Array<{ c: Class, member: number, need: number[] }> = []
+    for (const { job, c } of wanted) {
+      const need = portsOf(run, job)
+      const blocked = need.length > 0 ? ports().blocked(need) : null
+      const member = bestFit(pool, c, blocked ? new Set([...exclude, ...blocked]) : exclude, chosen.length === 0)
       if (member < 0) break
       take(pool, c, member, 1)
+      if (need.length > 0) ports().take(c.members[member]!, need, job.spec.job_name)
       exclude.add(c.members[member]!)
-      chosen.push({ c, member })
+      chosen.push({ c, member, need })
     }
     if (chosen.length < wanted.length) {
-      for (const { c, member } of chosen) take(pool, c, member, -1)
+      for (const { c, member, need } of chosen) {
+        take(pool, c, member, -1)
+        if (need.length > 0) ports().give(c.members[member]!, need)
+      }
       const n = wanted.length
       for (const { job } of wanted) wait(job, `waiting for ${n} instance${n === 1 ? '' : 's'} that fit: ${chosen.length} free`)
       continue

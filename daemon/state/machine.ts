@@ -19,6 +19,7 @@ export type Command =
   | { type: 'instance.register', at: number, fleet: { id: string, name: string }, instance: Pick<Instance, 'id' | 'name' | 'node' | 'hostname' | 'address' | 'offer' | 'warnings'> } & Fence
   | { type: 'instance.reachable', at: number, instance_id: string, reachable: boolean } & Fence
   | { type: 'instance.delete', at: number, instance_id: string, by: string }
+  | { type: 'instance.lost', at: number, instance_id: string, grace: number } & Fence
   | { type: 'run.submit', at: number, run: { id: string, name: string | null, name_base: string, project: string, user: string, priority: number, spec: RunSpec }, jobs: Array<{ id: string, submission_id: string, spec: JobSpec }> }
   | { type: 'run.update', at: number, run_id: string, spec: RunSpec, priority: number }
   | { type: 'run.stop', at: number, run_id: string, abort: boolean }
@@ -57,7 +58,8 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
         fleet: fleet.name,
         status: existing?.status === 'busy' ? 'busy' : 'idle',
         created_at: existing?.created_at ?? cmd.at,
-        unreachable: false
+        unreachable: false,
+        unreachable_since: null
       }
       if (!existing) emit({ kind: 'instance.created', message: `Instance ${cmd.instance.name} registered`, instance: cmd.instance.name })
       else if (existing.unreachable) emit({ kind: 'instance.reachable', message: `Instance ${cmd.instance.name} is reachable again`, instance: cmd.instance.name })
@@ -68,32 +70,29 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
       if (!instance) return refuse('not_found', `no instance ${cmd.instance_id}`)
       if (instance.unreachable === !cmd.reachable) return { ok: true, events }
       instance.unreachable = !cmd.reachable
+      instance.unreachable_since = cmd.reachable ? null : cmd.at
       emit({
         kind: cmd.reachable ? 'instance.reachable' : 'instance.unreachable',
-        message: cmd.reachable ? `Instance ${instance.name} is reachable again` : `Instance ${instance.name} is unreachable: no heartbeat; its jobs keep their status until it answers again`,
+        message: cmd.reachable ? `Instance ${instance.name} is reachable again` : `Instance ${instance.name} is unreachable: no heartbeat; its jobs keep their status for the grace, then fail`,
         instance: instance.name
       })
+      return { ok: true, events }
+    }
+    case 'instance.lost': {
+      // Unreachable past the grace: its jobs are given up, so their runs retry elsewhere or end.
+      // Should it answer again, it kills them there (the agent ends what the state has ended).
+      const instance = state.instances[cmd.instance_id]
+      if (!instance) return refuse('not_found', `no instance ${cmd.instance_id}`)
+      if (!instance.unreachable || instance.status === 'terminated') return refuse('stale', `instance ${instance.name} is not unreachable`)
+      const lost = endJobsOn(state, instance, `instance ${instance.name} unreachable for more than ${cmd.grace}s: the job was given up (the host stops it if it answers again)`, cmd.at, emit)
+      if (lost > 0) emit({ kind: 'instance.lost', message: `Instance ${instance.name} unreachable for more than ${cmd.grace}s: ${lost} job(s) failed with instance_unreachable`, instance: instance.name })
       return { ok: true, events }
     }
     case 'instance.delete': {
       const instance = state.instances[cmd.instance_id]
       if (!instance) return refuse('not_found', `no instance ${cmd.instance_id}`)
       if (instance.status === 'terminated') return { ok: true, events }
-      // Its jobs end here and now: on a host that is gone nothing else would ever end them, and
-      // a host still up kills what the state says has ended. Their runs retry by policy.
-      const runs = new Set<Run>()
-      for (const job of Object.values(state.jobs)) {
-        const sub = latest(job)
-        if (sub.placement?.instance !== instance.id || isFinal(sub.status)) continue
-        const run = state.runs[job.run_id]!
-        sub.status = jobStatusFor('instance_unreachable')
-        sub.termination_reason = 'instance_unreachable'
-        sub.termination_reason_message = `instance ${instance.name} was deleted from fleet ${instance.fleet}`
-        sub.finished_at = cmd.at
-        emit({ kind: 'job.status', message: `Job ${job.spec.job_name} ${sub.status} (instance_unreachable: instance deleted)`, run: run.name, job: job.spec.job_name })
-        runs.add(run)
-      }
-      for (const run of runs) refresh(state, run, cmd.at, emit)
+      endJobsOn(state, instance, `instance ${instance.name} was deleted from fleet ${instance.fleet}`, cmd.at, emit)
       instance.status = 'terminated'
       emit({ kind: 'instance.deleted', message: `Instance ${instance.name} deleted from fleet ${instance.fleet} by ${cmd.by}`, instance: instance.name })
       return { ok: true, events }
@@ -196,6 +195,37 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
       return { ok: true, events, run }
     }
   }
+}
+
+/**
+ * Ends the unfinished jobs placed on an instance that is gone (deleted, or unreachable past the
+ * grace) with `instance_unreachable`: on such a host nothing else would ever end them, and a
+ * host still up kills what the state says has ended. A job already asked to terminate ends as
+ * its termination reason says. Their runs retry by policy. Returns how many jobs ended.
+ */
+function endJobsOn (state: State, instance: Instance, message: string, at: number, emit: Emit): number {
+  const runs = new Set<Run>()
+  let ended = 0
+  for (const job of Object.values(state.jobs)) {
+    const sub = latest(job)
+    if (sub.placement?.instance !== instance.id || isFinal(sub.status)) continue
+    const run = state.runs[job.run_id]!
+    if (sub.status === 'terminating' && sub.termination_reason !== null) {
+      sub.status = jobStatusFor(sub.termination_reason)
+      sub.termination_reason_message ??= message
+    } else {
+      sub.status = jobStatusFor('instance_unreachable')
+      sub.termination_reason = 'instance_unreachable'
+      sub.termination_reason_message = message
+    }
+    sub.finished_at = at
+    emit({ kind: 'job.status', message: `Job ${job.spec.job_name} ${sub.status} (${sub.termination_reason}: ${message})`, run: run.name, job: job.spec.job_name })
+    runs.add(run)
+    ended++
+  }
+  if (instance.status === 'busy') instance.status = 'idle'
+  for (const run of runs) refresh(state, run, at, emit)
+  return ended
 }
 
 function newSubmission (id: string, num: number, at: number): JobSubmission {

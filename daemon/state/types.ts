@@ -125,6 +125,8 @@ export interface Instance {
   offer: Offer
   created_at: number
   unreachable: boolean
+  /** When it was last marked unreachable (absent in states from before this field). */
+  unreachable_since?: number | null
   /** Notes from the host's inventory (a GPU tool that failed, …). */
   warnings: string[]
 }

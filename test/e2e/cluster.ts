@@ -55,11 +55,14 @@ export async function startHost (name: string, args: string[], inventory?: objec
   })
 }
 
-/** `n` hosts named h1…hn; `inventories[name]` overrides what a host reports, `where[name]` where it runs. */
-export async function startCluster (n: number, inventories: Record<string, object> = {}, where: Record<string, Placement> = {}): Promise<Host[]> {
+/**
+ * `n` hosts named h1…hn; `inventories[name]` overrides what a host reports, `where[name]` where
+ * it runs; `args` go to every host's `dstackd run`.
+ */
+export async function startCluster (n: number, inventories: Record<string, object> = {}, where: Record<string, Placement> = {}, args: string[] = []): Promise<Host[]> {
   const { mkdir } = await import('node:fs/promises')
   await mkdir(join(ROOT, '.scratch'), { recursive: true })
-  const first = await startHost('h1', [], inventories.h1, where.h1)
+  const first = await startHost('h1', args, inventories.h1, where.h1)
   const hosts = [first]
   try {
     const t = await dstackd(['token', '--data-dir', first.dataDir], first.env)
@@ -68,7 +71,7 @@ export async function startCluster (n: number, inventories: Record<string, objec
     // Ten at a time: fifty Node processes starting at once on two cores time each other out.
     for (let i = 2; i <= n; i += 10) {
       const batch = Array.from({ length: Math.min(10, n - i + 1) }, (_, k) => `h${i + k}`)
-      hosts.push(...await Promise.all(batch.map(name => startHost(name, ['--join', token], inventories[name], where[name]))))
+      hosts.push(...await Promise.all(batch.map(name => startHost(name, ['--join', token, ...args], inventories[name], where[name]))))
     }
     await until(async () => {
       const all = await Promise.all(hosts.map(h => h.status()))

@@ -32,7 +32,7 @@ export function psTable (runs: RunView[], verbose: boolean, now = Date.now()): s
     const backend = run.backend ? `${run.backend} (${run.region})` : '-'
     const single = run.jobs.length === 1
     const job0 = run.jobs[0]
-    const error = (j?: RunView['jobs'][number]) => [j?.error ?? run.error, j?.waiting_reason, j?.limits_note].filter(Boolean).join('; ')
+    const error = (j?: RunView['jobs'][number]) => [j?.error ?? run.error, j?.waiting_reason, j?.limits_note, j?.previous].filter(Boolean).join('; ')
     const row = (name: string, status: string, submitted: number, j?: RunView['jobs'][number]) => verbose
       ? [name, j?.hostname ? backend : '-', j?.resources ?? run.resources, j?.hostname ?? '-', price(run.price), status, ago(submitted, now), error(j)]
       : [name, j?.hostname ? backend : '-', gpuText(j?.resources ?? run.resources), price(run.price), status, ago(submitted, now)]

@@ -3,52 +3,21 @@
 // States are built through the state machine, as the leader's replicated state is.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { parseConfiguration, type RunConfiguration } from '../../../daemon/config/index.ts'
 import { schedule, type Decision } from '../../../daemon/scheduler/index.ts'
-import { jobSpecsFor } from '../../../daemon/state/jobs.ts'
-import { apply, type Command } from '../../../daemon/state/machine.ts'
 import { emptyState, type State } from '../../../daemon/state/types.ts'
-
-function ok (state: State, cmd: Command): void {
-  const res = apply(state, cmd)
-  assert.ok(res.ok, JSON.stringify(res))
-}
+import { commit, ok, outcome, register, submitRun } from './fixtures.ts'
 
 /** An SSH host with `gpus` GPUs of one name. */
 function host (state: State, id: string, { gpus = 8, name = 'A100', cpus = 64, memory = 512 } = {}): void {
-  ok(state, {
-    type: 'instance.register', at: 1, fleet: { id: 'f', name: 'fleet' },
-    instance: {
-      id, name: `host-${id}`, node: `n-${id}`, hostname: `h-${id}`, address: '10.0.0.1', warnings: [],
-      offer: {
-        backend: 'ssh', region: 'local', instance_type: 'ssh', price: 0, spot: false, cpu_arch: 'x86', cpus, memory, disk: 0,
-        gpus: Array.from({ length: gpus }, () => ({ vendor: 'nvidia' as const, name, memory: 80 }))
-      }
-    }
-  })
+  register(state, id, {
+    backend: 'ssh', instance_type: 'ssh', cpus, memory, disk: 0,
+    gpus: Array.from({ length: gpus }, () => ({ vendor: 'nvidia' as const, name, memory: 80 }))
+  }, { name: `host-${id}`, node: `n-${id}`, hostname: `h-${id}` })
 }
 
 /** A task run with id `id` (jobs `<id>-j0`, `<id>-j1`, …) from the YAML after `type: task`. */
-function submit (state: State, id: string, yaml: string, { at = 1000, priority = 0 } = {}): void {
-  const configuration = parseConfiguration(`type: task\ncommands: [train]\n${yaml}`) as RunConfiguration
-  ok(state, {
-    type: 'run.submit', at,
-    run: { id, name: id, name_base: 'x', project: 'main', user: 'admin', priority, spec: { run_name: '', configuration, configuration_path: null, workflow: null } },
-    jobs: jobSpecsFor(configuration, {}).map((spec, i) => ({ id: `${id}-j${i}`, submission_id: `${id}-j${i}-s0`, spec }))
-  })
-}
-
-/** Commits the assignments and wait reasons of a pass, as the controller would. */
-function commit (state: State, decisions: Decision[]): void {
-  for (const d of decisions) {
-    if (d.kind === 'assign') ok(state, { type: 'job.assign', at: 2000, job_id: d.job.id, submission_id: d.submission_id, placement: d.placement })
-    if (d.kind === 'wait') ok(state, { type: 'job.wait', at: 2000, job_id: d.job.id, submission_id: d.submission_id, reason: d.reason })
-  }
-}
-
-/** The decisions by job id: the instance for an assignment, else the reason or message. */
-function outcome (decisions: Decision[]): Record<string, string> {
-  return Object.fromEntries(decisions.map(d => [d.job.id, d.kind === 'assign' ? d.placement.instance : d.kind === 'wait' ? `wait: ${d.reason}` : `never: ${d.message}`]))
+function submit (state: State, id: string, yaml: string, opts: { at?: number, priority?: number } = {}): void {
+  submitRun(state, id, `type: task\ncommands: [train]\n${yaml}`, opts)
 }
 
 const GPU = (n: number, name = 'A100') => `resources: {gpu: ${name}:${n}, cpu: 4.., memory: 16GB..}\n`
