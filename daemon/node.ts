@@ -21,6 +21,7 @@ import { startPeerServices } from './api/peers.ts'
 import { createApiServer } from './api/server.ts'
 import { startController } from './scheduler/controller.ts'
 import { HOSTS_TOPIC, hostRecordProblem, startHostKeeper, type HostRecord } from './scheduler/hosts.ts'
+import type { Retention } from './state/retention.ts'
 import { openStore } from './state/store.ts'
 import { VERSION } from './version.ts'
 
@@ -37,6 +38,8 @@ export interface NodeOptions {
   inventoryFile?: string
   /** Also discover members on the local network by mDNS. */
   mdns?: boolean
+  /** How long finished runs stay in the history while this node leads (default: a week, 1,000 runs). */
+  retention?: Retention
   log: Log
 }
 
@@ -201,7 +204,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     forgetDeleted()
     const offDeleted = store.subscribe(cmd => { if (cmd === null || cmd.type === 'instance.delete') forgetDeleted() })
     closers.push(offDeleted)
-    const controller = startController(store, leaderTerm, log)
+    const controller = startController(store, leaderTerm, log, opts.retention)
     closers.push(() => controller.close())
     const keeper = startHostKeeper({ store, presence, liveness, isLeader: leaderTerm, log })
     closers.push(() => keeper.close())
