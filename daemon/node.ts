@@ -21,6 +21,8 @@ import { startPeerServices } from './api/peers.ts'
 import { createApiServer } from './api/server.ts'
 import { startController } from './scheduler/controller.ts'
 import { HOSTS_TOPIC, hostRecordProblem, startHostKeeper, type HostRecord } from './scheduler/hosts.ts'
+import { levelStorage } from '../mesh/raft/storage.ts'
+import { meshTransport } from '../mesh/raft/transport.ts'
 import type { Retention } from './state/retention.ts'
 import { openStore } from './state/store.ts'
 import { VERSION } from './version.ts'
@@ -143,8 +145,9 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
   const closeAll = async () => { for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {}) }
   try {
     const store = await openStore({
-      mesh,
-      dbPath: join(dataDir, 'raft'),
+      storage: await levelStorage(join(dataDir, 'raft')),
+      // A write a peer does not read for an election timeout (8 ticks of 100 ms) is dropped: Raft retransmits.
+      transport: meshTransport(mesh, { messageTimeoutMs: 1000 }),
       bootstrap: origin === 'founded',
       log: (msg, fields) => log('info', msg, fields as Record<string, unknown>)
     })
