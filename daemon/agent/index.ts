@@ -274,8 +274,9 @@ export function startAgent (opts: AgentOptions): Agent {
     const state = store.state
     const known = new Set<string>()
     for (const job of Object.values(state.jobs)) for (const sub of job.submissions) known.add(sub.id)
-    for (const id of await readdir(join(opts.dataDir, 'jobs')).catch(() => [])) {
-      if (!known.has(id) && !running.has(id) && !starting.has(id)) await removeDir(join(opts.dataDir, 'jobs', id))
+    for (const entry of await readdir(join(opts.dataDir, 'jobs'), { withFileTypes: true }).catch(() => [])) {
+      const id = entry.name
+      if (entry.isDirectory() && !known.has(id) && !running.has(id) && !starting.has(id)) await removeDir(join(opts.dataDir, 'jobs', id))
     }
     for (const id of await readdir(join(opts.dataDir, 'code')).catch(() => [])) {
       const mtime = await stat(codeDir(id)).then(s => s.mtimeMs, () => Date.now())

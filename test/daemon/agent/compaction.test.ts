@@ -1,9 +1,10 @@
 // The agent and compaction: a run compacted out of the history takes its job directory (the
 // output log with it) off the host that ran it; a running job's directory is never touched.
+// What a compaction missed while the daemon was down goes at the first one after a start.
 // A real process runtime and a one-voter store on in-memory Raft storage and transport.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, stat, utimes } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseConfiguration, type RunConfiguration } from '../../../daemon/config/index.ts'
@@ -25,8 +26,13 @@ async function waitFor (what: string, cond: () => boolean | Promise<boolean>, ms
   }
 }
 
-test('a compacted run\'s job directory is deleted; a running one\'s stays', async () => {
+test('a compacted run\'s job directory is deleted, and what was missed while down; a running one\'s stays', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'dstackd-agent-'))
+  // Left by runs compacted while this host was down; and the code of a submission on its way.
+  await mkdir(join(dir, 'jobs', 'missed-s'), { recursive: true })
+  await mkdir(join(dir, 'code', 'missed'), { recursive: true })
+  await utimes(join(dir, 'code', 'missed'), new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000))
+  await mkdir(join(dir, 'code', 'arriving'), { recursive: true })
   const store = await openStore({ storage: memoryStorage(), transport: memoryNetwork().transport('n1'), bootstrap: true, tickMs: 10 })
   const agent = startAgent({ store, runtime: processRuntime({ rootDir: join(dir, 'jobs') }), node: 'n1', dataDir: dir, log: () => {} })
   try {
@@ -47,6 +53,8 @@ test('a compacted run\'s job directory is deleted; a running one\'s stays', asyn
     assert.equal(res.ok && res.compacted!.map(c => c.run.id), ['short'], 'only the finished run is compacted')
     await waitFor('short\'s directory deleted', async () => !await exists(join(dir, 'jobs', 'short-s')))
     assert.ok(await exists(join(dir, 'jobs', 'long-s')), 'the running job keeps its directory')
+    await waitFor('what the host missed deleted', async () => !await exists(join(dir, 'jobs', 'missed-s')) && !await exists(join(dir, 'code', 'missed')))
+    assert.ok(await exists(join(dir, 'code', 'arriving')), 'young code stays: its run may not be in the log yet')
     await store.propose({ type: 'run.stop', at: 5, run_id: 'long', abort: true })
     await waitFor('long ended', () => store.state.runs.long?.status === 'terminated')
   } finally {
