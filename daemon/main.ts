@@ -15,6 +15,7 @@ Commands:
   run      run the daemon in the foreground, logging JSON lines to stdout
            [--data-dir DIR] [--name NAME] [--listen MULTIADDR]... [--join TOKEN]
            [--inventory FILE] [--mdns] [--unreachable-grace DURATION] [--ssh-port N]
+           [--keep-runs N] [--keep-for DURATION]
   join     TOKEN [run's options]: join the mesh of a token printed by \`dstackd token\`
            on another host, and run (the same as \`dstackd run --join TOKEN\`)
   status   this node: peer id, role, term, leader, peers     [--data-dir DIR] [--json]
@@ -37,6 +38,10 @@ Run options:
                       how long the jobs of an unreachable host keep their status before they
                       fail with instance_unreachable and retry by policy (default 2m; 90s,
                       5m, 1h; the leader's setting applies)
+  --keep-runs N       finished runs kept in the history, newest first (default 1000)
+  --keep-for DURATION how long a finished run is kept, e.g. 7d, 12h (default 7d); older
+                      runs are dropped with their logs on every host (the leader's setting
+                      is the one that counts)
 
 A node started without --join founds a mesh of its own; every other host joins it with the
 token that \`dstackd token\` prints there. Voters (1, 3 or 5) are chosen automatically. Jobs run
@@ -51,6 +56,27 @@ function log (level: 'info' | 'warn' | 'error', msg: string, fields: Record<stri
   process.stdout.write(JSON.stringify({ ts: new Date().toISOString(), level, msg, ...fields }) + '\n')
 }
 
+/** --keep-runs and --keep-for over the defaults (daemon/state/retention.ts). */
+async function retentionOf (keepRuns: string | undefined, keepFor: string | undefined): Promise<import('./state/retention.ts').Retention> {
+  const { DEFAULT_RETENTION, retentionProblem } = await import('./state/retention.ts')
+  const r = { ...DEFAULT_RETENTION }
+  if (keepRuns !== undefined) {
+    if (!/^\d+$/.test(keepRuns.trim())) throw new Error(`--keep-runs: expected a whole number of runs, got ${JSON.stringify(keepRuns)}`)
+    r.keepRuns = Number(keepRuns)
+  }
+  if (keepFor !== undefined) {
+    const { parseDuration } = await import('./config/index.ts')
+    try {
+      r.keepForMs = parseDuration(keepFor) * 1000
+    } catch (err) {
+      throw new Error(`--keep-for: ${(err as Error).message}`)
+    }
+  }
+  const problem = retentionProblem(r)
+  if (problem !== null) throw new Error(`--${problem}`)
+  return r
+}
+
 async function run (argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -63,6 +89,8 @@ async function run (argv: string[]): Promise<number> {
       mdns: { type: 'boolean' },
       'unreachable-grace': { type: 'string' },
       'ssh-port': { type: 'string' },
+      'keep-runs': { type: 'string' },
+      'keep-for': { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -87,13 +115,20 @@ async function run (argv: string[]): Promise<number> {
       return 2
     }
   }
+  let retention
+  try {
+    retention = await retentionOf(values['keep-runs'], values['keep-for'])
+  } catch (err) {
+    console.error(`dstackd: ${(err as Error).message}`)
+    return 2
+  }
   process.on('uncaughtException', err => log('error', 'uncaught exception (kept running)', { error: String(err), stack: err.stack }))
   process.on('unhandledRejection', err => log('error', 'unhandled rejection (kept running)', { error: String(err) }))
   const { startNode } = await import('./node.ts')
   const dataDir = dataDirOf(values['data-dir'])
   let node
   try {
-    node = await startNode({ dataDir, name: values.name, listen: values.listen, join: values.join?.trim(), inventoryFile: values.inventory, mdns: values.mdns === true, unreachableGrace, log })
+    node = await startNode({ dataDir, name: values.name, listen: values.listen, join: values.join?.trim(), inventoryFile: values.inventory, mdns: values.mdns === true, unreachableGrace, retention, log })
   } catch (err) {
     log('error', 'dstackd could not start', { error: (err as Error).message, dataDir })
     console.error(`dstackd: ${(err as Error).message}`)

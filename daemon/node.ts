@@ -21,6 +21,9 @@ import { startPeerServices } from './api/peers.ts'
 import { createApiServer } from './api/server.ts'
 import { startController } from './scheduler/controller.ts'
 import { HOSTS_TOPIC, hostRecordProblem, startHostKeeper, type HostRecord } from './scheduler/hosts.ts'
+import { levelStorage } from '../mesh/raft/storage.ts'
+import { meshTransport } from '../mesh/raft/transport.ts'
+import type { Retention } from './state/retention.ts'
 import { openStore } from './state/store.ts'
 import { VERSION } from './version.ts'
 
@@ -39,6 +42,8 @@ export interface NodeOptions {
   mdns?: boolean
   /** Seconds an unreachable host's jobs keep their status before they fail with instance_unreachable (default 120). */
   unreachableGrace?: number
+  /** How long finished runs stay in the history while this node leads (default: a week, 1,000 runs). */
+  retention?: Retention
   log: Log
 }
 
@@ -142,8 +147,9 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
   const closeAll = async () => { for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {}) }
   try {
     const store = await openStore({
-      mesh,
-      dbPath: join(dataDir, 'raft'),
+      storage: await levelStorage(join(dataDir, 'raft')),
+      // A write a peer does not read for an election timeout (8 ticks of 100 ms) is dropped: Raft retransmits.
+      transport: meshTransport(mesh, { messageTimeoutMs: 1000 }),
       bootstrap: origin === 'founded',
       log: (msg, fields) => log('info', msg, fields as Record<string, unknown>)
     })
@@ -203,7 +209,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     forgetDeleted()
     const offDeleted = store.subscribe(cmd => { if (cmd === null || cmd.type === 'instance.delete') forgetDeleted() })
     closers.push(offDeleted)
-    const controller = startController(store, leaderTerm, log)
+    const controller = startController(store, leaderTerm, log, opts.retention)
     closers.push(() => controller.close())
     const keeper = startHostKeeper({ store, presence, liveness, isLeader: leaderTerm, grace: opts.unreachableGrace, log })
     closers.push(() => keeper.close())

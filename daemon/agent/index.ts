@@ -1,12 +1,13 @@
 // The agent: this host's hands. It watches the state for job submissions placed on this node,
 // starts them in the runtime, stops them when they are told to terminate, and reports every
 // change back as a command. After a restart it re-adopts what still runs (`recover`).
-import { cp, mkdir, stat } from 'node:fs/promises'
+import { cp, mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { constants } from 'node:os'
 import { join } from 'node:path'
 import type { JobExit, Runtime } from '../../drivers/runtime/index.ts'
+import { activeJobs } from '../state/active.ts'
 import { isFinal, latest } from '../state/lifecycle.ts'
-import type { ApplyResult, Command } from '../state/machine.ts'
+import type { ApplyResult, Command, Compacted } from '../state/machine.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Job, JobSubmission, Run, State } from '../state/types.ts'
 import { prepareArtifacts, saveArtifacts } from './artifacts.ts'
@@ -37,6 +38,9 @@ type Local = { job: Job, sub: JobSubmission, stopping: 'stop' | 'kill' | null, e
 
 /** Between two tries of a report that could not be recorded (no leader: a partition, say). */
 const REPORT_RETRY_MS = [250, 500, 1000, 2000, 5000]
+
+/** A run's code this young may belong to a submission not yet in the log: a sweep leaves it. */
+const CODE_GRACE_MS = 10 * 60 * 1000
 
 /**
  * May this job start now (SPEC §3.6 `startup_order`)? `master-first`: workers wait for the
@@ -102,9 +106,8 @@ export function startAgent (opts: AgentOptions): Agent {
 
   function mine (state: State): Array<{ run: Run, job: Job, sub: JobSubmission }> {
     const out = []
-    for (const job of Object.values(state.jobs)) {
-      const sub = latest(job)
-      if (sub.placement?.node !== node || isFinal(sub.status)) continue
+    for (const { job, sub } of activeJobs(state)) {
+      if (sub.placement?.node !== node) continue
       const run = state.runs[job.run_id]
       if (run) out.push({ run, job, sub })
     }
@@ -270,8 +273,42 @@ export function startAgent (opts: AgentOptions): Agent {
     }
   }
 
+  // Runs compacted out of the history (state/retention.ts) take their job directories (output
+  // logs included) and code with them. A compaction this host missed while it was down is made
+  // up for at the first one it sees after a start: by then it has caught up with the log, so
+  // whatever the state no longer names is gone for good. Code younger than a few minutes may
+  // belong to a submission still on its way to the log, and stays.
+  const codeDir = (runId: string) => join(opts.dataDir, 'code', runId)
+  const removeDir = (dir: string) => rm(dir, { recursive: true, force: true })
+    .catch(err => opts.log('warn', 'could not delete a compacted run\'s files', { dir, error: String(err) }))
+  let swept = false
+  async function forget (compacted: Compacted[]): Promise<void> {
+    for (const { run, jobs } of compacted) {
+      for (const job of jobs) for (const sub of job.submissions) if (sub.placement?.node === node && !running.has(sub.id)) await removeDir(jobDir(sub))
+      await removeDir(codeDir(run.id))
+    }
+    if (swept) return
+    swept = true
+    const state = store.state
+    const known = new Set<string>()
+    for (const job of Object.values(state.jobs)) for (const sub of job.submissions) known.add(sub.id)
+    for (const entry of await readdir(join(opts.dataDir, 'jobs'), { withFileTypes: true }).catch(() => [])) {
+      const id = entry.name
+      if (entry.isDirectory() && !known.has(id) && !running.has(id) && !starting.has(id)) await removeDir(join(opts.dataDir, 'jobs', id))
+    }
+    for (const id of await readdir(join(opts.dataDir, 'code')).catch(() => [])) {
+      const mtime = await stat(codeDir(id)).then(s => s.mtimeMs, () => Date.now())
+      if (state.runs[id] === undefined && Date.now() - mtime > CODE_GRACE_MS) await removeDir(codeDir(id))
+    }
+  }
+  let forgetting = Promise.resolve()
+
   let scheduled = false
-  const unsubscribe = store.subscribe(() => {
+  const unsubscribe = store.subscribe((cmd, result) => {
+    if (cmd?.type === 'runs.compact' && result?.ok && result.compacted !== undefined && result.compacted.length > 0) {
+      const compacted = result.compacted
+      forgetting = forgetting.then(() => forget(compacted))
+    }
     if (scheduled) return
     scheduled = true
     queueMicrotask(() => { scheduled = false; reconcile() })

@@ -10,6 +10,7 @@
 // during a pass, so once no host has room for some requirements, no later job with the same
 // requirements needs a look either.
 import { inferGpuVendor, offerMismatch, spotRequirement, type Offer, type Requirements, type ResourcesSpec, type RunConfiguration } from '../config/index.ts'
+import { activeJobs, activeRuns } from '../state/active.ts'
 import { isFinal, latest } from '../state/lifecycle.ts'
 import type { Instance, Job, Placement, Run, State } from '../state/types.ts'
 import { portBook, portsOf, type PortBook } from './ports.ts'
@@ -86,9 +87,8 @@ function poolOf (state: State): Pool {
   })
   instances.map((inst, k) => ({ id: inst.id, k })).sort((a, b) => a.id.localeCompare(b.id)).forEach(({ k }, r) => { pool.rank[k] = r })
   // What active jobs hold. A placement on an instance outside the pool holds nothing a job could use.
-  for (const job of Object.values(state.jobs)) {
-    const sub = latest(job)
-    if (!sub.placement || isFinal(sub.status)) continue
+  for (const { sub } of activeJobs(state)) {
+    if (!sub.placement) continue
     const k = pool.index.get(sub.placement.instance)
     if (k === undefined) continue
     pool.cpus[k]! -= sub.placement.cpus; pool.memory[k]! -= sub.placement.memory; pool.gpus[k]! -= sub.placement.gpus
@@ -231,8 +231,8 @@ type Entry =
  */
 function queue (state: State, pool: Pool): Entry[] {
   const jobs: Array<{ run: Run, job: Job, priority: number, at: number, num: number }> = []
-  for (const run of Object.values(state.runs)) {
-    if (run.status === 'terminating' || run.status === 'done' || run.status === 'failed' || run.status === 'terminated') continue
+  for (const run of activeRuns(state)) {
+    if (run.status === 'terminating') continue
     for (const id of run.job_ids) {
       const job = state.jobs[id]!
       const sub = latest(job)

@@ -2,6 +2,7 @@
 // reads time only from the command (stamped by whoever proposed it) and takes every id and
 // random choice from the command — so every replica that applies the same log ends equal.
 // It never throws on a command: one that does not fit the state is refused with a reason.
+import { activeJobsOn, lowestFreeName, noteAssigned, noteCompacted, noteFinished, noteSubmitted, runsNamed } from './active.ts'
 import { backoffSeconds, isFinal, judgeReplica, jobStatusFor, latest, RESUBMIT_MESSAGE, RUN_REASONS } from './lifecycle.ts'
 import {
   FINAL_RUN_STATUSES, type Instance, type Job, type JobSpec, type JobStatus, type JobSubmission,
@@ -27,11 +28,18 @@ export type Command =
   | { type: 'job.assign', at: number, job_id: string, submission_id: string, placement: Placement } & Fence
   | { type: 'job.wait', at: number, job_id: string, submission_id: string, reason: string } & Fence
   | { type: 'job.status', at: number, job_id: string, submission_id: string, status: JobStatus, reason?: JobTerminationReason | null, message?: string | null, exit_status?: number | null, limits_note?: string | null } & Fence
+  /** Drops finished runs and their jobs from the state (the leader's retention, state/retention.ts). */
+  | { type: 'runs.compact', at: number, run_ids: string[] } & Fence
 
 /** Where a command sits in the replicated log. */
 export interface LogPosition { index: number, term: number }
 
-export type ApplyResult = { ok: true, events: StateEvent[], run?: Run } | { ok: false, code: string, message: string, events: StateEvent[] }
+export type ApplyResult =
+  | { ok: true, events: StateEvent[], run?: Run, compacted?: Compacted[] }
+  | { ok: false, code: string, message: string, events: StateEvent[] }
+
+/** A run that left the state, with its jobs: each host deletes what it kept of them. */
+export interface Compacted { run: Run, jobs: Job[] }
 
 /** Events kept in the state; older ones fall off (the audit stream, not a history of record). */
 const MAX_EVENTS = 5000
@@ -100,8 +108,8 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
     case 'run.submit': {
       const { run: r } = cmd
       if (state.runs[r.id]) return refuse('conflict', `run id ${r.id} exists`)
-      const name = r.name ?? uniqueName(state, r.project, r.name_base)
-      const active = activeRunNamed(state, r.project, name)
+      const name = r.name ?? lowestFreeName(state, r.project, r.name_base)
+      const active = runsNamed(state, r.project, name).find(run => !isRunFinal(run.status))
       if (active) return refuse('conflict', `run ${name} is active: stop it first`)
       const run: Run = {
         id: r.id, project: r.project, user: r.user, name, submitted_at: cmd.at, status: 'submitted',
@@ -109,6 +117,7 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
         spec: { ...r.spec, run_name: name }, job_ids: [], resubmit_at: null, resubmissions: 0, finished_at: null
       }
       state.runs[run.id] = run
+      noteSubmitted(state, run)
       for (const j of cmd.jobs) {
         const spec = { ...j.spec, job_name: `${name}-${j.spec.job_num}-${j.spec.replica_num}` }
         state.jobs[j.id] = { id: j.id, run_id: run.id, spec, submissions: [newSubmission(j.submission_id, 0, cmd.at)] }
@@ -158,6 +167,7 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
       // The assignment carries its place in the log: the proof, for the agent, that it was committed.
       sub.placement = { ...cmd.placement, instance_name: state.instances[cmd.placement.instance]?.name ?? cmd.placement.hostname, gpu_slots: freeGpuSlots(state, cmd.placement), ...(position === undefined ? {} : { term: position.term, index: position.index }) }
       sub.waiting_reason = null
+      noteAssigned(state, job, cmd.placement.instance)
       const instance = state.instances[cmd.placement.instance]
       if (instance) instance.status = 'busy'
       emit({ kind: 'job.assigned', message: `Job ${job.spec.job_name} placed on ${cmd.placement.hostname}`, run: run.name, job: job.spec.job_name })
@@ -194,6 +204,23 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
       refresh(state, run, cmd.at, emit)
       return { ok: true, events, run }
     }
+    case 'runs.compact': {
+      // Only what has finished, all of it: an unfinished run, or one with a job still active,
+      // is never dropped whoever asks.
+      const compacted: Compacted[] = []
+      for (const id of cmd.run_ids) {
+        const run = state.runs[id]
+        if (!run || !isRunFinal(run.status)) continue
+        const jobs = run.job_ids.map(j => state.jobs[j]).filter((j): j is Job => j !== undefined)
+        if (jobs.some(j => !isFinal(latest(j).status))) continue
+        for (const j of jobs) delete state.jobs[j.id]
+        delete state.runs[id]
+        noteCompacted(state, run)
+        compacted.push({ run, jobs })
+      }
+      if (compacted.length > 0) emit({ kind: 'runs.compacted', message: `${compacted.length} finished run${compacted.length === 1 ? '' : 's'} compacted out of the history` })
+      return { ok: true, events, compacted }
+    }
   }
 }
 
@@ -206,9 +233,7 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
 function endJobsOn (state: State, instance: Instance, message: string, at: number, emit: Emit): number {
   const runs = new Set<Run>()
   let ended = 0
-  for (const job of Object.values(state.jobs)) {
-    const sub = latest(job)
-    if (sub.placement?.instance !== instance.id || isFinal(sub.status)) continue
+  for (const { job, sub } of activeJobsOn(state, instance.id)) {
     const run = state.runs[job.run_id]!
     if (sub.status === 'terminating' && sub.termination_reason !== null) {
       sub.status = jobStatusFor(sub.termination_reason)
@@ -249,26 +274,12 @@ export function isRunFinal (status: RunStatus): boolean {
   return FINAL_RUN_STATUSES.includes(status)
 }
 
-function activeRunNamed (state: State, project: string, name: string): Run | undefined {
-  return Object.values(state.runs).find(r => r.project === project && r.name === name && !isRunFinal(r.status))
-}
-
-/** `<base>-<n>` with n the lowest integer ≥ 1 not taken in the project (§3.8). */
-function uniqueName (state: State, project: string, base: string): string {
-  const taken = new Set(Object.values(state.runs).filter(r => r.project === project).map(r => r.name))
-  let n = 1
-  while (taken.has(`${base}-${n}`)) n++
-  return `${base}-${n}`
-}
-
 /** The lowest GPU positions of the instance that no active job holds: which devices the job sees. */
 function freeGpuSlots (state: State, placement: Placement): number[] {
   if (placement.gpus <= 0) return []
   const held = new Set<number>()
-  for (const job of Object.values(state.jobs)) {
-    const s = latest(job)
-    if (s.placement?.instance !== placement.instance || isFinal(s.status)) continue
-    for (const slot of s.placement.gpu_slots ?? []) held.add(slot)
+  for (const { sub } of activeJobsOn(state, placement.instance)) {
+    for (const slot of sub.placement!.gpu_slots ?? []) held.add(slot)
   }
   const out: number[] = []
   for (let slot = 0; out.length < placement.gpus && slot < 1024; slot++) if (!held.has(slot)) out.push(slot)
@@ -279,10 +290,7 @@ function releaseInstance (state: State, placement: Placement | null): void {
   if (!placement) return
   const instance = state.instances[placement.instance]
   if (!instance) return
-  const stillBusy = Object.values(state.jobs).some(j => {
-    const s = latest(j)
-    return s.placement?.instance === instance.id && !isFinal(s.status)
-  })
+  const stillBusy = activeJobsOn(state, instance.id).length > 0
   if (!stillBusy && instance.status === 'busy') instance.status = 'idle'
 }
 
@@ -358,11 +366,15 @@ function refresh (state: State, run: Run, at: number, emit: Emit): void {
     run.status = RUN_REASONS[reason].status
     run.status_message = RUN_REASONS[reason].error
     run.finished_at = at
+    noteFinished(state, run)
     emit({ kind: 'run.finished', message: `Run ${run.name} ${run.status}${reason !== 'all_jobs_done' ? ` (${reason})` : ''}`, run: run.name })
   }
 }
 
-/** Keeps the event list bounded; called by the store after each apply. */
+/**
+ * Keeps the event list bounded; called by the store after each apply. It trims a tenth at a
+ * time: dropping one event per command moved the whole list every time.
+ */
 export function trimEvents (state: State): void {
-  if (state.events.length > MAX_EVENTS) state.events.splice(0, state.events.length - MAX_EVENTS)
+  if (state.events.length > MAX_EVENTS * 1.1) state.events.splice(0, state.events.length - MAX_EVENTS)
 }

@@ -3,12 +3,17 @@
 // (forwarded to the leader from any other node) and acknowledged once it is committed and
 // applied here. A single host is a cluster of one voter: the same code, no special case.
 //
-// Durability is Raft's (mesh/raft/node.ts): every entry is in LevelDB before it is applied, and
-// the state is snapshotted every SNAPSHOT_EVERY entries. A daemon killed at any moment restarts
-// with every command it acknowledged.
-import type { Mesh } from '../../mesh/index.ts'
+// Durability is Raft's (mesh/raft/node.ts): every entry is in its storage (LevelDB, on a host)
+// before it is applied, and the state is snapshotted every `snapshotEvery` entries. A daemon
+// killed at any moment restarts with every command it acknowledged. The snapshot holds only
+// what retention keeps (state/retention.ts), so it stays bounded as the fleet's history grows.
+//
+// The store sees Raft's storage and transport only as interfaces: a host passes LevelDB and
+// the mesh (levelStorage, meshTransport), a test in-memory ones (memoryStorage, memoryNetwork).
 import { CodedError } from '../../mesh/errors.ts'
 import { RaftNodeError, startRaftNode, type RaftNode } from '../../mesh/raft/node.ts'
+import type { RaftStorage } from '../../mesh/raft/storage.ts'
+import type { RaftTransport } from '../../mesh/raft/transport.ts'
 import { apply, trimEvents, type ApplyResult, type Command } from './machine.ts'
 import { emptyState, type State } from './types.ts'
 
@@ -32,13 +37,12 @@ export class StoreError extends CodedError<'unavailable' | 'timeout' | 'closed'>
 }
 
 export interface StoreOptions {
-  mesh: Mesh
-  /** The LevelDB directory of the Raft log. */
-  dbPath: string
+  /** Where Raft keeps the log, the hard state and the snapshot. */
+  storage: RaftStorage
+  /** How this node reaches the other members; its `self` is this node's id. */
+  transport: RaftTransport
   /** Start a new cluster with this node as its only voter (else wait to be added by a leader). */
   bootstrap: boolean
-  /** fsync every batch (default true). */
-  sync?: boolean
   /** Snapshot the state after this many entries (default 2000). */
   snapshotEvery?: number
   /** Milliseconds per Raft tick (default 100). */
@@ -59,16 +63,15 @@ export async function openStore (opts: StoreOptions): Promise<ReplicatedStore> {
   const results = new Map<number, ApplyResult>()
 
   const raft = await startRaftNode({
-    mesh: opts.mesh,
-    dbPath: opts.dbPath,
-    voters: opts.bootstrap ? [opts.mesh.peerId] : [],
+    storage: opts.storage,
+    transport: opts.transport,
+    voters: opts.bootstrap ? [opts.transport.self] : [],
     tickMs: opts.tickMs,
     electionTicks: opts.electionTicks ?? 8,
     // Heartbeats every third tick: a leader of fifty hosts sends about 160 a second, not 500.
     heartbeatTicks: 3,
     compactEvery: opts.snapshotEvery ?? 2000,
     proposeTimeoutMs: opts.proposeTimeoutMs,
-    sync: opts.sync,
     log: opts.log,
     apply (entry) {
       const cmd = entry.data as Command

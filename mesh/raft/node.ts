@@ -1,28 +1,31 @@
 // mesh/raft/node.ts — the driver loop that hosts the Raft core on a real node: a tick timer,
-// Raft messages over the mesh, the log and hard state in LevelDB, the application's state
-// machine fed with committed entries in order.
+// Raft messages over a transport, the log and hard state in a storage, the application's state
+// machine fed with committed entries in order. Storage and transport are interfaces
+// (storage.ts, transport.ts): LevelDB and the mesh on a host, in-memory fakes in tests.
 //
-//   const node = await startRaftNode({ mesh, dbPath, voters: [idA, idB, idC],
+//   const node = await startRaftNode({ storage: await levelStorage(dir), transport: meshTransport(mesh, { messageTimeoutMs }),
+//                                      voters: [idA, idB, idC],
 //                                      apply: e => machine.apply(e.data),
 //                                      snapshot: () => machine.dump(), restore: d => machine.load(d) })
 //   const { index, term } = await node.propose({ op: 'put', key, value })   // on any member
 //   node.status(); node.leader(); await node.close()
 //
 // How it follows the core's Ready contract (mesh/raft/index.ts), one Ready at a time, in order:
-//   1. the snapshot, entries and hard state go to LevelDB in ONE atomic batch (fsync'd unless
-//      `sync: false`), so a kill -9 at any point leaves either all of a Ready on disk or none;
+//   1. the snapshot, entries and hard state go to storage in ONE atomic save (for LevelDB one
+//      batch, fsync'd unless `sync: false`), so a kill -9 at any point leaves either all of a
+//      Ready on disk or none;
 //   2. then its messages are queued for sending (see below);
 //   3. then the state machine is restored from its snapshot and fed its committed entries, in
 //      order, awaiting `apply` one entry at a time;
 //   4. then `advance`. Every `compactEvery` applied entries, `snapshot()` is taken and the log up
-//      to there dropped (the snapshot stored first, in the same batch as the deletes).
+//      to there dropped (storage.compact: the snapshot and the deletes in one batch).
 //
 // The state machine lives in the application's memory: on start the driver hands the stored
 // snapshot to `restore`, and the core hands every committed entry after it to `apply` again.
 // So within one process lifetime each entry is applied exactly once, in log order; an
 // application that keeps its own durable state must make `apply` idempotent (or key it on index).
 //
-// Transport: a mesh channel (mesh/channel.ts) on `/dstack/raft/2.0.0`: one long-lived stream to
+// The mesh transport: a mesh channel (mesh/channel.ts) on `/dstack/raft/2.0.0`: one long-lived stream to
 // each peer, one frame `{ msgs: Message[] }` per peer and Ready, so a peer receives our messages
 // in the order we sent them. No answers: Raft's own responses are messages the other way. A
 // message whose `from` is not the sending peer is dropped (peers cannot speak for each other).
@@ -36,15 +39,12 @@
 // With no leader known, `propose` waits for one until its timeout, then fails with code
 // `no_leader`.
 import { Buffer } from 'node:buffer'
-import { Level } from 'level'
-import type { Mesh } from '../index.ts'
-import { createRaft, entryBytes, RaftError, type ConfChange, type Entry, type HardState, type Message, type PeerProgress, type Raft, type Ready, type Snapshot, type Status } from './index.ts'
+import { createRaft, entryBytes, RaftError, type ConfChange, type Message, type PeerProgress, type Raft, type Ready, type Status } from './index.ts'
 import { CodedError } from '../errors.ts'
+import type { RaftStorage } from './storage.ts'
+import type { ForwardedProposal, RaftTransport } from './transport.ts'
 
-/** Raft messages between members. */
-export const RAFT_PROTOCOL = '/dstack/raft/2.0.0'
-/** Proposals forwarded from a follower to the leader. */
-export const RAFT_PROPOSE_PROTOCOL = '/dstack/raft-propose/1.0.0'
+export { RAFT_PROTOCOL, RAFT_PROPOSE_PROTOCOL } from './transport.ts'
 
 export type RaftNodeErrorCode =
   /** No leader was known (or reachable) before the proposal's timeout. */
@@ -78,9 +78,10 @@ export interface AppliedEntry {
 }
 
 export interface RaftNodeOptions {
-  mesh: Mesh
-  /** The LevelDB directory holding this node's hard state, snapshot and log. */
-  dbPath: string
+  /** Where the hard state, the snapshot and the log are kept (storage.ts: levelStorage, memoryStorage). */
+  storage: RaftStorage
+  /** How this node reaches the others (transport.ts: meshTransport, memoryNetwork); its `self` is this node's id. */
+  transport: RaftTransport
   /** Peer ids of the voters of a new cluster (ignored once the log says who the members are). */
   voters: string[]
   learners?: string[]
@@ -100,10 +101,6 @@ export interface RaftNodeOptions {
   compactEvery?: number
   /** Default timeout of `propose`, in ms. Default 10000. */
   proposeTimeoutMs?: number
-  /** How long opening a stream to a peer, or a write the peer does not read, may take, in ms. Default max(1000, electionTicks × tickMs). */
-  messageTimeoutMs?: number
-  /** fsync each Ready's batch. Default true; false survives kill -9 but not a power cut. */
-  sync?: boolean
   log?: (msg: string, fields?: object) => void
 }
 
@@ -134,10 +131,6 @@ export interface RaftNode {
   close(): Promise<void>
 }
 
-const HARD_STATE_KEY = 'hs'
-const SNAPSHOT_KEY = 'snap'
-const entryKey = (index: number): string => `e:${String(index).padStart(16, '0')}`
-
 interface Waiter {
   index: number
   term: number
@@ -147,9 +140,7 @@ interface Waiter {
   reject: (err: Error) => void
 }
 
-type BatchOp = { type: 'put', key: string, value: unknown } | { type: 'del', key: string }
-
-function encodeData (data: unknown): { data?: unknown, bytes?: string } {
+function encodeData (data: unknown): ForwardedProposal {
   if (data instanceof Uint8Array) return { bytes: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') }
   return { data }
 }
@@ -165,42 +156,27 @@ function decodeData (body: unknown): unknown {
 const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 
 export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
-  const mesh = opts.mesh
-  const self = mesh.peerId
+  const { storage, transport } = opts
+  const self = transport.self
   const tickMs = opts.tickMs ?? 100
   const electionTicks = opts.electionTicks ?? 10
   const compactEvery = opts.compactEvery ?? 1000
   const proposeTimeoutMs = opts.proposeTimeoutMs ?? 10_000
-  const messageTimeoutMs = opts.messageTimeoutMs ?? Math.max(1000, electionTicks * tickMs)
-  const sync = opts.sync ?? true
   const log = opts.log ?? (() => {})
   if (!(tickMs > 0)) throw new TypeError(`tickMs must be positive, got ${tickMs}`)
   if (!(Number.isInteger(compactEvery) && compactEvery > 0)) throw new TypeError(`compactEvery must be a positive integer, got ${compactEvery}`)
 
-  // ---- restore from disk -------------------------------------------------------------------
-  const db = new Level<string, unknown>(opts.dbPath, { valueEncoding: 'json' })
-  await db.open()
+  // ---- restore from storage -----------------------------------------------------------------
   let raft: Raft
-  /** The stored entries' index range, contiguous; null when none are stored. */
-  let stored: { first: number, last: number } | null = null
   let appliedIndex = 0
   let snapshotIndex = 0
   /** What was known committed before the restart: applied before `startRaftNode` resolves. */
   let storedCommit = 0
   try {
-    const hardState = await db.get(HARD_STATE_KEY) as HardState | undefined
-    const snapshot = await db.get(SNAPSHOT_KEY) as Snapshot | undefined
+    const { hardState, snapshot, entries } = await storage.load()
     storedCommit = hardState?.commit ?? 0
-    const entries: Entry[] = []
-    for await (const [key, value] of db.iterator({ gt: 'e:', lt: 'e;' })) {
-      const e = value as Entry
-      if (entryKey(e.index) !== key) throw new Error(`raft store ${opts.dbPath}: entry under ${key} says index ${e.index}`)
-      if (stored !== null && e.index !== stored.last + 1) throw new Error(`raft store ${opts.dbPath}: entries jump from ${stored.last} to ${e.index}`)
-      stored = stored === null ? { first: e.index, last: e.index } : { first: stored.first, last: e.index }
-      entries.push(e)
-    }
     if (snapshot !== undefined) {
-      if (opts.restore === undefined) throw new Error(`raft store ${opts.dbPath} holds a snapshot (index ${snapshot.index}) but no restore() was given`)
+      if (opts.restore === undefined) throw new Error(`raft storage of ${self} holds a snapshot (index ${snapshot.index}) but no restore() was given`)
       await opts.restore(snapshot.data)
       appliedIndex = snapshotIndex = snapshot.index
     }
@@ -215,7 +191,7 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
     })
     log('raft: started', { id: self, term: hardState?.term ?? 0, commit: hardState?.commit ?? 0, snapshot: snapshotIndex, entries: entries.length })
   } catch (err) {
-    await db.close().catch(() => {})
+    await storage.close().catch(() => {})
     throw err
   }
 
@@ -248,50 +224,23 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
 
   // ---- persistence ---------------------------------------------------------------------------
   async function persist (rd: Ready): Promise<void> {
-    const ops: BatchOp[] = []
-    const deleteRange = (from: number, to: number): void => {
-      for (let i = from; i <= to; i++) ops.push({ type: 'del', key: entryKey(i) })
-    }
-    if (rd.snapshotToApply) {
-      ops.push({ type: 'put', key: SNAPSHOT_KEY, value: rd.snapshotToApply })
-      if (stored !== null) deleteRange(stored.first, stored.last)
-      stored = null
-    }
-    if (rd.entriesToPersist.length > 0) {
-      const first = rd.entriesToPersist[0]!.index
-      const last = rd.entriesToPersist[rd.entriesToPersist.length - 1]!.index
-      if (stored !== null) {
-        if (first > stored.last + 1) throw new RaftError('internal', `persisting entries from ${first} after stored entries ending at ${stored.last}`)
-        deleteRange(Math.max(first, stored.first), stored.last)
-        stored = { first: Math.min(first, stored.first), last }
-      } else {
-        stored = { first, last }
-      }
-      for (const e of rd.entriesToPersist) ops.push({ type: 'put', key: entryKey(e.index), value: e })
-    }
-    if (rd.hardState) ops.push({ type: 'put', key: HARD_STATE_KEY, value: rd.hardState })
-    if (ops.length > 0) await db.batch(ops as any, { sync })
+    if (!rd.snapshotToApply && rd.entriesToPersist.length === 0 && !rd.hardState) return
+    await storage.save({ snapshot: rd.snapshotToApply ?? undefined, entries: rd.entriesToPersist, hardState: rd.hardState ?? undefined })
   }
 
   async function maybeCompact (): Promise<void> {
     if (opts.snapshot === undefined || appliedIndex - snapshotIndex < compactEvery) return
     const snap = raft.compact(appliedIndex, opts.snapshot())
     if (snap === null) return
-    const ops: BatchOp[] = [{ type: 'put', key: SNAPSHOT_KEY, value: snap }]
-    if (stored !== null) {
-      const upTo = Math.min(snap.index, stored.last)
-      for (let i = stored.first; i <= upTo; i++) ops.push({ type: 'del', key: entryKey(i) })
-      stored = upTo >= stored.last ? null : { first: upTo + 1, last: stored.last }
-    }
-    await db.batch(ops as any, { sync })
+    await storage.compact(snap)
     snapshotIndex = snap.index
     log('raft: compacted', { index: snap.index, term: snap.term })
   }
 
   // ---- sending and receiving ----------------------------------------------------------------
-  const channel = await mesh.channel(RAFT_PROTOCOL, (body, from) => {
+  function deliver (body: { msgs?: unknown }, from: string): void {
     if (closed || failure !== null) return
-    if (!Array.isArray(body.msgs)) {
+    if (!Array.isArray(body?.msgs)) {
       log('raft: dropped a frame that is not { msgs: Message[] }', { peer: from })
       return
     }
@@ -312,7 +261,7 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
       }
     }
     schedule()
-  }, { timeoutMs: messageTimeoutMs })
+  }
 
   function send (messages: Message[]): void {
     const byPeer = new Map<string, Message[]>()
@@ -321,7 +270,7 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
       if (list === undefined) byPeer.set(m.to, [m])
       else list.push(m)
     }
-    for (const [peer, msgs] of byPeer) channel.send(peer, { msgs })
+    for (const [peer, msgs] of byPeer) transport.send(peer, msgs)
   }
 
   // ---- the Ready loop ------------------------------------------------------------------------
@@ -431,16 +380,17 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
     })
   }
 
-  await mesh.handle(RAFT_PROPOSE_PROTOCOL, async (body: { data?: unknown, bytes?: string, timeoutMs?: unknown }, ctx) => {
+  async function proposeForwarded (body: ForwardedProposal, signal?: AbortSignal): Promise<{ index: number, term: number }> {
     if (closed || failure !== null) throw Object.assign(stoppedError(), { code: 'unavailable' })
     const data = decodeData(body)
     const timeoutMs = typeof body.timeoutMs === 'number' && body.timeoutMs > 0 ? Math.min(body.timeoutMs, 10 * proposeTimeoutMs) : proposeTimeoutMs
     const r = raft.propose(data as object)
     if (!r.ok) throw Object.assign(new Error(`${self} is not the leader (it knows ${r.reason === 'not_leader' ? r.leader ?? 'no leader' : r.reason})`), { code: 'not_leader' })
     schedule()
-    await waitApplied(r.index, r.term, false, Date.now() + timeoutMs, ctx.signal)
+    await waitApplied(r.index, r.term, false, Date.now() + timeoutMs, signal)
     return { index: r.index, term: r.term }
-  })
+  }
+  await transport.listen({ deliver, propose: proposeForwarded })
 
   // ---- ticking -------------------------------------------------------------------------------
   const timer = setInterval(() => {
@@ -475,7 +425,7 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
         const st = raft.status()
         throw new RaftNodeError('no_leader', unreachable !== null
           ? `no Raft leader reachable within ${timeoutMs} ms: the leader ${unreachable} could not be reached (${self} is ${st.role} at term ${st.term})`
-          : `no Raft leader elected within ${timeoutMs} ms (${self} is ${st.role} at term ${st.term}, ${mesh.peers().length} peers connected)`)
+          : `no Raft leader elected within ${timeoutMs} ms (${self} is ${st.role} at term ${st.term}, ${transport.peerCount()} peers connected)`)
       }
       if (r.leader === null || r.leader === self) {
         await leaderOrWait(Math.min(remaining, tickMs * electionTicks))
@@ -483,7 +433,7 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
       }
       let answer: { index: number, term: number }
       try {
-        answer = await mesh.request<{ index: number, term: number }>(r.leader, RAFT_PROPOSE_PROTOCOL, { ...encodeData(data), timeoutMs: remaining }, { timeoutMs: remaining + 1000 })
+        answer = await transport.forward(r.leader, { ...encodeData(data), timeoutMs: remaining }, remaining)
       } catch (err) {
         const e = err as { code?: string, remote?: boolean, message?: string }
         // These never reached a leader's log: safe to try again once the leader is known anew.
@@ -533,7 +483,7 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
   return {
     propose,
     changeMembership,
-    lastHeard: peer => channel.lastHeard(peer),
+    lastHeard: peer => transport.lastHeard(peer),
     leaderSince: () => leaderSince,
     progress: () => raft.progress() ?? {},
     status: () => raft.status(),
@@ -542,11 +492,10 @@ export async function startRaftNode (opts: RaftNodeOptions): Promise<RaftNode> {
       if (closed) return
       closed = true
       clearInterval(timer)
-      await channel.close()
-      await mesh.unhandle(RAFT_PROPOSE_PROTOCOL).catch(() => {})
+      await transport.close()
       await (loop ?? Promise.resolve()).catch(() => {})
       rejectAll(new RaftNodeError('closed', `raft node ${self} is closed`))
-      await db.close()
+      await storage.close()
       log('raft: closed', { id: self })
     }
   }

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createMesh, type Mesh } from '../../../mesh/index.ts'
 import { startRaftNode, RaftNodeError, type RaftNode } from '../../../mesh/raft/node.ts'
+import { levelStorage } from '../../../mesh/raft/storage.ts'
+import { meshTransport } from '../../../mesh/raft/transport.ts'
 
 const TICK_MS = 50
 const ELECTION_TICKS = 10
@@ -65,8 +67,8 @@ async function startNode (m: Omit<Member, 'node' | 'items' | 'lastIndex' | 'prob
   member.problems = []
   member.restores = 0
   member.node = await startRaftNode({
-    mesh: m.mesh,
-    dbPath: join(m.dir, 'raft'),
+    storage: await levelStorage(join(m.dir, 'raft')),
+    transport: meshTransport(m.mesh, { messageTimeoutMs: 1000 }),
     voters,
     tickMs: TICK_MS,
     electionTicks: ELECTION_TICKS,
