@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdir, open, writeFile } from 'node:fs/promises'
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path'
 import {
-  checkImageRequirements, ConfigError, formatDuration, formatResources, inferGpuVendor, offerMismatch, parseConfiguration, spotRequirement,
+  ConfigError, formatDuration, formatResources, inferGpuVendor, offerMismatch, parseRunConfiguration, spotRequirement,
   type Offer, type Requirements, type RunConfiguration
 } from '../config/index.ts'
 import type { LogChunk, LogsOptions } from '../../drivers/runtime/index.ts'
@@ -71,23 +71,13 @@ function int (p: Record<string, unknown>, key: string, dflt: number): number {
 }
 
 function configurationOf (v: unknown): RunConfiguration {
-  let c
+  // The one judgement `dstack validate` and `dstack apply` make too (daemon/config/support.ts).
   try {
-    c = parseConfiguration(v)
+    return parseRunConfiguration(v)
   } catch (err) {
     if (err instanceof ConfigError) throw new ApiHandlerError('invalid', err.message)
     throw err
   }
-  if (c.type !== 'task' && c.type !== 'service' && c.type !== 'dev-environment') bad(`a ${c.type} configuration is not a run: apply it with \`dstack apply\` (fleets, volumes and gateways land with the mesh)`)
-  // The server-side rules of SPEC §2.5: the default image serves NVIDIA (and TPU) only, and
-  // an ARM CPU needs an image; groups are checked against their own resources.
-  const groups = c.type === 'task' ? c.groups ?? [] : c.type === 'service' && Array.isArray(c.replicas) ? c.replicas : []
-  const errors = [
-    ...checkImageRequirements(c.resources, c),
-    ...groups.flatMap((g, i) => checkImageRequirements(g.resources, c).map(e => `groups[${i}]: ${e}`))
-  ]
-  if (errors.length > 0) bad(errors.join('\n'))
-  return c
 }
 
 function env (v: unknown): Record<string, string> {
@@ -204,7 +194,6 @@ export function createHandlers (deps: HandlerDeps): Record<string, Handler> {
   async function submit (p: Record<string, unknown>): Promise<{ run: RunView, action: 'submitted' | 'updated' | 'unchanged' }> {
     const configuration = configurationOf(p.configuration)
     const jobEnv = env(p.env)
-    if (configuration.image !== null || configuration.docker === true) bad('this host runs jobs as processes: `image` and `docker` need the container runtime, which is not available on it yet')
     for (const [k, v] of Object.entries(jobEnv)) if (/\$\{\{\s*secrets\./.test(v)) bad(`env.${k} uses a secret: secrets are not available yet`)
     const name = configuration.name ?? (p.name === undefined || p.name === null ? null : str(p, 'name'))
     const workflow = p.workflow === undefined || p.workflow === null ? null : p.workflow as RunSpec['workflow']
