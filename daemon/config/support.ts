@@ -14,7 +14,7 @@ export const UNSUPPORTED_TYPES: Readonly<Record<string, string>> = {
   preset: 'agent presets are not supported: they need dstack\'s external agent; write the task, service or dev environment the preset would create'
 }
 
-const PROCESS_RUNTIME = 'this version runs jobs as processes on the host: `image` and `docker` need a container runtime, which comes with later work; drop it and install what the job needs in `commands`'
+const PROCESS_RUNTIME = '`image` and `docker` are not supported yet: this version runs jobs as processes on the host (a container runtime comes with later work); drop it and install what the job needs in `commands`'
 
 /** Issues for what a valid configuration asks that this version does not run (paths as in the configuration). */
 export function unsupported (c: Configuration): ConfigIssue[] {
