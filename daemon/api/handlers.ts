@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdir, open, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import {
-  checkImageRequirements, ConfigError, formatDuration, formatResources, inferGpuVendor, offerMismatch, parseConfiguration, spotRequirement,
+  ConfigError, formatDuration, formatResources, inferGpuVendor, offerMismatch, parseRunConfiguration, spotRequirement,
   type Offer, type Requirements, type RunConfiguration
 } from '../config/index.ts'
 import type { LogChunk, LogsOptions } from '../../drivers/runtime/index.ts'
@@ -44,23 +44,13 @@ function bad (message: string): never {
 }
 
 function configurationOf (v: unknown): RunConfiguration {
-  let c
+  // The one judgement `dstack validate` and `dstack apply` make too (daemon/config/support.ts).
   try {
-    c = parseConfiguration(v)
+    return parseRunConfiguration(v)
   } catch (err) {
     if (err instanceof ConfigError) throw new RpcError('invalid', err.message)
     throw err
   }
-  if (c.type !== 'task' && c.type !== 'service' && c.type !== 'dev-environment') bad(`a ${c.type} configuration is not a run: apply it with \`dstack apply\` (fleets, volumes and gateways land with the mesh)`)
-  // The server-side rules of SPEC §2.5: the default image serves NVIDIA (and TPU) only, and
-  // an ARM CPU needs an image; groups are checked against their own resources.
-  const groups = c.type === 'task' ? c.groups ?? [] : c.type === 'service' && Array.isArray(c.replicas) ? c.replicas : []
-  const errors = [
-    ...checkImageRequirements(c.resources, c),
-    ...groups.flatMap((g, i) => checkImageRequirements(g.resources, c).map(e => `groups[${i}]: ${e}`))
-  ]
-  if (errors.length > 0) bad(errors.join('\n'))
-  return c
 }
 
 /** The run of that name in the project: the active one, else the latest. */
@@ -139,7 +129,6 @@ export function createHandlers (deps: HandlerDeps): Handlers {
   async function submit (p: ParamsOf<'runs.submit'>): Promise<{ run: RunView, action: 'submitted' | 'updated' | 'unchanged' }> {
     const configuration = configurationOf(p.configuration)
     const jobEnv = p.env ?? {}
-    if (configuration.image !== null || configuration.docker === true) bad('this host runs jobs as processes: `image` and `docker` need the container runtime, which is not available on it yet')
     for (const [k, v] of Object.entries(jobEnv)) if (/\$\{\{\s*secrets\./.test(v)) bad(`env.${k} uses a secret: secrets are not available yet`)
     const name = configuration.name ?? p.name ?? null
     const workflow: RunSpec['workflow'] = p.workflow ?? null

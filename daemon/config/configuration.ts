@@ -10,6 +10,7 @@ import { collect } from './schema.ts'
 import { parseService, type ServiceConfiguration } from './service.ts'
 import { parseTask, type TaskConfiguration } from './task.ts'
 import { parseVolume, type VolumeConfiguration } from './volume.ts'
+import { UNSUPPORTED_TYPES, unsupported } from './support.ts'
 
 export type RunConfiguration = TaskConfiguration | ServiceConfiguration | DevEnvironmentConfiguration
 export type Configuration = RunConfiguration | FleetConfiguration | VolumeConfiguration | GatewayConfiguration
@@ -37,12 +38,29 @@ export interface ParseOptions {
   profile?: Record<string, unknown> | null
 }
 
-/** The configuration in `input` (YAML text, or a value already parsed), validated and normalized. */
+/** The configuration in `input` (YAML text, or a value already parsed), validated and normalized, as dstack judges it. */
 export function parseConfiguration (input: string | unknown, opts: ParseOptions = {}): Configuration {
-  if (typeof input !== 'string') return validate(input, opts.profile)
+  return judged(input, opts, c => c)
+}
+
+/**
+ * The one judgement of a file that `dstack validate`, `dstack apply` and the daemon share: a
+ * valid configuration this version runs, or a ConfigError naming every mistake and every part
+ * it does not run yet (support.ts), with what to do instead.
+ */
+export function parseRunConfiguration (input: string | unknown, opts: ParseOptions = {}): RunConfiguration {
+  return judged(input, opts, c => {
+    const issues = unsupported(c)
+    if (issues.length > 0) throw new ConfigError(issues)
+    return c as RunConfiguration
+  })
+}
+
+function judged<T> (input: string | unknown, opts: ParseOptions, check: (c: Configuration) => T): T {
+  if (typeof input !== 'string') return check(validate(input, opts.profile))
   const doc = loadYaml(input, opts.file)
   try {
-    return validate(doc.value, opts.profile)
+    return check(validate(doc.value, opts.profile))
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(byPosition(doc.locate(err.issues)), opts.file)
     throw err
@@ -57,7 +75,7 @@ function validate (value: unknown, profile: Record<string, unknown> | null | und
   }
   const type = value.type
   if (type === undefined || type === null) throw new ConfigError([{ path: ['type'], key: true, message: `is required: one of ${CONFIGURATION_TYPES.join(', ')}` }])
-  if (type === 'preset') throw new ConfigError([{ path: ['type'], message: 'agent presets are not supported' }])
+  if (type === 'preset') throw new ConfigError([{ path: ['type'], message: UNSUPPORTED_TYPES.preset! }])
   if (typeof type !== 'string' || !(type in PARSERS)) {
     const guess = typeof type === 'string' ? nearest(type, CONFIGURATION_TYPES) : undefined
     throw new ConfigError([{ path: ['type'], message: `unknown type ${show(type)}: expected one of ${CONFIGURATION_TYPES.join(', ')}${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ''}` }])

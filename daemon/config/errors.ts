@@ -39,8 +39,8 @@ export function formatPath (path: Path): string {
   let out = ''
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`
-    else if (/^[A-Za-z_][\w-]*$/.test(part)) out += out ? `.${part}` : part
-    else out += `[${JSON.stringify(part)}]`
+    else if (part.length <= SHOW_MAX && /^[A-Za-z_][\w-]*$/.test(part)) out += out ? `.${part}` : part
+    else out += `[${show(part)}]`
   }
   return out
 }
@@ -60,19 +60,30 @@ export function fail (message: string): never {
   throw new ConfigError([{ path: [], message }])
 }
 
-/** Quotes a value for a message the way a user wrote it. */
+/** The most characters of a value a message quotes: errors stay short whatever the input. */
+export const SHOW_MAX = 80
+
+/** Quotes a value for a message the way a user wrote it, cut to SHOW_MAX characters. */
 export function show (value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'string') return value.length > SHOW_MAX ? `${JSON.stringify(value.slice(0, SHOW_MAX))}… (${value.length} characters)` : JSON.stringify(value)
   if (value === undefined) return 'nothing'
-  try { return JSON.stringify(value) ?? String(value) } catch { return Object.prototype.toString.call(value) }
+  let text: string
+  try { text = JSON.stringify(value) ?? String(value) } catch { return Object.prototype.toString.call(value) }
+  return text.length > SHOW_MAX ? `${text.slice(0, SHOW_MAX)}… (${text.length} characters)` : text
 }
+
+/** Words longer than this get no suggestion: no field name is near them, and the search would be slow. */
+const NEAREST_MAX_LENGTH = 64
 
 /** The candidate nearest to `word` by edit distance, if it is near enough to be a typo. */
 export function nearest (word: string, candidates: Iterable<string>): string | undefined {
+  if (word.length > NEAREST_MAX_LENGTH) return undefined
   let best: string | undefined
   let bestDistance = Infinity
   const w = word.toLowerCase()
   for (const c of candidates) {
+    // The distance is at least the difference in length: a candidate too far by that alone is skipped.
+    if (Math.abs(c.length - w.length) > Math.max(1, Math.floor(Math.max(w.length, c.length) / 3))) continue
     const d = editDistance(w, c.toLowerCase())
     if (d < bestDistance) { best = c; bestDistance = d }
   }
@@ -81,16 +92,20 @@ export function nearest (word: string, candidates: Iterable<string>): string | u
   return bestDistance <= limit ? best : undefined
 }
 
-/** Edit distance counting a swap of neighbours as one edit (optimal string alignment). */
+/** Edit distance counting a swap of neighbours as one edit (optimal string alignment), in three rows. */
 function editDistance (a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => i === 0 ? j : j === 0 ? i : 0))
+  let prev2 = new Uint16Array(b.length + 1)
+  let prev = Uint16Array.from({ length: b.length + 1 }, (_, j) => j)
+  let row = new Uint16Array(b.length + 1)
   for (let i = 1; i <= a.length; i++) {
+    row[0] = i
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost)
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1)
-      d[i]![j] = v
+      let v = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, prev2[j - 2]! + 1)
+      row[j] = v
     }
+    [prev2, prev, row] = [prev, row, prev2]
   }
-  return d[a.length]![b.length]!
+  return prev[b.length]!
 }

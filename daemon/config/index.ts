@@ -2,8 +2,10 @@
 // product parses and matches through these functions, never its own copy.
 export { ConfigError, formatIssue, formatPath, type ConfigIssue, type Path } from './errors.ts'
 export * from './types.ts'
-export { loadYaml } from './document.ts'
-export { parseConfiguration, CONFIGURATION_TYPES, RUN_TYPES, type Configuration, type ConfigurationType, type RunConfiguration, type ParseOptions } from './configuration.ts'
+export { loadYaml, MAX_CONFIGURATION_BYTES } from './document.ts'
+export { readConfigurationFile } from './source.ts'
+export { UNSUPPORTED_TYPES } from './support.ts'
+export { parseConfiguration, parseRunConfiguration, CONFIGURATION_TYPES, RUN_TYPES, type Configuration, type ConfigurationType, type RunConfiguration, type ParseOptions } from './configuration.ts'
 export type { TaskConfiguration } from './task.ts'
 export type { ServiceConfiguration } from './service.ts'
 export type { DevEnvironmentConfiguration } from './dev-environment.ts'

@@ -67,8 +67,16 @@ function scalingRule (count: Range | null, hasScaling: boolean, path: Array<stri
 }
 
 const rateLimitKey = (v: unknown) => {
-  if (isMapping(v) && v.type === 'header') return record({ type: () => 'header' as const, header: x => asString(x) })(v)
+  if (isMapping(v) && v.type === 'header') return record({ type: () => 'header' as const, header: rateLimitHeader })(v)
   return record({ type: x => asEnum(x, ['ip_address', 'header'] as const) })(v)
+}
+
+/** dstack's pattern and length (the name goes into the gateway's nginx configuration). */
+const rateLimitHeader = (v: unknown): string => {
+  const s = asString(v)
+  if (s.length > 500) fail(`a header name is at most 500 characters, got ${s.length}`)
+  if (!/^[a-zA-Z0-9-_]+$/.test(s)) fail(`${show(s)} is not a header name: use letters, digits, - and _`)
+  return s
 }
 
 const RATE_LIMIT_PREFIX = /^\/[^\s\\{}]*$/

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
-  ConfigError, interpolate, mergeEnv, parseConfiguration, parseEnvArg, parsePortMapping, resolveEnv, selectProfile,
+  ConfigError, interpolate, mergeEnv, parseEnvArg, parsePortMapping, parseRunConfiguration, readConfigurationFile, resolveEnv, selectProfile,
   type EnvSpec, type RunConfiguration
 } from '../../daemon/config/index.ts'
 import type { ApiClient } from '../../daemon/api/client.ts'
@@ -123,7 +123,7 @@ function withOverrides (c: RunConfiguration, v: Values): RunConfiguration {
     raw.ports = [...ports, ...cli]
   }
   try {
-    return parseConfiguration(raw) as RunConfiguration
+    return parseRunConfiguration(raw)
   } catch (err) {
     if (err instanceof ConfigError) throw new Error(`the command-line options do not fit the configuration:\n${err.message}`)
     throw err
@@ -134,9 +134,7 @@ function withOverrides (c: RunConfiguration, v: Values): RunConfiguration {
 export function resolveForSubmit (c: RunConfiguration, cliEnv: string[], runArgs: string[]): { configuration: RunConfiguration, env: Record<string, string> } {
   const args = shellJoin(runArgs)
   const fill = (s: string) => interpolate(s, ref => {
-    if (ref.key === 'run.args') return args
-    if (ref.ns === 'groups') throw new ConfigError(`${ref.raw}: node IP references need the multi-node scheduler, which this version does not have yet`)
-    return undefined
+    return ref.key === 'run.args' ? args : undefined
   })
   const out = JSON.parse(JSON.stringify(c)) as RunConfiguration
   if (out.type === 'task') {
@@ -223,16 +221,13 @@ export async function apply (argv: string[], g: GlobalOptions): Promise<number> 
   if (v.help) { console.log(HELP); return 0 }
   const file = v.file ?? defaultFile()
   if (file === '-' && !v.yes) throw new Error('-f - reads the configuration from standard input, so it needs -y')
-  const text = readFileSync(file === '-' ? 0 : file, 'utf8')
+  const text = readConfigurationFile(file)
   const profile = selectProfile({
     cwd: process.cwd(),
     name: v.profile ?? process.env.DSTACK_PROFILE ?? null,
     disabled: v['no-profile'] === true || Boolean(process.env.DSTACK_NO_PROFILE)
   })
-  const parsed = parseConfiguration(text, { file: file === '-' ? '<stdin>' : file, profile })
-  if (parsed.type !== 'task' && parsed.type !== 'service' && parsed.type !== 'dev-environment') {
-    throw new Error(`${file} is a ${parsed.type} configuration: this version runs tasks, services and dev environments on this host (fleets, volumes and gateways land with the mesh)`)
-  }
+  const parsed = parseRunConfiguration(text, { file: file === '-' ? '<stdin>' : file, profile })
   const configuration = withOverrides(parsed, v)
   const resolved = resolveForSubmit(configuration, v.env ?? [], runArgs)
   const code = await collectCode(configuration, file === '-' ? process.cwd() : dirname(resolve(file)))

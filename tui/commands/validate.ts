@@ -1,17 +1,19 @@
-// `dstack validate FILE...`: parse configurations locally and show what dstack would run,
-// or every mistake with file:line:col. No daemon needed.
-import { readFileSync } from 'node:fs'
+// `dstack validate FILE...`: judge configurations locally exactly as `dstack apply` does
+// (parseRunConfiguration) and show what would run, or every mistake and every part this
+// version does not run yet, with file:line:col. No daemon needed.
+import { statSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import {
-  ConfigError, formatResources, isWorkflowsDocument, loadYaml, parseConfiguration, parseWorkflows,
-  selectProfile, workflowToTask, type Configuration
+  ConfigError, formatResources, isWorkflowsDocument, loadYaml, parseRunConfiguration, parseWorkflows,
+  readConfigurationFile, selectProfile, workflowToTask, type RunConfiguration
 } from '../../daemon/config/index.ts'
 import { bold, dim, green, red } from '../style.ts'
 
 export const HELP = `Usage: dstack validate [-f FILE]... [FILE]... [--json] [--profile NAME | --no-profile]
 
-Parses each configuration (.dstack.yml, or an older .dstack/workflows.yaml) exactly as
-\`dstack apply\` will, and prints what it describes, or every mistake with file:line:col.
+Judges each configuration (.dstack.yml, or an older .dstack/workflows.yaml) exactly as
+\`dstack apply\` will, and prints what it describes, or every mistake with file:line:col
+(a valid dstack configuration this version does not run yet is refused, saying why).
 Without a file, reads ./.dstack.yml (or ./.dstack.yaml).
 
 Options:
@@ -21,24 +23,17 @@ Options:
       --no-profile   ignore profiles.yml
   -h, --help         show this help`
 
-function summary (c: Configuration): string {
+function summary (c: RunConfiguration): string {
   switch (c.type) {
     case 'task': return `task (nodes=${c.nodes ?? c.groups?.reduce((n, g) => n + g.nodes, 0)})  ${formatResources(c.resources)}`
     case 'service': return `service (port ${c.port.container_port})  ${formatResources(c.resources)}`
     case 'dev-environment': return `dev-environment (${c.ide ?? 'ssh'})  ${formatResources(c.resources)}`
-    case 'fleet': return c.ssh_config ? `fleet (ssh, ${c.ssh_config.hosts.length} hosts)` : `fleet (nodes=${c.nodes?.min}..${c.nodes?.max ?? ''})`
-    case 'volume': return `volume (${c.backend})`
-    case 'gateway': return `gateway (${c.backend}, ${c.region})`
   }
-}
-
-function readInput (file: string): string {
-  return readFileSync(file === '-' ? 0 : file, 'utf8')
 }
 
 function defaultFile (): string {
   for (const f of ['.dstack.yml', '.dstack.yaml']) {
-    try { readFileSync(f); return f } catch { /* try the next */ }
+    try { statSync(f); return f } catch { /* try the next */ }
   }
   throw new Error('no configuration given and none found: pass -f FILE (or create .dstack.yml)')
 }
@@ -62,7 +57,7 @@ export async function validate (argv: string[], _g?: unknown): Promise<number> {
   let failed = 0
   for (const file of files) {
     try {
-      const text = readInput(file)
+      const text = readConfigurationFile(file)
       const name = file === '-' ? '<stdin>' : file
       const doc = loadYaml(text, name)
       if (isWorkflowsDocument(doc.value)) {
@@ -71,7 +66,7 @@ export async function validate (argv: string[], _g?: unknown): Promise<number> {
           throw err instanceof ConfigError ? new ConfigError(doc.locate(err.issues), name) : err
         }
         for (const w of workflows) {
-          const task = workflowToTask(w)
+          const task = parseRunConfiguration(workflowToTask(w)) as ReturnType<typeof workflowToTask>
           results.push({ file: `${name}#${w.name}`, configuration: { workflow: w, task } })
           if (!values.json) console.log(`${green('✓')} ${bold(`${name}#${w.name}`)}  ${dim(`task (workflow)  ${formatResources(task.resources)}`)}`)
         }
@@ -82,7 +77,7 @@ export async function validate (argv: string[], _g?: unknown): Promise<number> {
         name: values.profile ?? process.env.DSTACK_PROFILE ?? null,
         disabled: values['no-profile'] === true || Boolean(process.env.DSTACK_NO_PROFILE)
       })
-      const configuration = parseConfiguration(text, { file: name, profile })
+      const configuration = parseRunConfiguration(text, { file: name, profile })
       results.push({ file: name, configuration })
       if (!values.json) console.log(`${green('✓')} ${bold(name)}  ${dim(summary(configuration))}`)
     } catch (err) {

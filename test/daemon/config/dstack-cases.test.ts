@@ -11,7 +11,7 @@ import {
   inferGpuVendor, intersectRanges, mergeEnv, mergePorts, mergeTags, normalizeAmdName, normalizeNvidiaName, offerMatches,
   parseComputeCapability, parseConfiguration, parseCpuSpec, parseDuration, parseEnv, parseEnvArg, parseFileMapping,
   parseGpuSpec, parseIdleDuration, parseMemory, parseMountPoint, parseOffableDuration, parsePortMapping, parseProfiles,
-  parseRange, parseRepoSpec, parseResources, parseTemplate, resolveEnv, checkTemplate, interpolate, volumeNameForNode,
+  loadYaml, parseRange, parseRepoSpec, parseResources, parseTemplate, resolveEnv, checkTemplate, interpolate, volumeNameForNode,
   type Offer, type OfferGpu, type Range, type Requirements
 } from '../../../daemon/config/index.ts'
 import { entityRef, tags } from '../../../daemon/config/profile.ts'
@@ -1274,3 +1274,59 @@ tagSuite('TestIsValidTagKey, TestIsValidTagValue, TestValidateTags', () => {
 })
 
 tagSuite.run()
+
+// == dstack's source, row by row: cases from dstack's own files and docs ============================
+// Each row names the dstack source that decides it (dstackai/dstack at the commit in
+// test/fixtures/dstack-repo/COMMIT). Text rows go through the YAML reader, as files do.
+
+const source = suite('dstack source: YAML scalars, rate limits, compute capability, working_dir, fleet env')
+
+const parseText = (yaml: string): any => parseConfiguration(yaml, { file: 'x.dstack.yml' }) as any
+
+/** [YAML plain scalar, what PyYAML's resolver (yaml/resolver.py) reads it as]. */
+const PYYAML_SCALARS: Array<[string, unknown]> = [
+  ['.', '.'], // `repos: [.]`, the docs' way to mount the current repo: not a float to PyYAML
+  ['y', 'y'], ['n', 'n'], ['Y', 'Y'], // not booleans in PyYAML (only yes/no/true/false/on/off)
+  ['1e5', '1e5'], ['1.0e5', '1.0e5'], // a float's exponent needs a sign and a dot before it
+  ['-.5', '-.5'], ['._', '._'], // a leading-dot float has no sign
+  ['1.0e+5', 100000], ['.5', 0.5], ['1_000', 1000], ['0x1F', 31], ['010', 8], ['1:30', 90], ['yes', true], ['off', false]
+]
+
+source('PyYAML\'s implicit scalars (yaml/resolver.py), not the yaml library\'s wider YAML 1.1', () => {
+  for (const [yaml, value] of PYYAML_SCALARS) assert.is((loadYaml(`a: ${yaml}\n`).value as any).a, value, yaml)
+  assert.equal(parseText('type: task\ncommands: [ls]\nrepos: [.]\n').repos, [parseRepoSpec('.')])
+  assert.is(parseText('type: task\ncommands: [ls]\nrepos:\n  - .:/repo\n').repos[0].local_path, '.')
+  rejects(() => parseText('type: task\ncommands: [ls]\nname: y\n'), 'name', /not a valid name/) // the string "y", not true
+})
+
+source('RateLimitKey header: pattern ^[a-zA-Z0-9-_]+$, at most 500 characters (core/models/configurations.py)', () => {
+  const limit = (header: unknown) => parse(service({ commands: ['x'], rate_limits: [{ rps: 1, key: { type: 'header', header } }] }))
+  for (const h of ['X-API-Key', 'x_user', 'A1-b_2', 'a'.repeat(500)]) assert.is(limit(h).rate_limits[0].key.header, h)
+  for (const h of ['X API', 'X-Key;', 'a{b}', '', 'a\nb', 'ключ']) rejects(() => limit(h), 'rate_limits[0].key.header', /not a header name/)
+  rejects(() => limit('a'.repeat(501)), 'rate_limits[0].key.header', /at most 500/)
+})
+
+source('ComputeCapability.validate: a float, "X.Y" or [X, Y]; a bare integer is "Invalid compute capability: 8" (core/models/resources.py)', () => {
+  const cc = (yaml: string) => parseText(`type: task\ncommands: [ls]\nresources:\n  gpu:\n    compute_capability: ${yaml}\n`).resources.gpu.compute_capability
+  assert.equal(cc('8.0'), [8, 0])
+  assert.equal(cc('"8.6"'), [8, 6])
+  assert.equal(cc('[9, 0]'), [9, 0])
+  // dstack rejects an int (not float, str, tuple or list), so `compute_capability: 8` is refused, saying how to write it.
+  rejects(() => cc('8'), 'resources.gpu.compute_capability', /write "8.0"/)
+})
+
+source('working_dir: the model takes any string, `dstack apply` refuses a relative one (cli/services/configurators/run.py: "working_dir must be absolute")', () => {
+  for (const w of ['/workflow', '/root/app', '~', '~/app']) assert.is(parse(task({ working_dir: w })).working_dir, w)
+  // The server maps a relative working_dir under /workflow only for pre-0.20 clients; dstack's
+  // CLI refuses it before submitting, and so does ours.
+  rejects(() => parse(task({ working_dir: 'app' })), 'working_dir', /must be absolute/)
+})
+
+source('fleet env: an SSH fleet\'s field; a backend fleet with a non-default env is "Backend fleet configuration does not support the following fields: [\'env\']" (server/services/fleets.py)', () => {
+  const ssh = { type: 'fleet', ssh_config: { user: 'u', identity_file: 'k', hosts: ['10.0.0.1'] } }
+  assert.equal(parse({ ...ssh, env: ['A=1'] }).env, { A: '1' })
+  assert.equal(parse({ type: 'fleet', nodes: 1, env: {} }).env, {}) // the default is no change
+  rejects(() => parse({ type: 'fleet', nodes: 1, env: { A: '1' } }), 'env', /SSH fleets/)
+})
+
+source.run()
