@@ -118,6 +118,8 @@ async function run (argv: string[]): Promise<number> {
 
 /** A call to this host's dstackd over its socket, with the admin token from DIR. */
 async function callLocal<T> (dataDir: string, method: string): Promise<T> {
+  const problem = socketPathProblem(dataDir)
+  if (problem !== undefined) throw new Error(problem)
   const { readFile } = await import('node:fs/promises')
   const { connectApi } = await import('./api/client.ts')
   const token = (await readFile(join(dataDir, 'token'), 'utf8')).trim()
