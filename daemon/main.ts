@@ -2,6 +2,8 @@
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { pidPathOf, socketPathOf, socketPathProblem } from './datadir.ts'
+import { createLog, fileSink, stdoutSink, type LogSink } from './log.ts'
 import { VERSION } from './version.ts'
 import type { ApiClient } from './api/client.ts'
 import type { ServerInfo } from './api/views.ts'
@@ -15,11 +17,13 @@ Commands:
   run      run the daemon in the foreground, logging JSON lines to stdout
            [--data-dir DIR] [--name NAME] [--listen MULTIADDR]... [--join TOKEN]
            [--inventory FILE] [--mdns] [--unreachable-grace DURATION] [--ssh-port N]
-           [--keep-runs N] [--keep-for DURATION]
+           [--keep-runs N] [--keep-for DURATION] [--log-file FILE]
   join     TOKEN [run's options]: join the mesh of a token printed by \`dstackd token\`
            on another host, and run (the same as \`dstackd run --join TOKEN\`)
   status   this node: peer id, role, term, leader, peers     [--data-dir DIR] [--json]
   token    print the join token of the mesh DIR belongs to   [--data-dir DIR]
+  stop     stop the dstackd of DIR (the one the first \`dstack\` command started in the
+           background, by default); its jobs keep running        [--data-dir DIR]
 
 Options:
   -h, --help     show this help
@@ -42,6 +46,7 @@ Run options:
   --keep-for DURATION how long a finished run is kept, e.g. 7d, 12h (default 7d); older
                       runs are dropped with their logs on every host (the leader's setting
                       is the one that counts)
+  --log-file FILE     log there instead of stdout, rotated at 10 MB (FILE.1 … FILE.3 kept)
 
 A node started without --join founds a mesh of its own; every other host joins it with the
 token that \`dstackd token\` prints there. Voters (1, 3 or 5) are chosen automatically. Jobs run
@@ -50,10 +55,6 @@ them.`
 
 function dataDirOf (value: string | undefined): string {
   return resolve(value ?? process.env.DSTACKD_DATA_DIR ?? join(homedir(), '.dstack', 'dstackd'))
-}
-
-function log (level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}): void {
-  process.stdout.write(JSON.stringify({ ts: new Date().toISOString(), level, msg, ...fields }) + '\n')
 }
 
 /** --keep-runs and --keep-for over the defaults (daemon/state/retention.ts). */
@@ -91,6 +92,7 @@ async function run (argv: string[]): Promise<number> {
       'ssh-port': { type: 'string' },
       'keep-runs': { type: 'string' },
       'keep-for': { type: 'string' },
+      'log-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -122,22 +124,38 @@ async function run (argv: string[]): Promise<number> {
     console.error(`dstackd: ${(err as Error).message}`)
     return 2
   }
-  process.on('uncaughtException', err => log('error', 'uncaught exception (kept running)', { error: String(err), stack: err.stack }))
-  process.on('unhandledRejection', err => log('error', 'unhandled rejection (kept running)', { error: String(err) }))
-  const { startNode } = await import('./node.ts')
   const dataDir = dataDirOf(values['data-dir'])
+  const socketProblem = socketPathProblem(dataDir)
+  if (socketProblem !== undefined) { console.error(`dstackd: ${socketProblem}`); return 2 }
+  let sink: LogSink
+  try {
+    sink = values['log-file'] === undefined ? stdoutSink() : fileSink({ path: resolve(values['log-file']) })
+  } catch (err) {
+    console.error(`dstackd: --log-file: ${(err as Error).message}`)
+    return 2
+  }
+  const log = createLog({ component: 'dstackd', sink })
+  process.on('uncaughtException', err => log.error('uncaught exception (kept running)', { error: String(err), stack: err.stack }))
+  process.on('unhandledRejection', err => log.error('unhandled rejection (kept running)', { error: String(err) }))
+  const { startNode } = await import('./node.ts')
+  const { removeProcessRecord, writeProcessRecord } = await import('./pidfile.ts')
   let node
   try {
     node = await startNode({ dataDir, name: values.name, listen: values.listen, join: values.join?.trim(), inventoryFile: values.inventory, mdns: values.mdns === true, unreachableGrace, retention, log })
+    await writeProcessRecord(dataDir)
   } catch (err) {
-    log('error', 'dstackd could not start', { error: (err as Error).message, dataDir })
+    log.error('dstackd could not start', { error: (err as Error).message, dataDir })
     console.error(`dstackd: ${(err as Error).message}`)
+    await node?.close().catch(() => {})
+    // Whatever a half-started node left (a libp2p socket, a timer) must not keep a daemon alive
+    // that serves nothing: the one who started it waits for it to answer or to exit.
+    setTimeout(() => process.exit(1), 1000).unref()
     return 1
   }
   await new Promise<void>(done => {
     const stop = (signal: string) => {
-      log('info', 'stopping (running jobs keep running)', { signal })
-      void node.close().finally(() => {
+      log.info('stopping (running jobs keep running)', { signal })
+      void node.close().then(() => removeProcessRecord(dataDir)).catch(() => {}).finally(() => {
         // Closed: the state is on disk and the jobs run on without us. Whatever still holds the
         // event loop (a re-adopted job's exit watcher, a socket closing) must not keep a stopped
         // daemon alive; a second lets the last log lines out.
@@ -153,10 +171,12 @@ async function run (argv: string[]): Promise<number> {
 
 /** A call to this host's dstackd over its socket, with the admin token from DIR. */
 async function callLocal<T> (dataDir: string, ask: (client: ApiClient) => Promise<T>): Promise<T> {
+  const problem = socketPathProblem(dataDir)
+  if (problem !== undefined) throw new Error(problem)
   const { readFile } = await import('node:fs/promises')
   const { connectApi } = await import('./api/client.ts')
   const token = (await readFile(join(dataDir, 'token'), 'utf8')).trim()
-  const client = await connectApi({ socketPath: join(dataDir, 'api.sock'), token, timeoutMs: 3000 })
+  const client = await connectApi({ socketPath: socketPathOf(dataDir), token, timeoutMs: 3000 })
   try {
     return await ask(client)
   } finally {
@@ -216,6 +236,35 @@ async function token (argv: string[]): Promise<number> {
   }
 }
 
+/** Stops the dstackd of DIR: SIGTERM, then waits for it to be gone. Its jobs keep running. */
+async function stop (argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } } })
+  if (values.help) { console.log(HELP); return 0 }
+  const dataDir = dataDirOf(values['data-dir'])
+  const { isRunning, readProcessRecord } = await import('./pidfile.ts')
+  const record = await readProcessRecord(dataDir)
+  if (record === undefined || !isRunning(record)) {
+    console.log(`No dstackd is running for ${dataDir}${record === undefined ? ` (no ${pidPathOf(dataDir)})` : ` (process ${record.pid} is gone)`}.`)
+    return 0
+  }
+  try {
+    process.kill(record.pid, 'SIGTERM')
+  } catch (err) {
+    console.error(`dstackd stop: cannot signal process ${record.pid} for ${dataDir}: ${(err as Error).message}`)
+    return 1
+  }
+  const deadline = Date.now() + 30_000
+  while (isRunning(record)) {
+    if (Date.now() > deadline) {
+      console.error(`dstackd stop: process ${record.pid} (${dataDir}) is still running 30 s after SIGTERM; see its log`)
+      return 1
+    }
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  console.log(`Stopped dstackd (process ${record.pid}, data in ${dataDir}); its jobs keep running.`)
+  return 0
+}
+
 export async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
@@ -229,6 +278,7 @@ export async function main (argv: string[]): Promise<number> {
   if (command === 'run') return await run(rest)
   if (command === 'status') return await status(rest)
   if (command === 'token') return await token(rest)
+  if (command === 'stop') return await stop(rest)
   if (command === 'join') {
     const [joinToken, ...more] = rest
     if (joinToken === undefined || joinToken.startsWith('-')) {

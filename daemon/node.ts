@@ -6,12 +6,13 @@
 // a join token joins that mesh and is added by its leader, first as a learner, then as a voter
 // if the autopilot wants one. Which of the two a data dir is, is remembered in DIR/cluster.
 import { randomBytes } from 'node:crypto'
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { chmod, readdir, readFile, writeFile } from 'node:fs/promises'
 import { hostname as osHostname } from 'node:os'
 import { join } from 'node:path'
 import { getInventory, type Inventory } from '../drivers/host/index.ts'
 import { processRuntime } from '../drivers/runtime/index.ts'
 import { createMesh, DEFAULT_LISTEN } from '../mesh/index.ts'
+import { parseJoinToken } from '../mesh/token.ts'
 import { startAutopilot } from '../mesh/autopilot.ts'
 import { startPresence } from '../mesh/presence.ts'
 import { normalizeGpuName, snapGpuMemoryGib, type Offer } from './config/index.ts'
@@ -20,6 +21,9 @@ import { createHandlers, type ClusterInfo } from './api/handlers.ts'
 import { startPeerServices } from './api/peers.ts'
 import { createApiServer } from './api/server.ts'
 import { startController } from './scheduler/controller.ts'
+import { makePrivate, makeTreePrivate, socketPathOf, socketPathProblem } from './datadir.ts'
+import type { Log } from './log.ts'
+import { watchReach } from './reach.ts'
 import { HOSTS_TOPIC, hostRecordProblem, startHostKeeper, type HostRecord } from './scheduler/hosts.ts'
 import { levelStorage } from '../mesh/raft/storage.ts'
 import { meshTransport } from '../mesh/raft/transport.ts'
@@ -27,7 +31,7 @@ import type { Retention } from './state/retention.ts'
 import { openStore } from './state/store.ts'
 import { VERSION } from './version.ts'
 
-export type Log = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void
+export type { Log } from './log.ts'
 
 export interface NodeOptions {
   dataDir: string
@@ -44,6 +48,7 @@ export interface NodeOptions {
   unreachableGrace?: number
   /** How long finished runs stay in the history while this node leads (default: a week, 1,000 runs). */
   retention?: Retention
+  /** The node's log: each part of it logs through a `child` named for the part. */
   log: Log
 }
 
@@ -114,7 +119,7 @@ function addressOf (listen: string[], inv: Inventory): string {
 
 async function inventoryOf (dataDir: string, file: string | undefined, log: Log): Promise<Inventory> {
   const inventory = await getInventory({ diskPath: dataDir })
-  for (const w of inventory.warnings ?? []) log('warn', 'inventory', { warning: w })
+  for (const w of inventory.warnings ?? []) log.warn(w)
   if (file === undefined) return inventory
   let override: Partial<Inventory>
   try {
@@ -123,25 +128,29 @@ async function inventoryOf (dataDir: string, file: string | undefined, log: Log)
     throw new Error(`--inventory ${file}: ${(err as Error).message}`)
   }
   if (override === null || typeof override !== 'object' || Array.isArray(override)) throw new Error(`--inventory ${file}: expected a JSON object of inventory fields`)
-  log('info', 'inventory overridden', { file, fields: Object.keys(override) })
+  log.info('inventory overridden', { file, fields: Object.keys(override) })
   return { ...inventory, ...override }
 }
 
 export async function startNode (opts: NodeOptions): Promise<RunningNode> {
   const { dataDir, log } = opts
-  await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  // Checked before anything is made: Node would bind a truncated path and serve no one.
+  const socketProblem = socketPathProblem(dataDir)
+  if (socketProblem !== undefined) throw new Error(socketProblem)
+  const privacyProblems = await makePrivate(dataDir)
+  const madeBefore = new Set(await readdir(dataDir))
   const token = await fileOrCreate(join(dataDir, 'token'), () => randomBytes(32).toString('hex'))
   // Founded here, or joined: decided once, so a joined host restarted without --join never
   // founds a second mesh of its own.
   const origin = await fileOrCreate(join(dataDir, 'cluster'), () => opts.join === undefined ? 'founded' : 'joined')
   const name = opts.name ?? osHostname()
   const listen = opts.listen ?? [DEFAULT_LISTEN]
-  const meshLog = (message: string) => log('warn', 'mesh', { message })
-  const inventory = await inventoryOf(dataDir, opts.inventoryFile, log)
+  const meshLog = log.child('mesh')
+  const inventory = await inventoryOf(dataDir, opts.inventoryFile, log.child('inventory'))
 
   // Raft traffic shows whether members are alive; libp2p's own pings need only find dead
   // connections eventually (each ping is a new stream: a cost every host pays per peer).
-  const mesh = await createMesh({ dataDir, listen, join: opts.join, mdns: opts.mdns, maxFrameBytes: MESH_MAX_FRAME_BYTES, pingIntervalMs: 30_000, maxPeers: MESH_PEERS, log: meshLog })
+  const mesh = await createMesh({ dataDir, listen, join: opts.join, mdns: opts.mdns, maxFrameBytes: MESH_MAX_FRAME_BYTES, pingIntervalMs: 30_000, maxPeers: MESH_PEERS, log: message => meshLog.warn(message) })
   const self = mesh.peerId
   const closers: Array<() => Promise<void> | void> = [() => mesh.stop()]
   const closeAll = async () => { for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {}) }
@@ -151,7 +160,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       // A write a peer does not read for an election timeout (8 ticks of 100 ms) is dropped: Raft retransmits.
       transport: meshTransport(mesh, { messageTimeoutMs: 1000 }),
       bootstrap: origin === 'founded',
-      log: (msg, fields) => log('info', msg, fields as Record<string, unknown>)
+      log: log.child('raft').info
     })
     closers.push(() => store.close())
     const leaderTerm = () => { const s = store.raft.status(); return s.role === 'leader' ? s.term : null }
@@ -160,7 +169,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       mesh, topic: HOSTS_TOPIC, ttlMs: 3 * GOSSIP_MS, intervalMs: GOSSIP_MS, check: hostRecordProblem,
       // Registered and reachable: the leader hears this host over Raft, not gossip.
       settled: () => { const i = store.state.instances[self]; return i !== undefined && !i.unreachable },
-      log: (msg, fields) => log('info', msg, fields as Record<string, unknown>)
+      log: log.child('presence').info
     })
     closers.push(() => presence.close())
     presence.set({ name, hostname: osHostname(), address: addressOf(listen, inventory), offer: offerOf(inventory, name), warnings: inventory.warnings ?? [], version: VERSION })
@@ -170,7 +179,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     closers.push(() => peers.close())
 
     const agent = startAgent({
-      store, runtime, node: self, dataDir, log,
+      store, runtime, node: self, dataDir, log: log.child('agent'),
       hostGpus: inventory.gpus.map(g => ({ vendor: g.vendor, index: g.index })),
       fetchCode: (run, dir) => peers.fetchCode(run.spec.code_node!, run.id, dir)
     })
@@ -202,16 +211,16 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       for (const i of Object.values(store.state.instances)) {
         if (i.status !== 'terminated' || forgotten.has(i.node)) continue
         forgotten.add(i.node)
-        if (i.node === self) log('error', `this host was deleted from fleet ${i.fleet}: it takes no jobs and leaves the mesh. Stop dstackd; to bring the host back, join again with a fresh data dir`, { instance: i.name })
+        if (i.node === self) log.error(`this host was deleted from fleet ${i.fleet}: it takes no jobs and leaves the mesh. Stop dstackd; to bring the host back, join again with a fresh data dir`, { instance: i.name })
         else void mesh.forget(i.node)
       }
     }
     forgetDeleted()
     const offDeleted = store.subscribe(cmd => { if (cmd === null || cmd.type === 'instance.delete') forgetDeleted() })
     closers.push(offDeleted)
-    const controller = startController(store, leaderTerm, log, opts.retention)
+    const controller = startController(store, leaderTerm, log.child('scheduler'), opts.retention)
     closers.push(() => controller.close())
-    const keeper = startHostKeeper({ store, presence, liveness, isLeader: leaderTerm, grace: opts.unreachableGrace, log })
+    const keeper = startHostKeeper({ store, presence, liveness, isLeader: leaderTerm, grace: opts.unreachableGrace, log: log.child('hosts') })
     closers.push(() => keeper.close())
     const autopilot = startAutopilot({
       raft: store.raft,
@@ -219,7 +228,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       peers: () => presence.records().map(r => r.peer),
       removed: peer => store.state.instances[peer]?.status === 'terminated',
       silentFor: peer => liveness.alive(peer) ? 0 : Date.now() - lastSeen(peer),
-      log: (msg, fields) => log('info', msg, fields as Record<string, unknown>)
+      log: log.child('autopilot').info
     })
     closers.push(() => autopilot.close())
 
@@ -249,7 +258,8 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       while (store.state.instances[self] === undefined && Date.now() < deadline && leaderTerm() !== null) await new Promise(resolve => setTimeout(resolve, 10))
     }
 
-    const socketPath = join(dataDir, 'api.sock')
+    const socketPath = socketPathOf(dataDir)
+    const apiLog = log.child('api')
     const server = await createApiServer({
       socketPath,
       token,
@@ -260,21 +270,26 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
         cluster,
         joinToken: () => mesh.joinToken()
       }),
-      log: event => log('warn', 'api', event as Record<string, unknown>)
+      log: event => { const { event: what, ...fields } = event as { event?: unknown }; apiLog.warn(String(what ?? 'api'), fields) }
     })
     closers.push(() => server.close())
 
     // A joining host that reaches nobody says so, with what to check (a wrong swarm key
-    // looks the same as a dead address from here).
-    const lonely = setInterval(() => {
-      const c = cluster()
-      if (c.role !== 'joining' && mesh.peers().length > 0) return
-      if (mesh.peers().length === 0) log('error', 'no host of the mesh answers: check that the addresses in the join token are reachable from here and that the token is from this mesh (`dstackd token` on a member); a host deleted from the fleet is refused too, and joins again only with a fresh data dir')
-      else if (c.role === 'joining') log('warn', 'connected, waiting for the leader to add this host', { peers: mesh.peers().length, leader: c.leader })
-    }, 15_000)
-    lonely.unref()
-    closers.push(() => clearInterval(lonely))
-    log('info', 'dstackd ready', {
+    // looks the same as a dead address from here); a founder alone in its mesh stays quiet.
+    const joinAddresses = opts.join === undefined ? [] : parseJoinToken(opts.join).bootstrap
+    const reach = watchReach({
+      log,
+      facts: () => {
+        const s = store.raft.status()
+        return { role: cluster().role, connected: mesh.peers().length, members: [...s.voters, ...s.learners].filter(id => id !== self).length, joinAddresses }
+      }
+    })
+    closers.push(() => reach.close())
+    // What start-up made (the Raft db, the jobs' dir) got the default umask: private too. From
+    // here on nothing above a new file is open to others.
+    for (const name of await readdir(dataDir)) if (!madeBefore.has(name)) privacyProblems.push(...await makeTreePrivate(join(dataDir, name)))
+    for (const p of privacyProblems) log.warn('cannot make this private to dstackd\'s user', { problem: p })
+    log.info('dstackd ready', {
       socket: socketPath, node: self, name, version: VERSION, cpus: inventory.cpus, gpus: inventory.gpus.length,
       mesh: mesh.addresses(), origin, role: cluster().role
     })

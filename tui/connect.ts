@@ -9,6 +9,7 @@ import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ApiError, connectApi, type ApiClient } from '../daemon/api/client.ts'
+import { logPathOf, socketPathOf, socketPathProblem } from '../daemon/datadir.ts'
 
 export interface GlobalOptions {
   url?: string
@@ -60,31 +61,53 @@ async function localToken (socketPath: string): Promise<string | undefined> {
   return readFile(join(dirname(socketPath), 'token'), 'utf8').then(t => t.trim(), () => undefined)
 }
 
-/** Starts `dstackd run` for DIR in the background and waits for it to answer. */
+/** The error a daemon that could not start logged last, from its log. */
+async function startError (logPath: string): Promise<string | undefined> {
+  const text = await readFile(logPath, 'utf8').catch(() => '')
+  for (const line of text.trimEnd().split('\n').reverse().slice(0, 50)) {
+    try {
+      const entry = JSON.parse(line) as { level?: string, msg?: string, error?: string }
+      if (entry.level === 'error' && typeof entry.error === 'string') return entry.error
+    } catch { /* not one of the daemon's lines (Node's own, on stderr) */ }
+  }
+  return undefined
+}
+
+/**
+ * Starts `dstackd run` for DIR in the background and waits for it to answer. It logs to
+ * DIR/dstackd.log itself (rotated by size); what Node prints on stderr goes there too.
+ */
 async function startLocalDaemon (dataDir: string): Promise<void> {
+  const problem = socketPathProblem(dataDir)
+  if (problem !== undefined) throw new Error(`cannot start a local dstackd: ${problem}`)
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
   const bin = fileURLToPath(new URL('../daemon/bin.js', import.meta.url))
-  const out = openSync(join(dataDir, 'dstackd.log'), 'a')
-  const child = spawn(process.execPath, [bin, 'run', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0'], { detached: true, stdio: ['ignore', out, out], env: process.env })
+  const logPath = logPathOf(dataDir)
+  const socketPath = socketPathOf(dataDir)
+  const err = openSync(logPath, 'a', 0o600)
+  const child = spawn(process.execPath, [bin, 'run', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--log-file', logPath], { detached: true, stdio: ['ignore', 'ignore', err], env: process.env })
   child.unref()
-  closeSync(out)
-  process.stderr.write(`Started a local dstackd (data in ${dataDir}, log in ${join(dataDir, 'dstackd.log')})\n`)
+  closeSync(err)
   const deadline = Date.now() + 30_000
   let exited: number | null = null
   child.once('exit', code => { exited = code ?? 1 })
   while (Date.now() < deadline) {
-    if (exited !== null) throw new Error(`the local dstackd exited (code ${exited}); see ${join(dataDir, 'dstackd.log')}`)
-    const token = await localToken(join(dataDir, 'api.sock'))
+    if (exited !== null) {
+      const why = await startError(logPath)
+      throw new Error(`the local dstackd could not start${why === undefined ? ` (exit code ${exited})` : `: ${why}`}; see ${logPath}`)
+    }
+    const token = await localToken(socketPath)
     if (token) {
       try {
-        const c = await connectApi({ socketPath: join(dataDir, 'api.sock'), token, timeoutMs: 1000 })
+        const c = await connectApi({ socketPath, token, timeoutMs: 1000 })
         await c.close()
+        process.stderr.write(`Started a local dstackd (data in ${dataDir}, log in ${logPath}; \`dstackd stop\` stops it)\n`)
         return
       } catch { /* not yet */ }
     }
     await new Promise(resolve => setTimeout(resolve, 50))
   }
-  throw new Error(`the local dstackd did not answer within 30 s; see ${join(dataDir, 'dstackd.log')}`)
+  throw new Error(`the local dstackd did not answer within 30 s; see ${logPath}`)
 }
 
 export async function connect (g: GlobalOptions): Promise<ApiClient> {
@@ -98,7 +121,7 @@ export async function connect (g: GlobalOptions): Promise<ApiClient> {
     if (project) { url = project.url; token ??= project.token }
   }
   const dataDir = defaultDataDir()
-  const defaultSocket = join(dataDir, 'api.sock')
+  const defaultSocket = socketPathOf(dataDir)
   url ??= defaultSocket
   if (url.startsWith('/ip4/') || url.startsWith('/ip6/') || url.startsWith('/dns')) {
     throw new Error(`${url} is a mesh address: remote nodes are reached through the mesh, which this version does not have yet; use a local socket`)

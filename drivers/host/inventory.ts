@@ -1,8 +1,13 @@
 // What this host has: CPU, memory, disk, GPUs, addresses. GPUs come from the vendor's own tool,
 // picked by device file the way dstack's shim picks it (shared/GPU-NAMES.md §1), and run
-// asynchronously with a time limit: systeminformation's graphics() runs nvidia-smi
-// synchronously and would stall the event loop. Names are reported as the tool printed them
-// (trimmed where dstack trims); normalizing them is the daemon's business.
+// asynchronously with a time limit. Names are reported as the tool printed them (trimmed where
+// dstack trims); normalizing them is the daemon's business.
+//
+// No systeminformation: its graphics() runs nvidia-smi synchronously (it would stall the event
+// loop), fsSize() spawns df and osInfo() several programs, and importing it adds 150-300 ms to
+// every dstackd start. What the inventory needs is cheaper from Node itself: the CPUs this
+// process may use (availableParallelism, which honours CPU affinity), total memory, statfs of
+// the data dir and /etc/os-release — no process spawned, nothing blocking.
 import { execFile } from 'node:child_process'
 import { access, readFile, statfs } from 'node:fs/promises'
 import os from 'node:os'
