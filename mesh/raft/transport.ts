@@ -8,7 +8,7 @@
 // (`not_leader`, `unavailable`, …); `unreachable` or `no_handler`, the proposal never
 // reached a leader; anything else, it may or may not have been taken.
 import type { Mesh } from '../index.ts'
-import { MeshRpcError } from '../rpc.ts'
+import { RpcError as MeshRpcError } from '../rpc/protocol.ts'
 import type { Message } from './types.ts'
 
 /** Raft messages between members. */
