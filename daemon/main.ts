@@ -12,7 +12,7 @@ serves the \`dstack\` client on DIR/api.sock.
 Commands:
   run      run the daemon in the foreground, logging JSON lines to stdout
            [--data-dir DIR] [--name NAME] [--listen MULTIADDR]... [--join TOKEN]
-           [--inventory FILE] [--mdns] [--ssh-port N]
+           [--inventory FILE] [--mdns] [--ssh-port N] [--jobs-dir DIR]
   join     TOKEN [run's options]: join the mesh of a token printed by \`dstackd token\`
            on another host, and run (the same as \`dstackd run --join TOKEN\`)
   status   this node: peer id, role, term, leader, peers     [--data-dir DIR] [--json]
@@ -31,11 +31,14 @@ Run options:
   --inventory FILE    a JSON object overriding detected resources, e.g. {"cpus": 8}
   --mdns              also find the hosts of this mesh on the local network by mDNS (they
                       still need its swarm key: a host of another mesh is never let in)
+  --jobs-dir DIR      where job directories go, outside the data dir (default DIR-jobs next to
+                      it; as root, /var/lib/dstackd-jobs/… when the job user cannot reach that)
 
 A node started without --join founds a mesh of its own; every other host joins it with the
 token that \`dstackd token\` prints there. Voters (1, 3 or 5) are chosen automatically. Jobs run
 as processes of this host and keep running when dstackd stops; a restarted dstackd re-adopts
-them.`
+them. As root, dstackd runs jobs as the unprivileged user dstack-job (created if missing) or
+the configuration's \`user\`; otherwise jobs run as dstackd's own user and can read its keys.`
 
 function dataDirOf (value: string | undefined): string {
   return resolve(value ?? process.env.DSTACKD_DATA_DIR ?? join(homedir(), '.dstack', 'dstackd'))
@@ -55,6 +58,7 @@ async function run (argv: string[]): Promise<number> {
       join: { type: 'string' },
       inventory: { type: 'string' },
       mdns: { type: 'boolean' },
+      'jobs-dir': { type: 'string' },
       'ssh-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
@@ -75,7 +79,7 @@ async function run (argv: string[]): Promise<number> {
   const dataDir = dataDirOf(values['data-dir'])
   let node
   try {
-    node = await startNode({ dataDir, name: values.name, listen: values.listen, join: values.join?.trim(), inventoryFile: values.inventory, mdns: values.mdns === true, log })
+    node = await startNode({ dataDir, name: values.name, listen: values.listen, join: values.join?.trim(), inventoryFile: values.inventory, mdns: values.mdns === true, jobsDir: values['jobs-dir'] === undefined ? undefined : resolve(values['jobs-dir']), log })
   } catch (err) {
     log('error', 'dstackd could not start', { error: (err as Error).message, dataDir })
     console.error(`dstackd: ${(err as Error).message}`)

@@ -16,6 +16,7 @@ import { startAutopilot } from '../mesh/autopilot.ts'
 import { startPresence } from '../mesh/presence.ts'
 import { normalizeGpuName, snapGpuMemoryGib, type Offer } from './config/index.ts'
 import { startAgent } from './agent/index.ts'
+import { prepareJobsArea } from './agent/jobs-area.ts'
 import { createHandlers, type ClusterInfo } from './api/handlers.ts'
 import { startPeerServices } from './api/peers.ts'
 import { createApiServer } from './api/server.ts'
@@ -37,6 +38,8 @@ export interface NodeOptions {
   inventoryFile?: string
   /** Also discover members on the local network by mDNS. */
   mdns?: boolean
+  /** Where job directories go: outside the data dir (default DATA_DIR-jobs; see daemon/agent/jobs-area.ts). */
+  jobsDir?: string
   log: Log
 }
 
@@ -157,12 +160,13 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     closers.push(() => presence.close())
     presence.set({ name, hostname: osHostname(), address: addressOf(listen, inventory), offer: offerOf(inventory, name), warnings: inventory.warnings ?? [], version: VERSION })
 
-    const runtime = processRuntime({ rootDir: join(dataDir, 'jobs') })
+    const area = await prepareJobsArea({ dataDir, jobsDir: opts.jobsDir, log })
+    const runtime = processRuntime({ rootDir: area.dir })
     const peers = await startPeerServices({ mesh, runtime, dataDir })
     closers.push(() => peers.close())
 
     const agent = startAgent({
-      store, runtime, node: self, dataDir, log,
+      store, runtime, area, node: self, dataDir, log,
       hostGpus: inventory.gpus.map(g => ({ vendor: g.vendor, index: g.index })),
       fetchCode: (run, dir) => peers.fetchCode(run.spec.code_node!, run.id, dir)
     })
