@@ -50,17 +50,17 @@ export async function prepareJobsArea (opts: { dataDir: string, jobsDir?: string
       // e.g. the default data dir under /root (mode 0700): one directory per data dir, so
       // several dstackd on one host never share theirs.
       dir = join(SHARED_JOBS_ROOT, createHash('sha256').update(dataDir).digest('hex').slice(0, 12))
-      opts.log('info', 'job directories go outside the data dir\'s parent, which the job user cannot reach', { blocked, jobsDir: dir })
     }
   }
   await mkdir(dir, { recursive: true, mode: 0o711 })
   await chmod(dir, 0o711)
   if (!asRoot) {
     const name = userInfo().username
+    opts.log('warn', 'jobs run as dstackd\'s own user and can read its data dir, keys included (as root, dstackd runs them as an unprivileged user)', { jobsDir: dir, user: name })
     return { dir, user: null, note: `runs as dstackd's own user ${name}: it can read what dstackd can, its data dir and keys included (run dstackd as root to run jobs as an unprivileged user)` }
   }
   const user = await ensureJobUser({ home: join(dir, 'home') })
   if (user.how === 'fixed ids') opts.log('warn', `could not create the user ${JOB_USER_NAME}: jobs run as uid and gid ${user.uid}, which have no passwd entry`, { why: user.why })
-  else if (user.how === 'created') opts.log('info', 'created the user jobs run as', { user: user.name, uid: user.uid })
+  opts.log('info', 'jobs area', { jobsDir: dir, user: user.name, uid: user.uid, created: user.how === 'created' })
   return { dir, user, note: null }
 }

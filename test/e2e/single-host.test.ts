@@ -201,7 +201,7 @@ test('kill -9 of dstackd and of the job: on restart the job fails with a reason'
   const log = await until(async () => /pid=(\d+)/.exec((await dstack(d, ['logs', 'orphan'])).stdout), 'the job pid')
   await d.kill9()
   // Kill the job's runner and its process group, as a crash of the whole host would.
-  const jobDir = join(d.dataDir, 'jobs', running.jobs[0].submission_id)
+  const jobDir = join(d.jobsDir(), running.jobs[0].submission_id)
   const runner = JSON.parse(await readFile(join(jobDir, 'runner.json'), 'utf8'))
   try { process.kill(runner.runnerPid, 'SIGKILL') } catch { /* gone */ }
   try { process.kill(-Number(log[1]), 'SIGKILL') } catch { /* gone */ }
