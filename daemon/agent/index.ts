@@ -2,6 +2,7 @@
 // starts them in the runtime, stops them when they are told to terminate, and reports every
 // change back as a command. After a restart it re-adopts what still runs (`recover`). It knows
 // a job only through the Runtime interface, never through a runtime's own files.
+import { stat } from 'node:fs/promises'
 import { constants } from 'node:os'
 import { join } from 'node:path'
 import { isJobExit, type JobExit, type Runtime } from '../../drivers/runtime/index.ts'
@@ -39,6 +40,8 @@ export interface Agent {
 }
 
 type Local = { job: Job, sub: JobSubmission, stopping: 'stop' | 'kill' | null, exited: boolean }
+
+const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false)
 
 /** Between two tries of a report that could not be recorded (no leader: a partition, say). */
 const REPORT_RETRY_MS = [250, 500, 1000, 2000, 5000]
@@ -101,7 +104,9 @@ export function startAgent (opts: AgentOptions): Agent {
     }
   }
 
-  const jobDir = (sub: JobSubmission) => join(opts.area.dir, sub.id)
+  // Jobs started before job directories left the data dir run on where they are.
+  const legacyDirs = new Map<string, string>()
+  const jobDir = (sub: JobSubmission) => legacyDirs.get(sub.id) ?? join(opts.area.dir, sub.id)
   const workingDirOf = (job: Job, sub: JobSubmission) => jobWorkingDir(jobDir(sub), job.spec.working_dir)
   const save = (run: Run, job: Job, sub: JobSubmission) => saveArtifacts(opts.dataDir, opts.area.dir, run, workingDirOf(job, sub))
 
@@ -227,6 +232,8 @@ export function startAgent (opts: AgentOptions): Agent {
     for (const { run, job, sub } of mine(store.state)) {
       starting.add(sub.id)
       try {
+        const legacy = join(opts.dataDir, 'jobs', sub.id)
+        if (await exists(legacy)) legacyDirs.set(sub.id, legacy)
         // Not started before the restart: reconcile starts it. Started, but killed before the
         // `running` report was recorded: the runtime has it, so it is adopted, not started twice.
         const found = await runtime.recover(sub.id, jobDir(sub)).catch((err): JobExit => ({

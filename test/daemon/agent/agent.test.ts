@@ -43,6 +43,7 @@ interface FakeJob { spec: JobSpec, exit: Promise<JobExit>, end: (e: Partial<JobE
 function fakeRuntime (opts: { refuse?: string, found?: Record<string, JobInfo | JobExit | null> } = {}) {
   const jobs = new Map<string, FakeJob>()
   const calls: string[] = []
+  const dirs = new Map<string, string>()
   const track = (id: string, spec: JobSpec): FakeJob => {
     let end!: (e: Partial<JobExit>) => void
     const exit = new Promise<JobExit>(resolve => { end = e => resolve({ exitCode: 0, signal: null, reason: 'exited', finishedAt: Date.now(), ...e }) })
@@ -59,8 +60,9 @@ function fakeRuntime (opts: { refuse?: string, found?: Record<string, JobInfo | 
       track(spec.id, spec)
       return info(spec.id)
     },
-    async recover (id) {
+    async recover (id, dir) {
       calls.push(`recover ${id}`)
+      dirs.set(id, dir)
       const found = opts.found?.[id] ?? null
       if (found && !('reason' in found)) track(id, null as unknown as JobSpec)
       if (found && 'reason' in found) { const j = track(id, null as unknown as JobSpec); j.end(found) }
@@ -72,7 +74,7 @@ function fakeRuntime (opts: { refuse?: string, found?: Record<string, JobInfo | 
     async * logs () {},
     async stats () { return null }
   }
-  return { runtime, jobs, calls }
+  return { runtime, jobs, calls, dirs }
 }
 
 let runs = 0
@@ -232,6 +234,20 @@ test('after a restart: a placed job the runtime never started is started once; a
   assert.not.ok(calls.includes(`start ${gone.id}`))
   assert.is(statusOf(store, gone).termination_reason, 'executor_error')
   assert.match(statusOf(store, gone).termination_reason_message ?? '', /not found on this host/)
+  agent.close()
+})
+
+test('after an upgrade: a job still in the data dir\'s old jobs/ is re-adopted from there', async () => {
+  const store = memoryStore()
+  const sub = place(store, 'type: task\ncommands: [sleep 100]')
+  await store.propose({ type: 'job.status', at: Date.now(), job_id: sub.job_id, submission_id: sub.id, status: 'running' })
+  const old = join(tmp, 'data', 'jobs', sub.id)
+  fs.mkdirSync(old, { recursive: true })
+  const { runtime, dirs } = fakeRuntime({ found: { [sub.id]: { id: sub.id, pid: 1, startedAt: 1, limits: { applied: true } } } })
+  const agent = agentOf(store, runtime)
+  await agent.recovered
+  assert.is(dirs.get(sub.id), old)
+  assert.is(statusOf(store, sub).status, 'running')
   agent.close()
 })
 
