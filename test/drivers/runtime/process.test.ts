@@ -489,17 +489,18 @@ test('recover: a job this runtime never started gives null', async () => {
   assert.is(await within(rt.recover(s.id, s.dir)), null)
 })
 
-test('a command that cannot be started: start says so with the exit, not a rejection', async () => {
-  const s = { ...spec(['/bin/true']), user: { uid: 65533, gid: 65533 }, workingDir: '/nonexistent/dir' }
+test('a command the runner cannot start: start resolves with its JobExit, not a rejection', async () => {
   if (process.getuid?.() !== 0) {
-    await rejects(rt.start(s), /cannot run a job as uid 65533/)
+    // Not root: another user is refused before anything starts.
+    await rejects(rt.start({ ...spec(['/bin/true']), user: { uid: 65533, gid: 65533 } }), /cannot run a job as uid 65533/)
     return
   }
-  // The fork cannot chdir: the command exits 1 with the reason in its output, as a shell's would.
-  const got = await begin(rt, s)
-  assert.ok(got.pid > 0)
-  assert.is((await within(rt.wait(s.id))).exitCode, 1)
-  assert.match(await output(rt, s.id), /chdir/)
+  // A group the host does not have: the runner fails before the fork and says so.
+  const s = { ...spec(['/bin/true']), user: { uid: 65533, gid: 65533, groups: ['no-such-group-here' as unknown as number] } }
+  const got = await within(rt.start(s))
+  assert.ok(isJobExit(got), JSON.stringify(got))
+  assert.match((got as JobExit).message ?? '', /could not start the command: .*no-such-group-here/)
+  assert.equal(await within(rt.wait(s.id)), got)
 })
 
 test('user: as root, the command runs as that uid and gid with no other group, and owns its terminal', async () => {
