@@ -73,10 +73,14 @@ export async function ensureJobUser (opts: JobUserOptions): Promise<HostUser & {
       ['adduser', ['--system', '--group', '--no-create-home', '--home', '/nonexistent', '--shell', shell, name]]
     ]
     const errors: string[] = []
-    for (const [file, args] of tries) {
-      const r = await run(file, args)
-      if (r.ok || await getent('passwd', name)) { how = 'created'; break }
-      errors.push(`${file}: ${r.err || 'failed'}`)
+    // Several dstackd starting on one host race to create it (and for /etc/passwd's lock).
+    for (let round = 0; round < 3 && how !== 'created'; round++) {
+      if (round > 0) await new Promise(resolve => setTimeout(resolve, 300 * round))
+      for (const [file, args] of tries) {
+        const r = await run(file, args)
+        if (r.ok || await getent('passwd', name)) { how = 'created'; break }
+        errors.push(`${file}: ${r.err || 'failed'}`)
+      }
     }
     if (how !== 'created') { how = 'fixed ids'; why = errors.join('; ') }
   }
