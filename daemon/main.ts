@@ -17,7 +17,7 @@ Commands:
   run      run the daemon in the foreground, logging JSON lines to stdout
            [--data-dir DIR] [--name NAME] [--listen MULTIADDR]... [--join TOKEN]
            [--inventory FILE] [--mdns] [--unreachable-grace DURATION] [--ssh-port N]
-           [--keep-runs N] [--keep-for DURATION] [--log-file FILE]
+           [--keep-runs N] [--keep-for DURATION] [--log-file FILE] [--jobs-dir DIR]
   join     TOKEN [run's options]: join the mesh of a token printed by \`dstackd token\`
            on another host, and run (the same as \`dstackd run --join TOKEN\`)
   status   this node: peer id, role, term, leader, peers     [--data-dir DIR] [--json]
@@ -47,11 +47,14 @@ Run options:
                       runs are dropped with their logs on every host (the leader's setting
                       is the one that counts)
   --log-file FILE     log there instead of stdout, rotated at 10 MB (FILE.1 … FILE.3 kept)
+  --jobs-dir DIR      where job directories go, outside the data dir (default DIR-jobs next to
+                      it; as root, /var/lib/dstackd-jobs/… when the job user cannot reach that)
 
 A node started without --join founds a mesh of its own; every other host joins it with the
 token that \`dstackd token\` prints there. Voters (1, 3 or 5) are chosen automatically. Jobs run
 as processes of this host and keep running when dstackd stops; a restarted dstackd re-adopts
-them.`
+them. As root, dstackd runs jobs as the unprivileged user dstack-job (created if missing) or
+the configuration's \`user\`; otherwise jobs run as dstackd's own user and can read its keys.`
 
 function dataDirOf (value: string | undefined): string {
   return resolve(value ?? process.env.DSTACKD_DATA_DIR ?? join(homedir(), '.dstack', 'dstackd'))
@@ -89,6 +92,7 @@ async function run (argv: string[]): Promise<number> {
       inventory: { type: 'string' },
       mdns: { type: 'boolean' },
       'unreachable-grace': { type: 'string' },
+      'jobs-dir': { type: 'string' },
       'ssh-port': { type: 'string' },
       'keep-runs': { type: 'string' },
       'keep-for': { type: 'string' },
@@ -141,7 +145,10 @@ async function run (argv: string[]): Promise<number> {
   const { removeProcessRecord, writeProcessRecord } = await import('./pidfile.ts')
   let node
   try {
-    node = await startNode({ dataDir, name: values.name, listen: values.listen, join: values.join?.trim(), inventoryFile: values.inventory, mdns: values.mdns === true, unreachableGrace, retention, log })
+    node = await startNode({
+      dataDir, name: values.name, listen: values.listen, join: values.join?.trim(), inventoryFile: values.inventory, mdns: values.mdns === true,
+      jobsDir: values['jobs-dir'] === undefined ? undefined : resolve(values['jobs-dir']), unreachableGrace, retention, log
+    })
     await writeProcessRecord(dataDir)
   } catch (err) {
     log.error('dstackd could not start', { error: (err as Error).message, dataDir })

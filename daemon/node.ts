@@ -17,6 +17,7 @@ import { startAutopilot } from '../mesh/autopilot.ts'
 import { startPresence } from '../mesh/presence.ts'
 import { normalizeGpuName, snapGpuMemoryGib, type Offer } from './config/index.ts'
 import { startAgent } from './agent/index.ts'
+import { prepareJobsArea } from './agent/jobs-area.ts'
 import { createHandlers, type ClusterInfo } from './api/handlers.ts'
 import { startPeerServices } from './api/peers.ts'
 import { createApiServer } from './api/server.ts'
@@ -48,6 +49,8 @@ export interface NodeOptions {
   unreachableGrace?: number
   /** How long finished runs stay in the history while this node leads (default: a week, 1,000 runs). */
   retention?: Retention
+  /** Where job directories go: outside the data dir (default DATA_DIR-jobs; see daemon/agent/jobs-area.ts). */
+  jobsDir?: string
   /** The node's log: each part of it logs through a `child` named for the part. */
   log: Log
 }
@@ -174,12 +177,13 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     closers.push(() => presence.close())
     presence.set({ name, hostname: osHostname(), address: addressOf(listen, inventory), offer: offerOf(inventory, name), warnings: inventory.warnings ?? [], version: VERSION })
 
-    const runtime = processRuntime({ rootDir: join(dataDir, 'jobs') })
+    const area = await prepareJobsArea({ dataDir, jobsDir: opts.jobsDir, log })
+    const runtime = processRuntime({ rootDir: area.dir })
     const peers = await startPeerServices({ mesh, runtime, dataDir })
     closers.push(() => peers.close())
 
     const agent = startAgent({
-      store, runtime, node: self, dataDir, log: log.child('agent'),
+      store, runtime, area, node: self, dataDir, log: log.child('agent'),
       hostGpus: inventory.gpus.map(g => ({ vendor: g.vendor, index: g.index })),
       fetchCode: (run, dir) => peers.fetchCode(run.spec.code_node!, run.id, dir)
     })

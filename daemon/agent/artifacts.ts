@@ -1,8 +1,10 @@
 // Artifacts and cached folders of the older workflow format (SPEC §7). Artifacts are saved
-// under DATA/artifacts/<run>/ when the job ends; `mount: true` artifacts are linked there from
-// the start, so files land as they are written. Cached folders live in DATA/cache/<workflow>/
-// and are linked into every run of that workflow.
-import { cp, mkdir, readdir, rm, stat, symlink } from 'node:fs/promises'
+// under DATA/artifacts/<run>/ when the job ends. What a job writes into while it runs lives in
+// the jobs area (never in the data dir, which a job must not reach): `mount: true` artifacts
+// are linked to AREA/artifacts/<run>/ from the start, so files land there as they are written,
+// and are saved with the rest at the end; cached folders live in AREA/cache/<workflow>/ and are
+// linked into every run of that workflow.
+import { chown, cp, mkdir, readdir, rm, stat, symlink } from 'node:fs/promises'
 import { dirname, join, relative, sep } from 'node:path'
 import type { Run } from '../state/types.ts'
 
@@ -16,30 +18,35 @@ function inside (root: string, path: string): string {
   return full
 }
 
-async function link (target: string, at: string): Promise<void> {
+/** Owner: the job's user, which must write into what is linked. */
+async function link (target: string, at: string, owner?: { uid: number, gid: number }): Promise<void> {
   await mkdir(target, { recursive: true })
+  if (owner) await chown(target, owner.uid, owner.gid)
   await mkdir(dirname(at), { recursive: true })
   await rm(at, { recursive: true, force: true })
   await symlink(target, at, 'dir')
 }
 
-export async function prepareArtifacts (dataDir: string, run: Run, workingDir: string): Promise<void> {
+const liveArtifactsDir = (areaDir: string, run: Run) => join(areaDir, 'artifacts', run.name)
+
+export async function prepareArtifacts (areaDir: string, run: Run, workingDir: string, owner?: { uid: number, gid: number }): Promise<void> {
   const wf = run.spec.workflow
   if (!wf) return
   for (const a of wf.artifacts) {
-    if (a.mount) await link(inside(artifactsDir(dataDir, run.name), a.path), inside(workingDir, a.path))
+    if (a.mount) await link(inside(liveArtifactsDir(areaDir, run), a.path), inside(workingDir, a.path), owner)
   }
-  for (const c of wf.cache) await link(inside(join(dataDir, 'cache', wf.name), c.path), inside(workingDir, c.path))
+  for (const c of wf.cache) await link(inside(join(areaDir, 'cache', wf.name), c.path), inside(workingDir, c.path), owner)
 }
 
-export async function saveArtifacts (dataDir: string, run: Run, workingDir: string): Promise<void> {
+export async function saveArtifacts (dataDir: string, areaDir: string, run: Run, workingDir: string): Promise<void> {
   const wf = run.spec.workflow
   if (!wf) return
   for (const a of wf.artifacts) {
-    if (a.mount) continue
-    const from = inside(workingDir, a.path)
+    const from = a.mount ? inside(liveArtifactsDir(areaDir, run), a.path) : inside(workingDir, a.path)
     const exists = await stat(from).then(s => s.isDirectory(), () => false)
-    if (exists) await cp(from, inside(artifactsDir(dataDir, run.name), a.path), { recursive: true, dereference: true })
+    // Links stay links (and are never listed or served): a job must not make dstackd copy
+    // what the job itself cannot read.
+    if (exists) await cp(from, inside(artifactsDir(dataDir, run.name), a.path), { recursive: true, dereference: false })
   }
 }
 

@@ -1,5 +1,5 @@
 // The job's environment (SPEC §3.7): the system DSTACK_* variables, then the user's env, which
-// may override them; HOME last. A process job also gets the host's PATH and locale, since it
+// may override them; HOME (and, for a job run as another user, USER and LOGNAME) last. A process job also gets the host's PATH and locale, since it
 // runs on the host rather than in an image.
 import { writeFile } from 'node:fs/promises'
 import { join, normalize, sep } from 'node:path'
@@ -41,7 +41,7 @@ export function gpuVisibility (hostGpus: readonly HostGpu[], slots: readonly num
   return env
 }
 
-export async function jobEnvironment (a: { state: State, run: Run, job: Job, sub: JobSubmission, dir: string, workingDir: string, hostGpus?: readonly HostGpu[] }): Promise<Record<string, string>> {
+export async function jobEnvironment (a: { state: State, run: Run, job: Job, sub: JobSubmission, dir: string, workingDir: string, hostGpus?: readonly HostGpu[], user?: { name: string, home: string | null } | null }): Promise<Record<string, string>> {
   const { state, run, job, sub } = a
   const replica = run.job_ids.map(id => state.jobs[id]!).filter(j => j.spec.replica_num === job.spec.replica_num)
     .sort((x, y) => x.spec.job_num - y.spec.job_num)
@@ -69,6 +69,12 @@ export async function jobEnvironment (a: { state: State, run: Run, job: Job, sub
   })
   Object.assign(env, gpuVisibility(a.hostGpus ?? [], sub.placement?.gpu_slots ?? []))
   Object.assign(env, job.spec.env)
-  env.HOME = process.env.HOME ?? '/root'
+  if (a.user) {
+    // A job run as another user is that user, with a home it can write.
+    env.USER = env.LOGNAME = a.user.name
+    env.HOME = a.user.home ?? a.workingDir
+  } else {
+    env.HOME = process.env.HOME ?? '/root'
+  }
   return env
 }

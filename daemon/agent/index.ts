@@ -1,21 +1,27 @@
 // The agent: this host's hands. It watches the state for job submissions placed on this node,
 // starts them in the runtime, stops them when they are told to terminate, and reports every
-// change back as a command. After a restart it re-adopts what still runs (`recover`).
-import { cp, mkdir, readdir, rm, stat } from 'node:fs/promises'
+// change back as a command. After a restart it re-adopts what still runs (`recover`). It knows
+// a job only through the Runtime interface, never through a runtime's own files.
+import { readdir, rm, stat } from 'node:fs/promises'
 import { constants } from 'node:os'
 import { join } from 'node:path'
-import type { JobExit, Runtime } from '../../drivers/runtime/index.ts'
+import { isJobExit, type JobExit, type Runtime } from '../../drivers/runtime/index.ts'
 import { activeJobs } from '../state/active.ts'
 import { isFinal, latest } from '../state/lifecycle.ts'
 import type { ApplyResult, Command, Compacted } from '../state/machine.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Job, JobSubmission, Run, State } from '../state/types.ts'
-import { prepareArtifacts, saveArtifacts } from './artifacts.ts'
-import { jobEnvironment, jobWorkingDir, type HostGpu } from './environment.ts'
+import { saveArtifacts } from './artifacts.ts'
+import { jobWorkingDir, type HostGpu } from './environment.ts'
+import type { JobsArea } from './jobs-area.ts'
+import { prepareWorkspace } from './workspace.ts'
 
 export interface AgentOptions {
-  store: StateStore
+  /** Only `state`, `propose` and `subscribe` are used. */
+  store: Pick<StateStore, 'state' | 'propose' | 'subscribe'>
   runtime: Runtime
+  /** Where job directories go, and who jobs run as (prepareJobsArea). */
+  area: JobsArea
   /** This host's GPUs in offer order, for the devices each job may see. */
   hostGpus?: readonly HostGpu[]
   /** Brings a run's code to `dir` from the node that took the submission, when it is not this one. */
@@ -35,6 +41,8 @@ export interface Agent {
 }
 
 type Local = { job: Job, sub: JobSubmission, stopping: 'stop' | 'kill' | null, exited: boolean }
+
+const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false)
 
 /** Between two tries of a report that could not be recorded (no leader: a partition, say). */
 const REPORT_RETRY_MS = [250, 500, 1000, 2000, 5000]
@@ -66,8 +74,6 @@ function limitsOf (job: Job): { cpus?: number, memoryBytes?: number } {
     memoryBytes: r.memory.max === null ? undefined : Math.round(r.memory.max * 1024 ** 3)
   }
 }
-
-const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false)
 
 export function startAgent (opts: AgentOptions): Agent {
   const { store, runtime, node } = opts
@@ -102,7 +108,11 @@ export function startAgent (opts: AgentOptions): Agent {
     }
   }
 
-  const jobDir = (sub: JobSubmission) => join(opts.dataDir, 'jobs', sub.id)
+  // Jobs started before job directories left the data dir run on where they are.
+  const legacyDirs = new Map<string, string>()
+  const jobDir = (sub: JobSubmission) => legacyDirs.get(sub.id) ?? join(opts.area.dir, sub.id)
+  const workingDirOf = (job: Job, sub: JobSubmission) => jobWorkingDir(jobDir(sub), job.spec.working_dir)
+  const save = (run: Run, job: Job, sub: JobSubmission) => saveArtifacts(opts.dataDir, opts.area.dir, run, workingDirOf(job, sub))
 
   function mine (state: State): Array<{ run: Run, job: Job, sub: JobSubmission }> {
     const out = []
@@ -114,12 +124,29 @@ export function startAgent (opts: AgentOptions): Agent {
     return out
   }
 
+  /**
+   * Jobs placed here that ended in the state while this host was away (given up as
+   * unreachable, say): a restart looks for them too, and one still running is adopted so that
+   * reconcile kills it, even when this node had caught up with the state before it looked.
+   */
+  function endedHere (state: State): Array<{ run: Run, job: Job, sub: JobSubmission }> {
+    const out = []
+    for (const job of Object.values(state.jobs)) {
+      const sub = latest(job)
+      if (sub.placement?.node !== node || !isFinal(sub.status)) continue
+      const run = state.runs[job.run_id]
+      if (run) out.push({ run, job, sub })
+    }
+    return out
+  }
+
   async function report (job: Job, sub: JobSubmission, exit: JobExit): Promise<void> {
     const base = { type: 'job.status' as const, at: Date.now(), job_id: job.id, submission_id: sub.id }
     if (exit.reason === 'exited' && exit.exitCode === 0) {
       await propose({ ...base, status: 'done', reason: 'done_by_runner', exit_status: 0 })
     } else if (exit.reason === 'exited') {
-      const message = exit.message ?? (exit.exitCode === null ? `killed by ${exit.signal ?? 'a signal'}` : null)
+      // dstack's reason says "container": the message says what happened here.
+      const message = exit.message ?? (exit.exitCode === null ? `killed by ${exit.signal ?? 'a signal'}` : `the command exited with status ${exit.exitCode}`)
       // A process killed by a signal reports 128 + its number, as a shell and docker do.
       const signalled = exit.signal ? 128 + (constants.signals[exit.signal as keyof typeof constants.signals] ?? 0) : null
       await propose({ ...base, status: 'failed', reason: 'container_exited_with_error', exit_status: exit.exitCode ?? signalled, message })
@@ -143,48 +170,42 @@ export function startAgent (opts: AgentOptions): Agent {
     const local = running.get(sub.id)
     if (local) local.exited = true
     // The entry stays until the exit is recorded, so reconcile never reports this job twice.
-    if (run.spec.workflow) {
-      await saveArtifacts(opts.dataDir, run, jobWorkingDir(jobDir(sub), job.spec.working_dir))
-        .catch(err => opts.log('warn', 'saving artifacts failed', { run: run.name, error: String(err) }))
-    }
+    if (run.spec.workflow) await save(run, job, sub).catch(err => opts.log('warn', 'saving artifacts failed', { run: run.name, error: String(err) }))
     await report(job, sub, exit)
     running.delete(sub.id)
   }
 
   async function start (run: Run, job: Job, sub: JobSubmission): Promise<void> {
     starting.add(sub.id)
+    const failed = async (why: string) => {
+      opts.log('error', 'job failed to start', { job: job.spec.job_name, error: why })
+      await propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'failed', reason: 'executor_error', message: `could not start: ${why}` })
+    }
     try {
       const dir = jobDir(sub)
-      const workingDir = jobWorkingDir(dir, job.spec.working_dir)
-      await mkdir(workingDir, { recursive: true })
-      // Each submission starts from the code the run was submitted with.
-      const code = join(opts.dataDir, 'code', run.id)
-      if (run.spec.code_node && run.spec.code_node !== node && !await exists(code)) {
-        if (!opts.fetchCode) throw new Error(`the run's code is on node ${run.spec.code_node} and this node cannot fetch it`)
-        await opts.fetchCode(run, code)
-      }
-      if (await exists(code)) await cp(code, join(dir, 'work'), { recursive: true })
-      if (run.spec.workflow) await prepareArtifacts(opts.dataDir, run, workingDir)
-      const env = await jobEnvironment({ state: store.state, run, job, sub, dir, workingDir, hostGpus: opts.hostGpus })
-      const info = await runtime.start({
+      const ws = await prepareWorkspace({
+        state: store.state, run, job, sub, dir, dataDir: opts.dataDir, area: opts.area, node,
+        hostGpus: opts.hostGpus, fetchCode: opts.fetchCode, onHost: runtime.name === 'process'
+      })
+      const started = await runtime.start({
         id: sub.id,
         dir,
-        command: job.spec.command,
-        env,
-        workingDir,
+        ...ws,
         limits: limitsOf(job),
         maxDurationSec: job.spec.max_duration === 'off' ? null : job.spec.max_duration
       })
+      if (isJobExit(started)) { await failed(started.message ?? 'the command could not be started'); return }
       running.set(sub.id, { job, sub, stopping: null, exited: false })
-      opts.log('info', 'job started', { job: job.spec.job_name, submission: sub.id, pid: info.pid, term: sub.placement?.term, index: sub.placement?.index })
+      opts.log('info', 'job started', { job: job.spec.job_name, submission: sub.id, pid: started.pid, term: sub.placement?.term, index: sub.placement?.index })
+      const limits = started.limits.applied || started.limits.why === 'no limits requested' ? null : `no resource limits: ${started.limits.why ?? 'not supported on this host'}`
+      const user = ws.user ? null : opts.area.note
       await propose({
         type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running',
-        limits_note: info.limits.applied || info.limits.why === 'no limits requested' ? null : `no resource limits: ${info.limits.why ?? 'not supported on this host'}`
+        limits_note: [limits, user].filter(Boolean).join('; ') || null
       })
       void follow(run, job, sub)
     } catch (err) {
-      opts.log('error', 'job failed to start', { job: job.spec.job_name, error: String(err) })
-      await propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'failed', reason: 'executor_error', message: `could not start: ${(err as Error).message}` })
+      await failed((err as Error).message)
     } finally {
       starting.delete(sub.id)
     }
@@ -226,36 +247,22 @@ export function startAgent (opts: AgentOptions): Agent {
     }
   }
 
-  /**
-   * Jobs that ended in the state while this host was away (given up as unreachable, say) and
-   * whose runner has not exited here: adopted, so reconcile kills them, even when this node had
-   * caught up with the state before it looked.
-   */
-  async function endedElsewhere (state: State): Promise<Array<{ run: Run, job: Job, sub: JobSubmission }>> {
-    const out = []
-    for (const job of Object.values(state.jobs)) {
-      const sub = latest(job)
-      if (sub.placement?.node !== node || !isFinal(sub.status)) continue
-      const run = state.runs[job.run_id]
-      if (run && !await exists(join(jobDir(sub), 'exit.json')) && await exists(join(jobDir(sub), 'runner.json'))) out.push({ run, job, sub })
-    }
-    return out
-  }
-
   async function recover (): Promise<void> {
-    const before = mine(store.state)
-    const adopt = [...before, ...(await endedElsewhere(store.state)).filter(g => !before.some(b => b.sub.id === g.sub.id))]
-    for (const { run, job, sub } of adopt) {
-      // Not started before the restart: reconcile starts it. Started, but killed before the
-      // `running` report was recorded: its runner is there, so it is adopted, not started twice.
-      const started = sub.status !== 'provisioning' || await exists(join(jobDir(sub), 'runner.json')) || await exists(join(jobDir(sub), 'exit.json'))
-      if (!started) continue
+    for (const { run, job, sub } of [...mine(store.state), ...endedHere(store.state)]) {
       starting.add(sub.id)
       try {
-        const found = await runtime.recover(sub.id, jobDir(sub)).catch(err => ({
-          exitCode: null, signal: null, reason: 'lost' as const, finishedAt: Date.now(), message: `could not re-adopt the job after a restart: ${(err as Error).message}`
+        const legacy = join(opts.dataDir, 'jobs', sub.id)
+        if (await exists(legacy)) legacyDirs.set(sub.id, legacy)
+        // Not started before the restart: reconcile starts it. Started, but killed before the
+        // `running` report was recorded: the runtime has it, so it is adopted, not started twice.
+        const found = await runtime.recover(sub.id, jobDir(sub)).catch((err): JobExit => ({
+          exitCode: null, signal: null, reason: 'lost', finishedAt: Date.now(), message: `could not re-adopt the job after a restart: ${(err as Error).message}`
         }))
-        if ('pid' in found) {
+        if (found === null) {
+          if (sub.status !== 'provisioning' && !isFinal(sub.status)) void report(job, sub, { exitCode: null, signal: null, reason: 'lost', finishedAt: Date.now(), message: 'the job was not found on this host after a restart' })
+          continue
+        }
+        if (!isJobExit(found)) {
           running.set(sub.id, { job, sub, stopping: null, exited: false })
           opts.log('info', 'job re-adopted', { job: job.spec.job_name, submission: sub.id, pid: found.pid })
           if (sub.status === 'provisioning') void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running' })
@@ -264,7 +271,7 @@ export function startAgent (opts: AgentOptions): Agent {
           opts.log('info', 'job ended while dstackd was down', { job: job.spec.job_name, reason: found.reason })
           // It ran (its output is there) even if its start was never recorded.
           if (sub.status === 'provisioning' && found.reason !== 'lost') void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running' })
-          if (run.spec.workflow) await saveArtifacts(opts.dataDir, run, jobWorkingDir(jobDir(sub), job.spec.working_dir)).catch(() => undefined)
+          if (run.spec.workflow) await save(run, job, sub).catch(() => undefined)
           await report(job, sub, found)
         }
       } finally {
@@ -292,9 +299,13 @@ export function startAgent (opts: AgentOptions): Agent {
     const state = store.state
     const known = new Set<string>()
     for (const job of Object.values(state.jobs)) for (const sub of job.submissions) known.add(sub.id)
-    for (const entry of await readdir(join(opts.dataDir, 'jobs'), { withFileTypes: true }).catch(() => [])) {
-      const id = entry.name
-      if (entry.isDirectory() && !known.has(id) && !running.has(id) && !starting.has(id)) await removeDir(join(opts.dataDir, 'jobs', id))
+    // Job directories: the jobs area, and the data dir's jobs/ of a host from before the move.
+    for (const root of [opts.area.dir, join(opts.dataDir, 'jobs')]) {
+      for (const entry of await readdir(root, { withFileTypes: true }).catch(() => [])) {
+        const id = entry.name
+        // `home` is the job user's home (jobs-area.ts), not a job's.
+        if (entry.isDirectory() && id !== 'home' && !known.has(id) && !running.has(id) && !starting.has(id)) await removeDir(join(root, id))
+      }
     }
     for (const id of await readdir(join(opts.dataDir, 'code')).catch(() => [])) {
       const mtime = await stat(codeDir(id)).then(s => s.mtimeMs, () => Date.now())

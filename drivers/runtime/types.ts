@@ -8,6 +8,15 @@ export interface JobLimits {
   memoryBytes?: number
 }
 
+/** Who a job's command runs as: uid, gid and supplementary groups (default: just gid). */
+export interface JobUser {
+  uid: number
+  gid: number
+  groups?: number[]
+  /** For messages only. */
+  name?: string
+}
+
 export interface JobSpec {
   /** Unique per job attempt, safe as a file name. */
   id: string
@@ -20,6 +29,11 @@ export interface JobSpec {
   /** Absolute; created if missing. */
   workingDir: string
   limits?: JobLimits
+  /**
+   * Run the command as this user; the runtime's own bookkeeping stays dstackd's. Anyone other
+   * than dstackd's own user needs dstackd to run as root. Absent: dstackd's own user.
+   */
+  user?: JobUser
   /** Enforced by the runner itself, so it holds while dstackd is down. null/undefined/0: no limit. */
   maxDurationSec?: number | null
   /** At max_duration: milliseconds between SIGTERM and SIGKILL (default 10,000). */
@@ -80,13 +94,18 @@ export interface JobStats {
 
 export interface Runtime {
   readonly name: string
-  /** Resolves once the command runs (the runner has written runner.json). */
-  start (spec: JobSpec): Promise<JobInfo>
+  /**
+   * Says whether the job started: JobInfo once the command runs, or the JobExit of a command
+   * that could not be started (not found, say). Rejects only when the spec is bad or the runtime
+   * could not even try.
+   */
+  start (spec: JobSpec): Promise<JobInfo | JobExit>
   /**
    * After a daemon restart: a live job is re-adopted (JobInfo); one that finished meanwhile gives
-   * its JobExit; one whose runner vanished without an exit record gives reason 'lost'.
+   * its JobExit; one whose runner vanished without an exit record gives reason 'lost'; null when
+   * the job never started here (so starting it now runs it once).
    */
-  recover (id: string, dir: string): Promise<JobInfo | JobExit>
+  recover (id: string, dir: string): Promise<JobInfo | JobExit | null>
   /** Works for re-adopted jobs too. */
   wait (id: string): Promise<JobExit>
   /** Asks for a graceful stop (SIGINT, SIGKILL after graceMs); resolves once the request is delivered. */

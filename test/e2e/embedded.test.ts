@@ -27,6 +27,9 @@ test('a fresh HOME: dstack apply starts a local dstackd and runs hello', async (
   } finally {
     try { execFileSync('pkill', ['-f', '--', `--data-dir ${dataDir}`]) } catch { /* already gone */ }
     await until(() => { try { execFileSync('pgrep', ['-f', '--', `--data-dir ${dataDir}`]); return false } catch { return true } }, 'the local dstackd to stop', 10_000).catch(() => undefined)
+    // As root, its job directories may be outside HOME (/var/lib/dstackd-jobs/…): its log says where.
+    const jobsDir = /"jobsDir":"([^"]+)"/.exec(await readFile(join(dataDir, 'dstackd.log'), 'utf8').catch(() => ''))?.[1]
+    if (jobsDir) await rm(jobsDir, { recursive: true, force: true })
     await rm(home, { recursive: true, force: true })
   }
 })

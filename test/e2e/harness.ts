@@ -21,6 +21,8 @@ export interface Daemon {
   process: ChildProcess
   /** The daemon's stdout so far (JSON log lines). */
   log (): string
+  /** Where its job directories are (outside the data dir), as its log says. */
+  jobsDir (): string
   start (): Promise<void>
   kill9 (): Promise<void>
   stop (): Promise<void>
@@ -78,6 +80,7 @@ export async function startDaemon (opts: DaemonOptions = {}): Promise<Daemon> {
   const d: Daemon = {
     home, dataDir, env, process: null as unknown as ChildProcess,
     log: () => out,
+    jobsDir: () => /"jobsDir":"([^"]+)"/.exec(out)?.[1] ?? `${dataDir}-jobs`,
     async start () {
       const from = out.length
       const argv = [process.execPath, DSTACKD, 'run', '--data-dir', dataDir, '--name', opts.name ?? 'e2e-host', '--listen', opts.listen ?? '/ip4/127.0.0.1/tcp/0', ...(opts.args ?? [])]
@@ -112,6 +115,8 @@ export async function startDaemon (opts: DaemonOptions = {}): Promise<Daemon> {
         }
       }
       await d.stop()
+      // As root, job directories may be outside HOME (/var/lib/dstackd-jobs/…): the log says where.
+      await rm(d.jobsDir(), { recursive: true, force: true }).catch(() => undefined)
       await rm(home, { recursive: true, force: true }).catch(() => undefined)
     }
   }

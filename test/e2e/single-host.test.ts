@@ -1,7 +1,7 @@
 // dstackd on one host, end to end: real dstackd processes, the real CLI, real jobs.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { dstack, psJson, ROOT, runNamed, sleep, startDaemon, until, writeConfig, type Daemon } from './harness.ts'
@@ -99,7 +99,12 @@ test('max_duration: the job is terminated when its time is up', async () => {
 })
 
 test('retry on error: the run is resubmitted after the back-off and then succeeds', async () => {
-  const marker = join(work, 'retried-once')
+  // The job runs as an unprivileged user when the test is root: the marker's folder is open to it.
+  const shared = join(work, 'shared')
+  await mkdir(shared, { mode: 0o777 })
+  await chmod(shared, 0o777)
+  await chmod(work, 0o711)
+  const marker = join(shared, 'retried-once')
   await applyDetached('flaky', [`if [ -e ${marker} ]; then echo second try; else touch ${marker}; echo first try; exit 1; fi`], 'retry:\n  on_events: [error]\n  duration: 1h\n')
   const pending = await statusOf('flaky', ['pending'])
   assert.is(pending.jobs[0].status_text, 'exited (1)')
@@ -201,7 +206,7 @@ test('kill -9 of dstackd and of the job: on restart the job fails with a reason'
   const log = await until(async () => /pid=(\d+)/.exec((await dstack(d, ['logs', 'orphan'])).stdout), 'the job pid')
   await d.kill9()
   // Kill the job's runner and its process group, as a crash of the whole host would.
-  const jobDir = join(d.dataDir, 'jobs', running.jobs[0].submission_id)
+  const jobDir = join(d.jobsDir(), running.jobs[0].submission_id)
   const runner = JSON.parse(await readFile(join(jobDir, 'runner.json'), 'utf8'))
   try { process.kill(runner.runnerPid, 'SIGKILL') } catch { /* gone */ }
   try { process.kill(-Number(log[1]), 'SIGKILL') } catch { /* gone */ }

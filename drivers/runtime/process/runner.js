@@ -42,8 +42,8 @@ const errText = e => (e && e.message) || String(e)
 let spec, logFd, idxFd, offset
 try {
   spec = JSON.parse(fs.readFileSync(join(dir, 'spec.json'), 'utf8'))
-  logFd = fs.openSync(join(dir, 'output.log'), 'a')
-  idxFd = fs.openSync(join(dir, 'output.idx'), 'a')
+  logFd = fs.openSync(join(dir, 'output.log'), 'a', 0o600)
+  idxFd = fs.openSync(join(dir, 'output.idx'), 'a', 0o600)
   offset = fs.fstatSync(logFd).size
 } catch (e) {
   put('exit.json', { exitCode: null, signal: null, reason: 'exited', finishedAt: Date.now(), message: `dstackd runner could not read the job: ${errText(e)}` })
@@ -57,10 +57,15 @@ try {
   const env = { ...spec.env }
   if (env.TERM === undefined) env.TERM = 'xterm-256color'
   const argv = spec.command
+  // Another user: the fork sets only uid and gid, so the supplementary groups it inherits are
+  // set here first (the runner, still root, needs none of its own).
+  const user = spec.user
+  if (user && process.getuid() === 0) process.setgroups(user.groups && user.groups.length ? user.groups : [user.gid])
   // The native fork: its exit callback comes as soon as the command is reaped, before the pty is
   // drained, so the runner can end the rest of the job and then read every last byte.
   t = native.fork(argv[0], argv.slice(1), Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    spec.workingDir, 200, 50, -1, -1, true, '', onExit)
+    spec.workingDir, 200, 50, user ? user.uid : -1, user ? user.gid : -1, true, '', onExit)
+  if (user) { try { fs.chownSync(t.pty, user.uid, user.gid) } catch {} } // its own terminal, as after a login
 } catch (e) {
   cleanupCgroups()
   put('exit.json', { exitCode: null, signal: null, reason: 'exited', finishedAt: Date.now(), message: `dstackd runner could not start the command: ${errText(e)}` })

@@ -7,7 +7,7 @@ import fsp from 'node:fs/promises'
 import { availableParallelism, homedir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { JobExit, JobInfo, JobSpec, JobStats, LimitsStatus, LogChunk, LogsOptions, Runtime } from '../types.ts'
+import type { JobExit, JobInfo, JobSpec, JobStats, JobUser, LimitsStatus, LogChunk, LogsOptions, Runtime } from '../types.ts'
 
 export const RUNNER_PATH = fileURLToPath(new URL('./runner.js', import.meta.url))
 // The runner only moves bytes between native calls: V8's interpreter is enough, and without the
@@ -67,16 +67,20 @@ class ProcessRuntime implements Runtime {
     this.startSlots = new Semaphore(opts.concurrentStarts ?? Math.max(2, availableParallelism() * 2))
   }
 
-  async start (spec: JobSpec): Promise<JobInfo> {
+  async start (spec: JobSpec): Promise<JobInfo | JobExit> {
     if (!SAFE_ID.test(spec.id)) throw new Error(`job id ${JSON.stringify(spec.id)} is not safe as a file name`)
     if (!Array.isArray(spec.command) || spec.command.length === 0 || spec.command.some(a => typeof a !== 'string')) {
       throw new Error(`job ${spec.id}: command must be a non-empty list of strings`)
     }
     if (!isAbsolute(spec.workingDir)) throw new Error(`job ${spec.id}: workingDir must be absolute, got ${JSON.stringify(spec.workingDir)}`)
+    const userProblem = spec.user && problemWithUser(spec.user)
+    if (userProblem) throw new Error(`job ${spec.id}: ${userProblem}`)
     const dir = resolve(this.rootDir, spec.dir)
     const known = this.jobs.get(spec.id)
     if (known && !known.exit) throw new Error(`job ${spec.id} is already known to this runtime`)
-    await fsp.mkdir(dir, { recursive: true })
+    // Another user's job may pass through to its working dir, but neither list nor write here.
+    await fsp.mkdir(dir, { recursive: true, mode: 0o711 })
+    await fsp.chmod(dir, 0o711)
     for (const f of ['runner.json', 'exit.json']) {
       if (fs.existsSync(join(dir, f))) throw new Error(`job ${spec.id}: ${dir} already holds a job (${f} exists)`)
     }
@@ -92,11 +96,11 @@ class ProcessRuntime implements Runtime {
     }
   }
 
-  private launch (spec: JobSpec, job: Job): Promise<JobInfo> {
+  private launch (spec: JobSpec, job: Job): Promise<JobInfo | JobExit> {
     const dir = job.dir
-    return new Promise<JobInfo>((resolvePromise, reject) => {
+    return new Promise<JobInfo | JobExit>((resolvePromise, reject) => {
       let settled = false
-      const settle = (err: Error | null, info?: JobInfo) => {
+      const settle = (err: Error | null, info?: JobInfo | JobExit) => {
         if (settled) return
         settled = true
         off()
@@ -118,7 +122,7 @@ class ProcessRuntime implements Runtime {
         const exit = await readJson<JobExit>(join(dir, 'exit.json'))
         const runner = await readJson<RunnerRecord>(join(dir, 'runner.json'))
         if (runner) { job.runner = runner; settle(null, infoOf(job.id, runner)); return true }
-        if (exit) { job.exit = exit; settle(new Error(`job ${spec.id} did not start: ${exit.message ?? 'the runner gave up'}`)); return true }
+        if (exit) { job.exit = exit; settle(null, exit); return true } // it never ran: the runner says why
         return false
       }
       const off = job.watch.on(f => { if (f === null || f === 'runner.json' || f === 'exit.json') void check() })
@@ -144,9 +148,10 @@ class ProcessRuntime implements Runtime {
     })
   }
 
-  async recover (id: string, dirIn: string): Promise<JobInfo | JobExit> {
+  async recover (id: string, dirIn: string): Promise<JobInfo | JobExit | null> {
     if (!SAFE_ID.test(id)) throw new Error(`job id ${JSON.stringify(id)} is not safe as a file name`)
     const dir = resolve(this.rootDir, dirIn)
+    if (!fs.existsSync(join(dir, 'spec.json'))) return null
     const job = this.register(id, dir, false)
     const exit = await readJson<JobExit>(join(dir, 'exit.json'))
     if (exit) { job.exit = exit; return exit }
@@ -155,6 +160,12 @@ class ProcessRuntime implements Runtime {
     if (runner && runnerAlive(runner.runnerPid, dir)) { job.runner = runner; return infoOf(id, runner) }
     const late = await readJson<JobExit>(join(dir, 'exit.json')) // it finished between our reads
     if (late) { job.exit = late; return late }
+    if (!runner) {
+      // The runner went before it started the command: the job never ran, and may start afresh.
+      this.jobs.delete(id)
+      await fsp.rm(join(dir, 'spec.json'), { force: true })
+      return null
+    }
     return await this.markLost(job, runner, LOST_DOWN)
   }
 
@@ -458,9 +469,18 @@ async function readJson<T> (path: string): Promise<T | null> {
   }
 }
 
+/** Why this process cannot run a command as user, or null. */
+function problemWithUser (user: JobUser): string | null {
+  if (!Number.isInteger(user.uid) || user.uid < 0 || !Number.isInteger(user.gid) || user.gid < 0) return `user ${JSON.stringify(user)} needs a uid and a gid`
+  const self = process.getuid?.()
+  if (self === undefined || self === 0 || (user.uid === self && user.gid === process.getgid?.())) return null
+  return `dstackd runs as uid ${self}, so it cannot run a job as ${user.name ?? `uid ${user.uid}`} (only root can)`
+}
+
+/** Written by the daemon, readable only by it: a spec carries the job's environment. */
 async function writeAtomic (path: string, value: unknown): Promise<void> {
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
-  await fsp.writeFile(tmp, JSON.stringify(value) + '\n')
+  await fsp.writeFile(tmp, JSON.stringify(value) + '\n', { mode: 0o600 })
   await fsp.rename(tmp, path)
 }
 

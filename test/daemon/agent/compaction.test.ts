@@ -34,7 +34,7 @@ test('a compacted run\'s job directory is deleted, and what was missed while dow
   await utimes(join(dir, 'code', 'missed'), new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000))
   await mkdir(join(dir, 'code', 'arriving'), { recursive: true })
   const store = await openStore({ storage: memoryStorage(), transport: memoryNetwork().transport('n1'), bootstrap: true, tickMs: 10 })
-  const agent = startAgent({ store, runtime: processRuntime({ rootDir: join(dir, 'jobs') }), node: 'n1', dataDir: dir, log: () => {} })
+  const agent = startAgent({ store, runtime: processRuntime({ rootDir: join(dir, 'jobs') }), area: { dir: join(dir, 'jobs'), user: null, note: null }, node: 'n1', dataDir: dir, log: () => {} })
   try {
     await agent.recovered
     const offer = { backend: 'local', region: 'local', instance_type: 'h', price: 0, spot: false, cpu_arch: 'x86' as const, cpus: 2, memory: 8, disk: 100, gpus: [] }

@@ -49,6 +49,20 @@ async function waitForOutput (r: Runtime, id: string, text: string): Promise<voi
   })(), 20_000, `waiting for ${JSON.stringify(text)}`)
 }
 
+/** Starts the job, which must start. */
+async function begin (r: Runtime, s: JobSpec): Promise<JobInfo> {
+  const got = await within(r.start(s))
+  if (isJobExit(got)) throw new Error(`job ${s.id} did not start: ${got.message}`)
+  return got
+}
+
+/** Recovers a job the runtime must know. */
+async function recovered (r: Runtime, s: JobSpec): Promise<JobInfo | JobExit> {
+  const got = await within(r.recover(s.id, s.dir))
+  if (got === null) throw new Error(`job ${s.id} was not found`)
+  return got
+}
+
 async function rejects (p: Promise<unknown>, re: RegExp): Promise<void> {
   try { await p } catch (e) { assert.match((e as Error).message, re); return }
   assert.unreachable(`expected a rejection matching ${re}`)
@@ -77,7 +91,7 @@ const runnerOf = (dir: string) => JSON.parse(fs.readFileSync(join(dir, 'runner.j
 
 test('exit code 0: the output is recorded and the reason is exited', async () => {
   const s = spec(['/bin/echo', 'hello from the job'])
-  const info = await within(rt.start(s))
+  const info = await begin(rt, s)
   assert.is(info.id, s.id)
   assert.ok(info.pid > 0)
   assert.ok(info.startedAt > 0)
@@ -92,7 +106,7 @@ test('exit code 0: the output is recorded and the reason is exited', async () =>
 
 test('exit code 3 is reported as exitCode 3, reason exited', async () => {
   const s = bash('echo failing; exit 3')
-  await within(rt.start(s))
+  await begin(rt, s)
   const exit = await within(rt.wait(s.id))
   assert.is(exit.exitCode, 3)
   assert.is(exit.reason, 'exited')
@@ -101,13 +115,13 @@ test('exit code 3 is reported as exitCode 3, reason exited', async () => {
 test('the environment is exactly the spec\'s (nothing of the daemon\'s leaks in)', async () => {
   const env = { PATH, FOO: 'bar', WITH_SPACE: 'a b  c', TERM: 'dumb', DSTACK_RUN_NAME: 'x=y' }
   const s = spec(['/usr/bin/env'], { env })
-  await within(rt.start(s))
+  await begin(rt, s)
   assert.is((await within(rt.wait(s.id))).exitCode, 0)
   assert.equal(lines(await output(rt, s.id)).sort(), Object.entries(env).map(([k, v]) => `${k}=${v}`).sort())
 
   // Without TERM in the spec the terminal's name is given, and only that.
   const s2 = spec(['/usr/bin/env'], { env: { A: '1' } })
-  await within(rt.start(s2))
+  await begin(rt, s2)
   await within(rt.wait(s2.id))
   assert.equal(lines(await output(rt, s2.id)).sort(), ['A=1', 'TERM=xterm-256color'])
 })
@@ -115,7 +129,7 @@ test('the environment is exactly the spec\'s (nothing of the daemon\'s leaks in)
 test('the working dir is created and used', async () => {
   const s = bash('pwd; echo made > here.txt')
   s.workingDir = join(root, 'deep', 'er', 'wd')
-  await within(rt.start(s))
+  await begin(rt, s)
   assert.is((await within(rt.wait(s.id))).exitCode, 0)
   assert.ok(lines(await output(rt, s.id)).includes(s.workingDir))
   assert.is(fs.readFileSync(join(s.workingDir, 'here.txt'), 'utf8'), 'made\n')
@@ -124,8 +138,8 @@ test('the working dir is created and used', async () => {
 test('lossless output: 5,000 lines printed just before exit are all there, in order', async () => {
   const direct = spec(['/usr/bin/seq', '1', '5000']) // the session leader itself exits right after writing
   const looped = bash('for i in $(seq 1 5000); do echo "line $i"; done; exit 0')
-  await within(rt.start(direct))
-  await within(rt.start(looped))
+  await begin(rt, direct)
+  await begin(rt, looped)
   assert.is((await within(rt.wait(direct.id))).exitCode, 0)
   assert.is((await within(rt.wait(looped.id))).exitCode, 0)
   assert.equal(lines(await output(rt, direct.id)), Array.from({ length: 5000 }, (_, i) => String(i + 1)))
@@ -145,7 +159,7 @@ test('a background command (cmd &) is killed when the main command ends', async 
   // bash -i gives background jobs their own process group: they must die all the same.
   const interactive = spec(['/bin/bash', '-i', '-c', 'echo a && { sleep 300 & echo $! > bg.pid; } && echo b'])
   for (const s of [plain, interactive]) {
-    await within(rt.start(s))
+    await begin(rt, s)
     const exit = await within(rt.wait(s.id))
     assert.is(exit.exitCode, 0)
     const bg = Number(fs.readFileSync(join(s.workingDir, 'bg.pid'), 'utf8'))
@@ -157,7 +171,7 @@ test('a background command (cmd &) is killed when the main command ends', async 
 
 test('a process that left the session but kept the terminal is ended too', async () => {
   const s = bash('setsid sleep 300 & echo $! > escaped.pid; echo done')
-  await within(rt.start(s))
+  await begin(rt, s)
   assert.is((await within(rt.wait(s.id))).exitCode, 0)
   const escaped = Number(fs.readFileSync(join(s.workingDir, 'escaped.pid'), 'utf8'))
   assert.ok(escaped > 0)
@@ -184,7 +198,7 @@ test('the job survives kill -9 of the daemon that started it, and a new daemon r
   await until(() => daemon.exitCode !== null || daemon.signalCode !== null, 'the daemon to die')
   assert.not.ok(gone(info.pid), 'the job outlived the daemon')
   const restarted = processRuntime({ rootDir: root })
-  const got = await within(restarted.recover(s.id, s.dir))
+  const got = await recovered(restarted, s)
   const exit = isJobExit(got) ? got : await within(restarted.wait(s.id))
   assert.is(exit.exitCode, 9)
   assert.equal(lines(await output(restarted, s.id)), Array.from({ length: 30 }, (_, i) => `n ${i + 1}`))
@@ -192,7 +206,7 @@ test('the job survives kill -9 of the daemon that started it, and a new daemon r
 
 test('stop: SIGINT reaches the job (a trap runs), reason stopped', async () => {
   const s = bash('trap "echo got INT; exit 42" INT; echo ready; while :; do sleep 0.1; done')
-  await within(rt.start(s))
+  await begin(rt, s)
   await waitForOutput(rt, s.id, 'ready')
   await rt.stop(s.id, 10_000)
   const exit = await within(rt.wait(s.id))
@@ -203,7 +217,7 @@ test('stop: SIGINT reaches the job (a trap runs), reason stopped', async () => {
 
 test('stop: a job ignoring SIGINT is killed after the grace', async () => {
   const s = bash('trap "" INT; echo ready; while :; do sleep 0.1; done')
-  await within(rt.start(s))
+  await begin(rt, s)
   await waitForOutput(rt, s.id, 'ready')
   await rt.stop(s.id, 300)
   const exit = await within(rt.wait(s.id))
@@ -214,7 +228,7 @@ test('stop: a job ignoring SIGINT is killed after the grace', async () => {
 
 test('kill: at once, reason killed', async () => {
   const s = bash('trap "" INT TERM; echo ready; sleep 300')
-  const info = await within(rt.start(s))
+  const info = await begin(rt, s)
   await waitForOutput(rt, s.id, 'ready')
   await rt.kill(s.id)
   const exit = await within(rt.wait(s.id))
@@ -228,14 +242,14 @@ test('kill: at once, reason killed', async () => {
 
 test('max_duration: SIGTERM at the deadline, reason max_duration_exceeded', async () => {
   const s = spec(['/bin/sleep', '300'], { maxDurationSec: 1 })
-  await within(rt.start(s))
+  await begin(rt, s)
   const exit = await within(rt.wait(s.id))
   assert.is(exit.reason, 'max_duration_exceeded')
   assert.is(exit.signal, 'SIGTERM')
 
   // One that ignores SIGTERM is killed after killGraceMs.
   const stubborn = bash('trap "" TERM; while :; do sleep 0.1; done', { maxDurationSec: 1, killGraceMs: 200 })
-  await within(rt.start(stubborn))
+  await begin(rt, stubborn)
   const exit2 = await within(rt.wait(stubborn.id))
   assert.is(exit2.reason, 'max_duration_exceeded')
   assert.is(exit2.signal, 'SIGKILL')
@@ -243,7 +257,7 @@ test('max_duration: SIGTERM at the deadline, reason max_duration_exceeded', asyn
 
 test('logs since: chunks before the timestamp are skipped', async () => {
   const s = bash('echo first; sleep 0.3; echo second; sleep 0.3; echo third')
-  await within(rt.start(s))
+  await begin(rt, s)
   await within(rt.wait(s.id))
   const chunks: Array<{ at: number, offset: number, text: string }> = []
   for await (const c of rt.logs(s.id)) chunks.push({ at: c.at, offset: c.offset, text: c.data.toString() })
@@ -262,7 +276,7 @@ test('logs since: chunks before the timestamp are skipped', async () => {
 
 test('logs follow: yields output as it comes and ends after the exit', async () => {
   const s = bash('for i in 1 2 3 4 5; do echo "tick $i"; sleep 0.1; done; echo done')
-  await within(rt.start(s))
+  await begin(rt, s)
   let text = ''
   await within((async () => { for await (const c of rt.logs(s.id, { follow: true })) text += c.data.toString() })(), 20_000, 'logs follow')
   assert.equal(lines(text), ['tick 1', 'tick 2', 'tick 3', 'tick 4', 'tick 5', 'done'])
@@ -270,7 +284,7 @@ test('logs follow: yields output as it comes and ends after the exit', async () 
 
   // An abort signal ends a follow of a job that keeps running.
   const long = bash('echo up; sleep 300')
-  await within(rt.start(long))
+  await begin(rt, long)
   const ac = new AbortController()
   let seen = ''
   await within((async () => {
@@ -286,7 +300,7 @@ test('logs follow: yields output as it comes and ends after the exit', async () 
 
 test('stats: numbers while running, null after', async () => {
   const s = bash('echo ready; while :; do :; done')
-  await within(rt.start(s))
+  await begin(rt, s)
   await waitForOutput(rt, s.id, 'ready')
   const st = await rt.stats(s.id)
   assert.ok(st)
@@ -299,9 +313,9 @@ test('stats: numbers while running, null after', async () => {
 
 test('recover: a running job is re-adopted by a new runtime (as after a daemon restart)', async () => {
   const s = bash('echo before; read -t 1 x; echo after; exit 7')
-  const info = await within(rt.start(s))
+  const info = await begin(rt, s)
   const restarted = processRuntime({ rootDir: root })
-  const got = await within(restarted.recover(s.id, s.dir))
+  const got = await recovered(restarted, s)
   assert.not.ok(isJobExit(got))
   const re = got as JobInfo
   assert.is(re.pid, info.pid)
@@ -315,10 +329,10 @@ test('recover: a running job is re-adopted by a new runtime (as after a daemon r
 
 test('recover: a re-adopted job can be stopped by the new runtime', async () => {
   const s = bash('trap "echo got INT; exit 5" INT; echo ready; while :; do sleep 0.1; done')
-  await within(rt.start(s))
+  await begin(rt, s)
   await waitForOutput(rt, s.id, 'ready')
   const restarted = processRuntime({ rootDir: root })
-  assert.not.ok(isJobExit(await within(restarted.recover(s.id, s.dir))))
+  assert.not.ok(isJobExit(await recovered(restarted, s)))
   await restarted.stop(s.id, 10_000)
   const exit = await within(restarted.wait(s.id))
   assert.is(exit.reason, 'stopped')
@@ -327,10 +341,10 @@ test('recover: a re-adopted job can be stopped by the new runtime', async () => 
 
 test('recover: a job that finished while the daemon was down gives its exit', async () => {
   const s = bash('sleep 0.2; exit 4')
-  await within(rt.start(s))
+  await begin(rt, s)
   await until(() => fs.existsSync(join(s.dir, 'exit.json')), 'exit.json')
   const restarted = processRuntime({ rootDir: root })
-  const got = await within(restarted.recover(s.id, s.dir))
+  const got = await recovered(restarted, s)
   assert.ok(isJobExit(got))
   assert.is((got as JobExit).exitCode, 4)
   assert.is((got as JobExit).reason, 'exited')
@@ -341,14 +355,14 @@ test('recover: a job whose runner vanished without an exit record is lost', asyn
   // A runtime of its own that nothing waits on, as the daemon that went down.
   const before = processRuntime({ rootDir: root })
   const s = bash('echo ready; sleep 300')
-  const info = await within(before.start(s))
+  const info = await begin(before, s)
   await until(() => fs.readFileSync(join(s.dir, 'output.log'), 'utf8').includes('ready'), 'ready')
   const { runnerPid } = runnerOf(s.dir)
   process.kill(runnerPid, 'SIGKILL')
   try { process.kill(-info.pid, 'SIGKILL') } catch {}
   await until(() => gone(runnerPid) && gone(info.pid), 'the runner and the job to be gone')
   const restarted = processRuntime({ rootDir: root })
-  const got = await within(restarted.recover(s.id, s.dir))
+  const got = await recovered(restarted, s)
   assert.ok(isJobExit(got))
   const exit = got as JobExit
   assert.is(exit.reason, 'lost')
@@ -358,7 +372,7 @@ test('recover: a job whose runner vanished without an exit record is lost', asyn
 
 test('wait: a runner that dies while the daemon is up gives reason lost', async () => {
   const s = bash('trap "" HUP; echo ready; sleep 300')
-  const info = await within(rt.start(s))
+  const info = await begin(rt, s)
   await waitForOutput(rt, s.id, 'ready')
   const waiting = rt.wait(s.id)
   process.kill(runnerOf(s.dir).runnerPid, 'SIGKILL')
@@ -371,7 +385,7 @@ test('wait: a runner that dies while the daemon is up gives reason lost', async 
 test('cgroup limits: a memory hog is OOM-killed past limits.memoryBytes (or applied: false with a reason)', async () => {
   const python = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'
   const s = spec([python, '-c', 'a = bytearray(400*1024*1024); print("survived", len(a))'], { limits: { memoryBytes: 100 * 1024 * 1024, cpus: 0.5 } })
-  const info = await within(rt.start(s))
+  const info = await begin(rt, s)
   const exit = await within(rt.wait(s.id), 60_000)
   if (info.limits.applied) {
     assert.ok(info.limits.cgroup)
@@ -388,7 +402,7 @@ test('cgroup limits: a memory hog is OOM-killed past limits.memoryBytes (or appl
 
 test('cgroup limits: the CPU quota is set while the job runs, and the cgroups go with it', async () => {
   const s = spec(['/bin/sleep', '300'], { limits: { cpus: 0.5 } })
-  const info = await within(rt.start(s))
+  const info = await begin(rt, s)
   const { cgroups } = runnerOf(s.dir)
   if (info.limits.applied) {
     const quota = cgroups.map(d => join(d, 'cpu.cfs_quota_us')).find(f => fs.existsSync(f))
@@ -410,7 +424,7 @@ test('start rejects a bad spec and a reused job dir', async () => {
   await rejects(rt.start(spec([])), /command/)
   await rejects(rt.start({ ...spec(['/bin/true']), workingDir: 'relative' }), /absolute/)
   const s = spec(['/bin/true'])
-  await within(rt.start(s))
+  await begin(rt, s)
   await within(rt.wait(s.id))
   await rejects(rt.start({ ...s, id: `${s.id}-again` }), /already holds a job/)
   await rejects(rt.wait('never-started'), /unknown job/)
@@ -418,7 +432,7 @@ test('start rejects a bad spec and a reused job dir', async () => {
 
 test('a missing command fails like a shell would, with the error in the output', async () => {
   const s = spec(['/nonexistent/program'])
-  await within(rt.start(s))
+  await begin(rt, s)
   const exit = await within(rt.wait(s.id))
   assert.is.not(exit.exitCode, 0)
   assert.ok((await output(rt, s.id)).includes('No such file'))
@@ -436,7 +450,7 @@ test('start latency for echo hi (printed, not asserted)', async () => {
   for (let i = 0; i < 10; i++) {
     const s = spec(['/bin/echo', 'hi'])
     const t0 = performance.now()
-    await within(rt.start(s))
+    await begin(rt, s)
     times.push(performance.now() - t0)
     await within(rt.wait(s.id))
   }
@@ -469,3 +483,37 @@ test.after(async () => {
 })
 
 test.run()
+
+test('recover: a job this runtime never started gives null', async () => {
+  const s = spec(['/bin/true'])
+  assert.is(await within(rt.recover(s.id, s.dir)), null)
+})
+
+test('a command the runner cannot start: start resolves with its JobExit, not a rejection', async () => {
+  if (process.getuid?.() !== 0) {
+    // Not root: another user is refused before anything starts.
+    await rejects(rt.start({ ...spec(['/bin/true']), user: { uid: 65533, gid: 65533 } }), /cannot run a job as uid 65533/)
+    return
+  }
+  // A group the host does not have: the runner fails before the fork and says so.
+  const s = { ...spec(['/bin/true']), user: { uid: 65533, gid: 65533, groups: ['no-such-group-here' as unknown as number] } }
+  const got = await within(rt.start(s))
+  assert.ok(isJobExit(got), JSON.stringify(got))
+  assert.match((got as JobExit).message ?? '', /could not start the command: .*no-such-group-here/)
+  assert.equal(await within(rt.wait(s.id)), got)
+})
+
+test('user: as root, the command runs as that uid and gid with no other group, and owns its terminal', async () => {
+  if (process.getuid?.() !== 0) { console.log('  (skipped: needs root)'); return }
+  fs.chmodSync(root, 0o711)
+  const s = bash('id -u; id -g; id -G; stat -c "tty %u" "$(tty)"; cat "$SPEC" && echo READ || echo DENIED', {
+    user: { uid: 65533, gid: 65534 }, workingDir: '/tmp'
+  })
+  s.env.SPEC = join(s.dir, 'spec.json')
+  await begin(rt, s)
+  assert.is((await within(rt.wait(s.id))).exitCode, 0)
+  assert.equal(lines(await output(rt, s.id)).filter(l => !l.includes('Permission denied')), ['65533', '65534', '65534', 'tty 65533', 'DENIED'])
+  assert.is(fs.statSync(s.dir).mode & 0o777, 0o711, 'the job dir: pass through only')
+  assert.is(fs.statSync(join(s.dir, 'spec.json')).mode & 0o777, 0o600)
+  assert.is(fs.statSync(join(s.dir, 'output.log')).mode & 0o777, 0o600)
+})
