@@ -7,7 +7,7 @@ import { mkdir, open, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import {
   ConfigError, formatDuration, formatResources, inferGpuVendor, offerMismatch, parseRunConfiguration, spotRequirement,
-  type Offer, type Requirements, type RunConfiguration
+  type Requirements, type RunConfiguration
 } from '../config/index.ts'
 import type { LogChunk, LogsOptions } from '../../drivers/runtime/index.ts'
 import { artifactsDir, listArtifacts } from '../agent/artifacts.ts'
@@ -16,7 +16,7 @@ import { isFinal } from '../state/lifecycle.ts'
 import { isRunFinal } from '../state/machine.ts'
 import { randomNameBase } from '../state/names.ts'
 import type { StateStore } from '../state/store.ts'
-import type { Instance, Run, RunSpec, State } from '../state/types.ts'
+import type { Run, RunSpec, State } from '../state/types.ts'
 import { RpcError } from '../../mesh/rpc/protocol.ts'
 import type { Handlers } from '../../mesh/rpc/server.ts'
 import { bindMethods, type ParamsOf } from './methods.ts'

@@ -17,7 +17,7 @@ import * as v from 'valibot'
 import { RPC_ERRORS, RpcError } from '../../mesh/rpc/protocol.ts'
 import type { Handlers, HandlerContext } from '../../mesh/rpc/server.ts'
 import type {
-  ArtifactFile, ClusterInfo, CodePiece, FleetView, JobView, LogItem, OfferList, PeerLogItem, Plan, RunDetail, RunView, ServerInfo, StateEvent
+  ArtifactFile, CodePiece, FleetView, JobView, LogItem, OfferList, PeerLogItem, Plan, RunDetail, RunView, ServerInfo, StateEvent
 } from './views.ts'
 
 /**
