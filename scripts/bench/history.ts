@@ -2,6 +2,7 @@
 // runs in the state (retention off, so they all stay), times what every host does per command
 // (`apply` of a run's life: submit, assign, running, done) and what the leader does per pass
 // (`plan`: placement, resubmits, retention) with 200 jobs waiting on a full fleet of 50 hosts.
+// Each timed run is compacted again right after (timed too), so the history stays at its size.
 // Both should stay flat as the history grows. Then the default retention compacts the history:
 // the snapshot's size with the history and after compaction.
 //   node --import tsx scripts/bench/history.ts [--sizes 1000,10000,100000]
@@ -44,13 +45,14 @@ function placement (h: number): Placement {
 }
 
 /** A run's whole life: the commands every host applies for it. */
-function life (state: State, h: number): void {
+function life (state: State, h: number): string {
   const id = submit(state)
   const job = `${id}-j0`
   const sub = `${id}-s0`
   must(state, { type: 'job.assign', at: ++clock, term: 1, job_id: job, submission_id: sub, placement: placement(h) })
   must(state, { type: 'job.status', at: ++clock, job_id: job, submission_id: sub, status: 'running' })
   must(state, { type: 'job.status', at: ++clock, job_id: job, submission_id: sub, status: 'done', reason: 'done_by_runner', exit_status: 0 })
+  return id
 }
 
 function fleet (finished: number): State {
@@ -77,14 +79,18 @@ function fleet (finished: number): State {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const p95 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.95)]!
 
-function timeApply (state: State, rounds: number): number[] {
-  const perCommand: number[] = []
+/** µs per command over a run's life, and per runs.compact of it (which keeps the history at its size). */
+function timeApply (state: State, rounds: number): { life: number[], compact: number[] } {
+  const out = { life: [] as number[], compact: [] as number[] }
   for (let i = 0; i < rounds; i++) {
-    const t = performance.now()
-    life(state, HOSTS - 1)
-    perCommand.push((performance.now() - t) * 1000 / 4)
+    let t = performance.now()
+    const id = life(state, HOSTS - 1)
+    out.life.push((performance.now() - t) * 1000 / 4)
+    t = performance.now()
+    must(state, { type: 'runs.compact', at: ++clock, term: 1, run_ids: [id] })
+    out.compact.push((performance.now() - t) * 1000)
   }
-  return perCommand
+  return out
 }
 
 function timePlan (state: State, rounds: number): number[] {
@@ -103,7 +109,7 @@ function timePlan (state: State, rounds: number): number[] {
 const mb = (s: State): string => (Buffer.byteLength(JSON.stringify(s)) / 1024 / 1024).toFixed(1)
 
 console.log(`history benchmark: ${HOSTS} hosts (full), ${WAITING} jobs waiting; Node ${process.version}, ${cpus().length}× ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GB`)
-console.log('finished runs | apply µs/command p50 (p95) | plan ms/pass p50 (p95) | snapshot MB | after default retention: runs, MB')
+console.log('finished runs | apply µs/command p50 (p95) | runs.compact µs p50 | plan ms/pass p50 (p95) | state JSON MB | after default retention: runs, MB')
 {
   // The JIT's warm-up, not counted: else the first size pays for it.
   const warm = fleet(500)
@@ -115,7 +121,7 @@ for (const n of SIZES) {
   const state = fleet(n)
   const buildS = (performance.now() - built) / 1000
   timeApply(state, 1000) // warm-up
-  const applyUs = timeApply(state, 2000)
+  const { life: applyUs, compact: compactUs } = timeApply(state, 2000)
   timePlan(state, 5)
   const planMs = timePlan(state, 30)
   const before = mb(state)
@@ -124,5 +130,5 @@ for (const n of SIZES) {
   for (let ids = expiredRuns(state, later, DEFAULT_RETENTION); ids.length > 0; ids = expiredRuns(state, later, DEFAULT_RETENTION)) {
     must(state, { type: 'runs.compact', at: later, term: 1, run_ids: ids })
   }
-  console.log(`${String(n).padStart(13)} | ${median(applyUs).toFixed(1).padStart(8)} (${p95(applyUs).toFixed(1)}) | ${median(planMs).toFixed(2).padStart(8)} (${p95(planMs).toFixed(2)}) | ${before.padStart(8)} | ${Object.keys(state.runs).length} runs, ${mb(state)} MB   (built in ${buildS.toFixed(1)} s)`)
+  console.log(`${String(n).padStart(13)} | ${median(applyUs).toFixed(1).padStart(8)} (${p95(applyUs).toFixed(1)}) | ${median(compactUs).toFixed(1).padStart(8)} | ${median(planMs).toFixed(2).padStart(8)} (${p95(planMs).toFixed(2)}) | ${before.padStart(8)} | ${Object.keys(state.runs).length} runs, ${mb(state)} MB   (built in ${buildS.toFixed(1)} s)`)
 }
