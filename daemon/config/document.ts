@@ -1,7 +1,7 @@
 // YAML 1.1 text → plain values, remembering where each value came from so that an issue's
 // path can be turned back into file:line:col.
 import { LineCounter, Scalar, isMap, isPair, isScalar, isSeq, parseDocument, visit, type Document, type Node, type Pair, type YAMLMap } from 'yaml'
-import { ConfigError, show, type ConfigIssue, type Path } from './errors.ts'
+import { ConfigError, SHOW_MAX, show, type ConfigIssue, type Path } from './errors.ts'
 
 /** The largest configuration accepted, in bytes: dstack's own files are a few KB. */
 export const MAX_CONFIGURATION_BYTES = 1024 * 1024
@@ -93,7 +93,9 @@ function asPyYaml (doc: Document): Array<{ offset: number, message: string }> {
 
 function yamlMessage (message: string): string {
   // The yaml library appends its own position and a code excerpt; ours comes from the issue.
-  return `invalid YAML: ${message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`
+  // Its messages quote the offending token whole: cut it as every quoted value is.
+  const first = message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+  return `invalid YAML: ${first.length > 2 * SHOW_MAX ? `${first.slice(0, 2 * SHOW_MAX)}…` : first}`
 }
 
 /** A mapping's pairs by key, built once per mapping, so locating N issues is linear, not N × keys. */
