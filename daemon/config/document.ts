@@ -67,16 +67,14 @@ function asPyYaml (doc: Document): Array<{ offset: number, message: string }> {
   const issues: Array<{ offset: number, message: string }> = []
   visit(doc, {
     Scalar (_, node) {
-      if (node.type !== Scalar.PLAIN || typeof node.source !== 'string') return
-      const src = node.source
-      if (typeof node.value === 'boolean' && !PY_BOOL.test(src)) node.value = src
-      else if (typeof node.value === 'number' && !PY_INT.test(src) && !PY_FLOAT.test(src)) node.value = src
+      node.value = pyValue(node)
     },
     Map (_, map) {
+      // Visited before its keys: compare them as PyYAML reads them. `<<` merges may repeat.
       const seen = new Set<string>()
       for (const pair of map.items) {
-        if (!isScalar(pair.key)) continue
-        const key = String(pair.key.value)
+        if (!isScalar(pair.key) || pair.key.value === '<<') continue
+        const key = String(pyValue(pair.key))
         if (seen.has(key)) issues.push({ offset: rangeStart(pair.key) ?? 0, message: `invalid YAML: map keys must be unique: ${show(key)} appears more than once` })
         seen.add(key)
       }
@@ -89,6 +87,15 @@ function asPyYaml (doc: Document): Array<{ offset: number, message: string }> {
     }
   })
   return issues
+}
+
+/** A plain scalar's value as PyYAML's resolver types it. */
+function pyValue (node: Scalar): unknown {
+  if (node.type !== Scalar.PLAIN || typeof node.source !== 'string') return node.value
+  const src = node.source
+  if (typeof node.value === 'boolean' && !PY_BOOL.test(src)) return src
+  if (typeof node.value === 'number' && !PY_INT.test(src) && !PY_FLOAT.test(src)) return src
+  return node.value
 }
 
 function yamlMessage (message: string): string {
