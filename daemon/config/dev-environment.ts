@@ -1,5 +1,5 @@
 // `type: dev-environment` (SPEC §1.2): an IDE or plain SSH into a long-running container.
-import type { ConfigIssue } from './errors.ts'
+import { show, type ConfigIssue } from './errors.ts'
 import { parseInactivityDuration } from './duration.ts'
 import { asEnum, asString } from './scalars.ts'
 import { commands, commonRunShape, finishRun, imageRules, ports } from './run.ts'
@@ -23,7 +23,7 @@ function rules (out: Parsed, raw: Record<string, unknown>): ConfigIssue[] {
   const issues = imageRules(raw)
   if (out.version !== null && out.ide === null) issues.push({ path: ['version'], message: '`version` needs `ide`' })
   if (out.ide === 'windsurf' && out.version !== null && !/^[^@]+@[0-9a-f]+$/.test(out.version)) {
-    issues.push({ path: ['version'], message: `windsurf versions look like "1.2.3@<commit hash>", got ${JSON.stringify(out.version)}` })
+    issues.push({ path: ['version'], message: `windsurf versions look like "1.2.3@<commit hash>", got ${show(out.version)}` })
   }
   if (out.dstack && isSet(raw, 'inactivity_duration') && out.inactivity_duration !== null) {
     issues.push({ path: ['inactivity_duration'], message: '`inactivity_duration` cannot be combined with `dstack: true`' })

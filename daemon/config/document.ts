@@ -1,7 +1,7 @@
 // YAML 1.1 text → plain values, remembering where each value came from so that an issue's
 // path can be turned back into file:line:col.
 import { LineCounter, Scalar, isMap, isPair, isScalar, isSeq, parseDocument, visit, type Document, type Node, type Pair, type YAMLMap } from 'yaml'
-import { ConfigError, show, type ConfigIssue, type Path } from './errors.ts'
+import { ConfigError, SHOW_MAX, show, type ConfigIssue, type Path } from './errors.ts'
 
 /** The largest configuration accepted, in bytes: dstack's own files are a few KB. */
 export const MAX_CONFIGURATION_BYTES = 1024 * 1024
@@ -67,16 +67,14 @@ function asPyYaml (doc: Document): Array<{ offset: number, message: string }> {
   const issues: Array<{ offset: number, message: string }> = []
   visit(doc, {
     Scalar (_, node) {
-      if (node.type !== Scalar.PLAIN || typeof node.source !== 'string') return
-      const src = node.source
-      if (typeof node.value === 'boolean' && !PY_BOOL.test(src)) node.value = src
-      else if (typeof node.value === 'number' && !PY_INT.test(src) && !PY_FLOAT.test(src)) node.value = src
+      node.value = pyValue(node)
     },
     Map (_, map) {
+      // Visited before its keys: compare them as PyYAML reads them. `<<` merges may repeat.
       const seen = new Set<string>()
       for (const pair of map.items) {
-        if (!isScalar(pair.key)) continue
-        const key = String(pair.key.value)
+        if (!isScalar(pair.key) || pair.key.value === '<<') continue
+        const key = String(pyValue(pair.key))
         if (seen.has(key)) issues.push({ offset: rangeStart(pair.key) ?? 0, message: `invalid YAML: map keys must be unique: ${show(key)} appears more than once` })
         seen.add(key)
       }
@@ -91,9 +89,20 @@ function asPyYaml (doc: Document): Array<{ offset: number, message: string }> {
   return issues
 }
 
+/** A plain scalar's value as PyYAML's resolver types it. */
+function pyValue (node: Scalar): unknown {
+  if (node.type !== Scalar.PLAIN || typeof node.source !== 'string') return node.value
+  const src = node.source
+  if (typeof node.value === 'boolean' && !PY_BOOL.test(src)) return src
+  if (typeof node.value === 'number' && !PY_INT.test(src) && !PY_FLOAT.test(src)) return src
+  return node.value
+}
+
 function yamlMessage (message: string): string {
   // The yaml library appends its own position and a code excerpt; ours comes from the issue.
-  return `invalid YAML: ${message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`
+  // Its messages quote the offending token whole: cut it as every quoted value is.
+  const first = message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+  return `invalid YAML: ${first.length > 2 * SHOW_MAX ? `${first.slice(0, 2 * SHOW_MAX)}…` : first}`
 }
 
 /** A mapping's pairs by key, built once per mapping, so locating N issues is linear, not N × keys. */

@@ -1,7 +1,7 @@
 // `env` (SPEC §1.6): a list `["A=1", "B"]` or a mapping `{A: 1}`. A bare name (or a null value)
 // passes the variable through: its value comes from `-e NAME=…` or the local environment at
 // apply time.
-import { ConfigError, fail, show, type ConfigIssue } from './errors.ts'
+import { clip, ConfigError, fail, show, type ConfigIssue } from './errors.ts'
 import { isMapping } from './scalars.ts'
 import type { EnvSpec } from './types.ts'
 
@@ -45,7 +45,7 @@ export function parseEnv (v: unknown): EnvSpec {
       }
       try {
         const [name, value] = parseEnvArg(item)
-        if (Object.hasOwn(env, name)) issues.push({ path: [i], message: `duplicate environment variable ${name}` })
+        if (Object.hasOwn(env, name)) issues.push({ path: [i], message: `duplicate environment variable ${clip(name)}` })
         else setVar(env, name, value)
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err
@@ -86,7 +86,7 @@ export function resolveEnv (env: EnvSpec, localEnv: Record<string, string | unde
   const issues: ConfigIssue[] = []
   for (const [name, value] of Object.entries(env)) {
     const resolved = value ?? (Object.hasOwn(localEnv, name) ? localEnv[name] : undefined)
-    if (resolved === undefined) issues.push({ path: [name], message: `Environment variable ${name} is not set` })
+    if (resolved === undefined) issues.push({ path: [name], message: `Environment variable ${clip(name)} is not set` })
     else setVar(out, name, resolved)
   }
   if (issues.length > 0) throw new ConfigError(issues)

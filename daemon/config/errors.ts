@@ -63,13 +63,18 @@ export function fail (message: string): never {
 /** The most characters of a value a message quotes: errors stay short whatever the input. */
 export const SHOW_MAX = 80
 
+/** Text from the input, unquoted, cut to SHOW_MAX characters for a message. */
+export function clip (text: string): string {
+  return text.length > SHOW_MAX ? `${text.slice(0, SHOW_MAX)}… (${text.length} characters)` : text
+}
+
 /** Quotes a value for a message the way a user wrote it, cut to SHOW_MAX characters. */
 export function show (value: unknown): string {
   if (typeof value === 'string') return value.length > SHOW_MAX ? `${JSON.stringify(value.slice(0, SHOW_MAX))}… (${value.length} characters)` : JSON.stringify(value)
   if (value === undefined) return 'nothing'
   let text: string
   try { text = JSON.stringify(value) ?? String(value) } catch { return Object.prototype.toString.call(value) }
-  return text.length > SHOW_MAX ? `${text.slice(0, SHOW_MAX)}… (${text.length} characters)` : text
+  return clip(text)
 }
 
 /** Words longer than this get no suggestion: no field name is near them, and the search would be slow. */
@@ -82,30 +87,42 @@ export function nearest (word: string, candidates: Iterable<string>): string | u
   let bestDistance = Infinity
   const w = word.toLowerCase()
   for (const c of candidates) {
+    const limit = Math.max(1, Math.floor(Math.max(w.length, c.length) / 3))
     // The distance is at least the difference in length: a candidate too far by that alone is skipped.
-    if (Math.abs(c.length - w.length) > Math.max(1, Math.floor(Math.max(w.length, c.length) / 3))) continue
-    const d = editDistance(w, c.toLowerCase())
-    if (d < bestDistance) { best = c; bestDistance = d }
+    if (Math.abs(c.length - w.length) > limit) continue
+    const d = editDistance(w, c.toLowerCase(), Math.min(limit, bestDistance - 1))
+    if (d < bestDistance && d <= limit) { best = c; bestDistance = d }
   }
-  if (best === undefined) return undefined
-  const limit = Math.max(1, Math.floor(Math.max(word.length, best.length) / 3))
-  return bestDistance <= limit ? best : undefined
+  return best
 }
 
-/** Edit distance counting a swap of neighbours as one edit (optimal string alignment), in three rows. */
-function editDistance (a: string, b: string): number {
-  let prev2 = new Uint16Array(b.length + 1)
-  let prev = Uint16Array.from({ length: b.length + 1 }, (_, j) => j)
-  let row = new Uint16Array(b.length + 1)
+// Three rows of the distance table, reused: the search runs once per unknown key.
+let rows: [number[], number[], number[]] = [[], [], []]
+
+/**
+ * Edit distance counting a swap of neighbours as one edit (optimal string alignment), or
+ * `cutoff + 1` as soon as it is known to exceed `cutoff`.
+ */
+function editDistance (a: string, b: string, cutoff: number): number {
+  let [prev2, prev, row] = rows
+  for (let j = 0; j <= b.length; j++) prev[j] = j
+  let prevLeast = 0
   for (let i = 1; i <= a.length; i++) {
     row[0] = i
+    let least = i
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1
       let v = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + cost)
       if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, prev2[j - 2]! + 1)
       row[j] = v
+      if (v < least) least = v
     }
+    // A cell comes from this row or, by a swap, the one before: two rows over the cutoff
+    // keep every later row over it.
+    if (least > cutoff && prevLeast > cutoff) { rows = [prev2, prev, row]; return cutoff + 1 }
+    prevLeast = least;
     [prev2, prev, row] = [prev, row, prev2]
   }
+  rows = [prev2, prev, row]
   return prev[b.length]!
 }

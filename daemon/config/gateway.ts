@@ -1,5 +1,5 @@
 // `type: gateway` (SPEC §1.8): the public entry point for services.
-import { fail } from './errors.ts'
+import { fail, show } from './errors.ts'
 import { backend, tags } from './profile.ts'
 import { runName, templated } from './run.ts'
 import { asBool, asIntIn, asString, isMapping } from './scalars.ts'
@@ -8,7 +8,7 @@ import { opt, record } from './schema.ts'
 const certificate = (v: unknown) => {
   if (isMapping(v) && v.type === 'acm') return record({ type: () => 'acm' as const, arn: (x: unknown) => asString(x) })(v)
   return record({ type: (x: unknown) => {
-    if (x !== 'lets-encrypt' && x !== 'acm') fail(`expected "lets-encrypt" or "acm", got ${JSON.stringify(x)}`)
+    if (x !== 'lets-encrypt' && x !== 'acm') fail(`expected "lets-encrypt" or "acm", got ${show(x)}`)
     return 'lets-encrypt' as const
   } })(v)
 }

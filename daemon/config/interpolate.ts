@@ -2,7 +2,7 @@
 // (the CLI resolves `run.args` and `env.X`, the server `secrets.x`, the scheduler
 // `dstack.node_rank` and the group IP addresses), so an early stage keeps what it cannot
 // resolve and leaves the text re-interpolatable for the next one.
-import { ConfigError, fail, show, type ConfigIssue } from './errors.ts'
+import { clip, ConfigError, fail, show, type ConfigIssue } from './errors.ts'
 
 /** `groups[i].nodes[j].IP_ADDRESS` or `groups[i].replicas[j].IP_ADDRESS`. */
 export interface GroupMemberRef { index: number, kind: 'nodes' | 'replicas', member: number }
@@ -152,6 +152,6 @@ export function interpolate (s: string, lookup: (ref: Reference) => string | und
     else if (keep) out += piece.raw
     else missing.add(piece.key)
   }
-  if (missing.size > 0) throw new ConfigError([...missing].map(key => ({ path: [], message: `${key} is not set` })))
+  if (missing.size > 0) throw new ConfigError([...missing].map(key => ({ path: [], message: `${clip(key)} is not set` })))
   return out
 }

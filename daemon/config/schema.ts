@@ -34,8 +34,9 @@ export function record<S extends Shape> (shape: S, ...rules: Array<NoInfer<Rule<
   return (v: unknown) => {
     if (!isMapping(v)) throw new ConfigError(`expected a mapping with fields ${known.join(', ')}; got ${show(v)}`)
     const issues: ConfigIssue[] = []
+    let unknown = 0
     for (const key of Object.keys(v)) {
-      if (!Object.hasOwn(shape, key)) issues.push({ path: [key], key: true, message: unknownField(key, known) })
+      if (!Object.hasOwn(shape, key)) issues.push({ path: [key], key: true, message: unknownField(key, known, unknown++ < SUGGESTIONS) })
     }
     const out: Record<string, unknown> = {}
     for (const key of known) out[key] = collect(issues, [key], () => shape[key]!(v[key]))
@@ -46,9 +47,12 @@ export function record<S extends Shape> (shape: S, ...rules: Array<NoInfer<Rule<
   }
 }
 
-export function unknownField (key: string, known: readonly string[]): string {
-  const guess = nearest(key, known)
-  return `unknown field ${JSON.stringify(key)}${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ''}`
+/** Unknown keys of one mapping that get a "did you mean": past that many they are not typos, and the search costs. */
+const SUGGESTIONS = 100
+
+export function unknownField (key: string, known: readonly string[], suggest = true): string {
+  const guess = suggest ? nearest(key, known) : undefined
+  return `unknown field ${show(key)}${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ''}`
 }
 
 /** null or missing → `dflt`; anything else through the grammar. */

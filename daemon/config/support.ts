@@ -1,7 +1,7 @@
 // What this version runs. dstack accepts more than this version runs yet; the parts it does
 // not run are named here once, with what to do instead, so that `dstack validate`,
 // `dstack apply` and the daemon give one judgement of a file (parseRunConfiguration).
-import type { ConfigIssue, Path } from './errors.ts'
+import { clip, type ConfigIssue, type Path } from './errors.ts'
 import { templateReferences } from './interpolate.ts'
 import { checkImageRequirements } from './resources.ts'
 import type { Configuration } from './configuration.ts'
@@ -42,10 +42,10 @@ function references (s: string, path: Path): ConfigIssue[] {
   const out: ConfigIssue[] = []
   for (const ref of refs) {
     if (ref.ns === 'secrets') {
-      const name = path[0] === 'env' && path.length === 2 ? String(path[1]) : ref.name.toUpperCase()
-      out.push({ path, message: `${ref.raw}: secrets are not supported yet; pass the value from your shell instead: list ${name} in \`env\` (\`env: [${name}]\`) and run \`${name}=… dstack apply\`` })
+      const name = clip(path[0] === 'env' && path.length === 2 ? String(path[1]) : ref.name.toUpperCase())
+      out.push({ path, message: `${clip(ref.raw)}: secrets are not supported yet; pass the value from your shell instead: list ${name} in \`env\` (\`env: [${name}]\`) and run \`${name}=… dstack apply\`` })
     } else if (ref.group) {
-      out.push({ path, message: `${ref.raw}: references to a node's IP address are not supported yet; in the commands use $DSTACK_MASTER_NODE_IP (the first node) or $DSTACK_NODES_IPS (one address per line, in node rank order)` })
+      out.push({ path, message: `${clip(ref.raw)}: references to a node's IP address are not supported yet; in the commands use $DSTACK_MASTER_NODE_IP (the first node) or $DSTACK_NODES_IPS (one address per line, in node rank order)` })
     }
   }
   return out

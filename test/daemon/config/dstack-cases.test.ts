@@ -1294,6 +1294,8 @@ const PYYAML_SCALARS: Array<[string, unknown]> = [
 
 source('PyYAML\'s implicit scalars (yaml/resolver.py), not the yaml library\'s wider YAML 1.1', () => {
   for (const [yaml, value] of PYYAML_SCALARS) assert.is((loadYaml(`a: ${yaml}\n`).value as any).a, value, yaml)
+  // Keys too: `y` and `true` are two keys to PyYAML, not one repeated.
+  assert.equal(loadYaml('y: 1\ntrue: 2\n').value, { y: 1, true: 2 })
   assert.equal(parseText('type: task\ncommands: [ls]\nrepos: [.]\n').repos, [parseRepoSpec('.')])
   assert.is(parseText('type: task\ncommands: [ls]\nrepos:\n  - .:/repo\n').repos[0].local_path, '.')
   rejects(() => parseText('type: task\ncommands: [ls]\nname: y\n'), 'name', /not a valid name/) // the string "y", not true

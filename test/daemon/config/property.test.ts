@@ -1,10 +1,14 @@
 // Properties of the whole language over thousands of random and mutated documents: the parser
-// throws nothing but ConfigError, and normalizing a normalized document changes nothing.
+// throws nothing but ConfigError, its messages stay short, and normalizing a normalized
+// document changes nothing. Each property finishing is the "never hangs" check.
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fc from 'fast-check'
 import { parse as parseYaml } from 'yaml'
-import { ConfigError, parseConfiguration } from '../../../daemon/config/index.ts'
+import { ConfigError, parseConfiguration, parseRunConfiguration } from '../../../daemon/config/index.ts'
 
 const SEEDS = [
   'type: task\nname: train\npython: "3.11"\ncommands: [pip install -r req.txt, python train.py]\nports: [6006]\nresources: {gpu: 80GB, disk: 200GB..}',
@@ -92,6 +96,58 @@ test('random YAML text: only ConfigError', () => {
       if (!(err instanceof ConfigError)) throw err
     }
   }), { numRuns: 3000, seed: 11 })
+})
+
+/** dstack's own configurations (test/fixtures/dstack-repo), the seeds of text mutations. */
+const FIXTURES = fileURLToPath(new URL('../../fixtures/dstack-repo/', import.meta.url))
+function fixtures (dir: string): string[] {
+  return readdirSync(dir).flatMap(n => statSync(join(dir, n)).isDirectory() ? fixtures(join(dir, n)) : /\.dstack\.ya?ml$/.test(n) ? [readFileSync(join(dir, n), 'utf8')] : [])
+}
+const TEXTS = fixtures(FIXTURES)
+
+/** No message is longer than a long list of choices: values from the input are quoted short. */
+const MESSAGE_MAX = 1000
+
+function onlyShortConfigErrors (fn: () => unknown): void {
+  try {
+    fn()
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    for (const i of err.issues) assert.ok(i.message.length <= MESSAGE_MAX, `a ${i.message.length}-character message: ${i.message.slice(0, 200)}…`)
+  }
+}
+
+const TOKENS = ['\n', '  ', ':', ': ', '- ', '[', ']', '{', '}', '"', "'", '#', '&a ', '*a ', '!!str ', '!!python/name:x ', '${{ ', ' }}',
+  '${{ secrets.x }}', '${{ groups[0].nodes[0].IP_ADDRESS }}', '.', '..', 'y', '1e5', '-.5', '~', 'null', '0x', '1:30', '\t', '%YAML 1.1\n', '---\n', '...\n',
+  'x'.repeat(5000)]
+
+/** Cuts, duplicates or splices text at random places in a real file. */
+const mutatedText = fc.tuple(fc.nat(TEXTS.length - 1), fc.array(fc.tuple(fc.nat(), fc.nat(3), fc.constantFrom(...TOKENS), fc.nat(40)), { minLength: 1, maxLength: 6 }))
+  .map(([i, edits]) => edits.reduce((t, [at, op, token, n]) => {
+    const p = t.length === 0 ? 0 : at % t.length
+    if (op === 0) return t.slice(0, p) + token + t.slice(p)
+    if (op === 1) return t.slice(0, p) + t.slice(p + n)
+    if (op === 2) return t.slice(0, p) + t.slice(p, p + n).repeat(3) + t.slice(p + n)
+    return t.slice(0, p) + token + t.slice(p + token.length)
+  }, TEXTS[i]!))
+
+test('mutated dstack files: only ConfigError, with short messages, from the language and the judgement', () => {
+  fc.assert(fc.property(mutatedText, t => {
+    onlyShortConfigErrors(() => parseConfiguration(t, { file: 'm.dstack.yml' }))
+    onlyShortConfigErrors(() => parseRunConfiguration(t, { file: 'm.dstack.yml' }))
+  }), { numRuns: 2000, seed: 20261205 })
+})
+
+test('random documents with long keys and values: only ConfigError, with short messages', () => {
+  const long = fc.oneof(fc.string({ minLength: 200, maxLength: 3000 }), fc.constantFrom('x'.repeat(10000), 'A100:'.repeat(2000), '${{ secrets.' + 'a'.repeat(5000) + ' }}'))
+  const key = fc.oneof(fc.constantFrom(...KEYS), long)
+  const doc: fc.Arbitrary<unknown> = fc.letrec(tie => ({
+    v: fc.oneof({ depthSize: 'small' }, scalar, long, fc.array(tie('v'), { maxLength: 3 }), fc.dictionary(key, tie('v'), { maxKeys: 3 }))
+  })).v
+  fc.assert(fc.property(fc.dictionary(key, doc, { maxKeys: 5 }), fc.constantFrom('task', 'service', 'dev-environment', 'fleet', 'volume', 'gateway', 'preset'), (d, type) => {
+    onlyShortConfigErrors(() => parseConfiguration({ ...d, type }))
+    onlyShortConfigErrors(() => parseRunConfiguration({ ...d, type }))
+  }), { numRuns: 1000, seed: 5 })
 })
 
 test('every seed document is valid', () => {
