@@ -13,11 +13,10 @@ import { bundleOptions, clientBundleOptions, RUNNER } from './bundle-options.js'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const out = join(root, 'dist')
 await rm(out, { recursive: true, force: true })
-// Two builds into one folder: chunk names carry a hash of their content, so they never clash.
 const common = { absWorkingDir: root, outdir: out, sourcemap: 'linked', logLevel: 'warning' }
 await Promise.all([
   build({ ...common, ...bundleOptions, entryPoints: { dstackd: 'daemon/main.ts' } }),
-  build({ ...common, ...clientBundleOptions, entryPoints: { dstack: 'tui/main.ts' } })
+  build({ ...common, ...clientBundleOptions, entryPoints: { dstack: 'tui/main.ts' }, outExtension: { '.js': '.cjs' } })
 ])
 await mkdir(out, { recursive: true })
 // The job runner is started as its own process by path (next to the code that starts it).

@@ -12,4 +12,4 @@ if (process.env.DSTACK_NODE_EXTRA_CA_CERTS !== undefined) {
   delete process.env.DSTACK_NODE_EXTRA_CA_CERTS
 }
 
-await run('dstack', 'tui/main.ts')
+await run('dstack', 'tui/main.ts', { main: true })
