@@ -1,0 +1,154 @@
+// dstack side by side with Slurm on this machine, in the same run:
+//   latency     an attached `dstack apply -y` of a one-line task, from the CLI's start to its
+//               exit (p50, p95)  vs  `srun -n1 true` (slurm-bench.sh's srun_latency_s)
+//   throughput  200 trivial tasks, one `dstack apply -d -y` after another, then wait for all
+//               to be done (jobs/s)  vs  200 × `sbatch --oversubscribe -p over --wrap true` then
+//               wait for all (slurm-bench.sh's "over" mode, single-node Slurm with
+//               SchedulerParameters=batch_sched_delay=0)
+// Rounds alternate Slurm and dstack so both see the same load; each number is the median of
+// the rounds. `dstack` runs as an installed command does: its bin executed as a program.
+// Slurm: /work/shared/bench/slurm/ (or --slurm-dir DIR) starts it into a temporary RUN_DIR,
+// measures it and stops it; it needs root (it installs its Debian packages when missing).
+// Usage: node --import tsx scripts/bench/slurm.ts [--rounds N (3)] [--jobs N (200)]
+//          [--applies N (10 per round)] [--slurm-dir DIR] [--no-slurm]
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { cpus, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import type { ApiClient } from '../../daemon/api/client.ts'
+import type { RunView } from '../../daemon/api/types.ts'
+import { apiClient, ROOT, sleep, startDaemon, type Daemon } from '../../test/e2e/harness.ts'
+
+const args = process.argv.slice(2)
+const flag = (name: string): string | undefined => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined }
+const ROUNDS = Number(flag('--rounds') ?? 3)
+const JOBS = Number(flag('--jobs') ?? 200)
+const APPLIES = Number(flag('--applies') ?? 10)
+const SLURM_DIR = flag('--slurm-dir') ?? '/work/shared/bench/slurm'
+const DSTACK = join(ROOT, 'tui', 'bin.js')
+const TASK = 'type: task\ncommands: [echo hi]\nresources: {cpu: 0.., memory: 0.., disk: 0..}\n'
+const FINAL = ['done', 'failed', 'terminated']
+
+const pct = (xs: number[], q: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]! }
+const median = (xs: number[]) => pct(xs, 0.5)
+
+/** Runs a program to its exit; resolves to its wall time (ms) and output. */
+function timed (cmd: string, argv: string[], env: NodeJS.ProcessEnv): Promise<{ ms: number, code: number | null, out: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now()
+    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', b => { out += b })
+    child.stderr.on('data', b => { out += b })
+    child.on('error', reject)
+    child.on('close', code => resolve({ ms: performance.now() - t0, code, out }))
+  })
+}
+
+async function dstack (d: Daemon, argv: string[]): Promise<number> {
+  const r = await timed(DSTACK, argv, d.env)
+  if (r.code !== 0) throw new Error(`dstack ${argv.join(' ')} exited ${r.code}:\n${r.out}`)
+  return r.ms
+}
+
+/** 200 × `dstack apply -d -y`, one after another, then until every run is done: jobs/s. */
+async function dstackThroughput (d: Daemon, c: ApiClient, file: string, round: number): Promise<number> {
+  const prefix = `tp${round}-`
+  const t0 = performance.now()
+  for (let i = 0; i < JOBS; i++) await dstack(d, ['apply', '-f', file, '-d', '-y', '-n', `${prefix}${i}`])
+  for (;;) { // as slurm-bench.sh polls squeue: every 100 ms
+    const { runs } = await c.call<{ runs: RunView[] }>('runs.list', { all: true })
+    const mine = runs.filter(r => r.name.startsWith(prefix))
+    if (mine.length === JOBS && mine.every(r => FINAL.includes(r.status))) {
+      const failed = mine.filter(r => r.status !== 'done')
+      if (failed.length > 0) throw new Error(`${failed.length} runs did not end done, e.g. ${failed[0]!.name}: ${failed[0]!.status_text}`)
+      break
+    }
+    await sleep(100)
+  }
+  return JOBS / ((performance.now() - t0) / 1000)
+}
+
+interface SlurmRound { srun_latency_s: number, throughput_oversub_jobs_per_s: number }
+
+function sh (script: string, argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null, out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [join(SLURM_DIR, script), ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', b => { out += b })
+    child.stderr.on('data', b => { process.stderr.write(b) })
+    child.on('error', reject)
+    child.on('close', code => resolve({ code, out }))
+  })
+}
+
+async function slurmRound (run: string, env: NodeJS.ProcessEnv): Promise<SlurmRound> {
+  // One throughput rep of the "over" mode; the latency sections pared down to what is compared.
+  const r = await sh('slurm-bench.sh', [run], { ...env, TP_MODES: 'over', TP_REPS: '1', NJOBS: String(JOBS), REPS: String(Math.min(APPLIES, 5)), WAIT_REPS: '1', IDLE_REPS: '1', GAP: '0', CLI_REPS: '1' })
+  if (r.code !== 0) throw new Error(`slurm-bench.sh exited ${r.code}`)
+  const summary = JSON.parse(r.out.slice(r.out.indexOf('{')))
+  return { srun_latency_s: summary.srun_latency_s, throughput_oversub_jobs_per_s: summary[`throughput_${JOBS}_oversub_jobs_per_s`] }
+}
+
+const slurmWanted = !args.includes('--no-slurm')
+let slurmRun: string | null = null
+const slurmEnv: NodeJS.ProcessEnv = {
+  ...process.env,
+  SLURM_BENCH_SCHED_PARAMS: 'batch_sched_delay=0',
+  SLURM_BENCH_CTLD_PORT: process.env.SLURM_BENCH_CTLD_PORT ?? '16817',
+  SLURM_BENCH_SLURMD_PORT: process.env.SLURM_BENCH_SLURMD_PORT ?? '16818'
+}
+let slurmSkipped = slurmWanted ? '' : '--no-slurm'
+if (slurmWanted) {
+  if (process.getuid?.() !== 0) slurmSkipped = 'Slurm needs root'
+  else if (!existsSync(join(SLURM_DIR, 'slurm-up.sh'))) slurmSkipped = `no ${join(SLURM_DIR, 'slurm-up.sh')}`
+  else {
+    slurmRun = await mkdtemp(join(tmpdir(), 'slurm-bench-'))
+    const up = await sh('slurm-up.sh', [slurmRun], slurmEnv)
+    if (up.code !== 0) slurmSkipped = `slurm-up.sh exited ${up.code}`
+  }
+}
+
+const d = await startDaemon()
+const lines: string[] = []
+try {
+  const c = await apiClient(d)
+  const file = join(d.home, 'hello.dstack.yml')
+  await writeFile(file, TASK)
+  await dstack(d, ['apply', '-f', file, '-y']) // the first job pays for warming the daemon up
+  const applyMs: number[] = []
+  const dstackTp: number[] = []
+  const slurm: SlurmRound[] = []
+  const nodeMs: number[] = []
+  for (let round = 0; round < ROUNDS; round++) {
+    if (slurmRun && !slurmSkipped) slurm.push(await slurmRound(slurmRun, slurmEnv))
+    for (let i = 0; i < APPLIES; i++) {
+      applyMs.push(await dstack(d, ['apply', '-f', file, '-y']))
+      nodeMs.push((await timed(process.execPath, ['-e', '0'], d.env)).ms)
+    }
+    dstackTp.push(await dstackThroughput(d, c, file, round))
+    process.stderr.write(`[bench] round ${round + 1}/${ROUNDS}: dstack ${dstackTp.at(-1)!.toFixed(1)} jobs/s${slurm.length > round ? `, Slurm ${slurm.at(-1)!.throughput_oversub_jobs_per_s.toFixed(1)} jobs/s` : ''}\n`)
+  }
+  await c.close()
+  const f0 = (x: number) => x.toFixed(0)
+  lines.push(`attached \`dstack apply -y\` of a one-line task, CLI start to exit, ${applyMs.length} runs: p50 ${f0(median(applyMs))} ms, p95 ${f0(pct(applyMs, 0.95))} ms`)
+  if (slurm.length > 0) lines.push(`\`srun -n1 true\` (slurm-bench.sh), median of ${slurm.length} rounds: ${f0(median(slurm.map(s => s.srun_latency_s * 1000)))} ms`)
+  lines.push(`\`node -e 0\` with this environment${process.env.NODE_EXTRA_CA_CERTS ? ' (NODE_EXTRA_CA_CERTS set)' : ''}: p50 ${f0(median(nodeMs))} ms`)
+  lines.push(`${JOBS} tasks, one \`dstack apply -d -y\` each, then all done: ${median(dstackTp).toFixed(1)} jobs/s (median of ${dstackTp.length}: ${dstackTp.map(x => x.toFixed(1)).join(', ')})`)
+  if (slurm.length > 0) {
+    const s = slurm.map(x => x.throughput_oversub_jobs_per_s)
+    lines.push(`${JOBS} × \`sbatch\` (partition over, batch_sched_delay=0), then all done: ${median(s).toFixed(1)} jobs/s (median of ${s.length}: ${s.map(x => x.toFixed(1)).join(', ')})`)
+    lines.push(`dstack / Slurm: ${(median(dstackTp) / median(s)).toFixed(2)}×`)
+  } else {
+    lines.push(`Slurm: not measured (${slurmSkipped})`)
+  }
+  lines.push(`machine: ${cpus()[0]?.model ?? 'unknown'} x${cpus().length}, ${(totalmem() / 1024 ** 3).toFixed(0)} GB, node ${process.version}`)
+  console.log(lines.join('\n'))
+} finally {
+  await d.cleanup()
+  if (slurmRun) {
+    await sh('slurm-down.sh', [slurmRun], slurmEnv)
+    await rm(slurmRun, { recursive: true, force: true })
+  }
+}
