@@ -5,6 +5,7 @@
 // clientBundleOptions). The bins use dist/ while it is newer than every source file, and the
 // TypeScript sources through tsx otherwise, so a stale bundle never runs.
 import { build } from 'esbuild'
+import { spawnSync } from 'node:child_process'
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -22,3 +23,7 @@ await mkdir(out, { recursive: true })
 // The job runner is started as its own process by path (next to the code that starts it).
 await copyFile(join(root, RUNNER), join(out, 'runner.js'))
 await writeFile(join(out, 'BUILT'), new Date().toISOString() + '\n')
+// The client's code cache (scripts/entry.js), made now so that the first command is fast too
+// and an installation nobody may write to has one: validating a configuration compiles the
+// configuration language and yaml, most of what any command loads.
+spawnSync(process.execPath, [join(root, 'tui', 'bin.js'), 'validate', join(root, 'examples', 'hello', '.dstack.yml')], { stdio: 'ignore' })

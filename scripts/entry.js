@@ -33,7 +33,7 @@ function bundleIsFresh () {
  * that is missing, or that V8 rejects (another Node, other V8 flags), is written anew when this
  * process exits, with everything the run compiled; where dist/ is not writable it is not kept.
  */
-function loadWithCodeCache (file) {
+export function loadWithCodeCache (file) {
   const cacheFile = `${file}.cache`
   let cachedData
   try { cachedData = readFileSync(cacheFile) } catch {}
