@@ -9,12 +9,14 @@
 // the rounds. `dstack` runs as an installed command does: its bin executed as a program.
 // Slurm: /work/shared/bench/slurm/ (or --slurm-dir DIR) starts it into a temporary RUN_DIR,
 // measures it and stops it; it needs root (it installs its Debian packages when missing).
+// `--before DIR` measures another checkout (built, with node_modules) in the same rounds,
+// CLI and daemon both: how this one compares with, say, main.
 // Usage: node --import tsx scripts/bench/slurm.ts [--rounds N (3)] [--jobs N (200)]
-//          [--applies N (10 per round)] [--slurm-dir DIR] [--no-slurm]
+//          [--applies N (10 per round)] [--slurm-dir DIR] [--no-slurm] [--before DIR]
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { cpus, tmpdir, totalmem } from 'node:os'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import type { ApiClient } from '../../daemon/api/client.ts'
 import type { RunView } from '../../daemon/api/types.ts'
@@ -26,7 +28,7 @@ const ROUNDS = Number(flag('--rounds') ?? 3)
 const JOBS = Number(flag('--jobs') ?? 200)
 const APPLIES = Number(flag('--applies') ?? 10)
 const SLURM_DIR = flag('--slurm-dir') ?? '/work/shared/bench/slurm'
-const DSTACK = join(ROOT, 'tui', 'bin.js')
+const BEFORE = flag('--before')
 const TASK = 'type: task\ncommands: [echo hi]\nresources: {cpu: 0.., memory: 0.., disk: 0..}\n'
 const FINAL = ['done', 'failed', 'terminated']
 
@@ -46,19 +48,35 @@ function timed (cmd: string, argv: string[], env: NodeJS.ProcessEnv): Promise<{ 
   })
 }
 
-async function dstack (d: Daemon, argv: string[]): Promise<number> {
-  const r = await timed(DSTACK, argv, d.env)
+/** A checkout under test: its daemon, and its `dstack` run as a program. */
+interface Side { label: string, root: string, d: Daemon, c: ApiClient, file: string, applyMs: number[], tp: number[] }
+
+async function startSide (label: string, root: string): Promise<Side> {
+  // Another checkout's daemon: the harness starts `node daemon/bin.js run …` of this one, and
+  // the shell line swaps in that checkout's bin ($0 is node, $1 this checkout's bin).
+  const prefix = root === ROOT ? [] : ['/bin/sh', '-c', `node=$0; shift; exec "$node" ${JSON.stringify(join(root, 'daemon', 'bin.js'))} "$@"`]
+  const d = await startDaemon({ prefix })
+  const c = await apiClient(d)
+  const file = join(d.home, 'hello.dstack.yml')
+  await writeFile(file, TASK)
+  const side: Side = { label, root, d, c, file, applyMs: [], tp: [] }
+  await dstack(side, ['apply', '-f', file, '-y']) // the first job pays for warming the daemon up
+  return side
+}
+
+async function dstack (side: Side, argv: string[]): Promise<number> {
+  const r = await timed(join(side.root, 'tui', 'bin.js'), argv, side.d.env)
   if (r.code !== 0) throw new Error(`dstack ${argv.join(' ')} exited ${r.code}:\n${r.out}`)
   return r.ms
 }
 
 /** 200 × `dstack apply -d -y`, one after another, then until every run is done: jobs/s. */
-async function dstackThroughput (d: Daemon, c: ApiClient, file: string, round: number): Promise<number> {
+async function dstackThroughput (side: Side, round: number): Promise<number> {
   const prefix = `tp${round}-`
   const t0 = performance.now()
-  for (let i = 0; i < JOBS; i++) await dstack(d, ['apply', '-f', file, '-d', '-y', '-n', `${prefix}${i}`])
+  for (let i = 0; i < JOBS; i++) await dstack(side, ['apply', '-f', side.file, '-d', '-y', '-n', `${prefix}${i}`])
   for (;;) { // as slurm-bench.sh polls squeue: every 100 ms
-    const { runs } = await c.call<{ runs: RunView[] }>('runs.list', { all: true })
+    const { runs } = await side.c.call<{ runs: RunView[] }>('runs.list', { all: true })
     const mine = runs.filter(r => r.name.startsWith(prefix))
     if (mine.length === JOBS && mine.every(r => FINAL.includes(r.status))) {
       const failed = mine.filter(r => r.status !== 'done')
@@ -110,43 +128,47 @@ if (slurmWanted) {
   }
 }
 
-const d = await startDaemon()
+const sides: Side[] = []
 const lines: string[] = []
 try {
-  const c = await apiClient(d)
-  const file = join(d.home, 'hello.dstack.yml')
-  await writeFile(file, TASK)
-  await dstack(d, ['apply', '-f', file, '-y']) // the first job pays for warming the daemon up
-  const applyMs: number[] = []
-  const dstackTp: number[] = []
+  sides.push(await startSide('dstack', ROOT))
+  if (BEFORE) sides.push(await startSide(`dstack (${BEFORE})`, BEFORE))
   const slurm: SlurmRound[] = []
   const nodeMs: number[] = []
   for (let round = 0; round < ROUNDS; round++) {
     if (slurmRun && !slurmSkipped) slurm.push(await slurmRound(slurmRun, slurmEnv))
-    for (let i = 0; i < APPLIES; i++) {
-      applyMs.push(await dstack(d, ['apply', '-f', file, '-y']))
-      nodeMs.push((await timed(process.execPath, ['-e', '0'], d.env)).ms)
+    for (const side of sides) {
+      for (let i = 0; i < APPLIES; i++) {
+        side.applyMs.push(await dstack(side, ['apply', '-f', side.file, '-y']))
+        nodeMs.push((await timed(process.execPath, ['-e', '0'], side.d.env)).ms)
+      }
+      side.tp.push(await dstackThroughput(side, round))
     }
-    dstackTp.push(await dstackThroughput(d, c, file, round))
-    process.stderr.write(`[bench] round ${round + 1}/${ROUNDS}: dstack ${dstackTp.at(-1)!.toFixed(1)} jobs/s${slurm.length > round ? `, Slurm ${slurm.at(-1)!.throughput_oversub_jobs_per_s.toFixed(1)} jobs/s` : ''}\n`)
+    process.stderr.write(`[bench] round ${round + 1}/${ROUNDS}: ${sides.map(s => `${s.label} ${s.tp.at(-1)!.toFixed(1)} jobs/s`).join(', ')}${slurm.length > round ? `, Slurm ${slurm.at(-1)!.throughput_oversub_jobs_per_s.toFixed(1)} jobs/s` : ''}\n`)
   }
-  await c.close()
   const f0 = (x: number) => x.toFixed(0)
-  lines.push(`attached \`dstack apply -y\` of a one-line task, CLI start to exit, ${applyMs.length} runs: p50 ${f0(median(applyMs))} ms, p95 ${f0(pct(applyMs, 0.95))} ms`)
+  for (const side of sides) {
+    lines.push(`${side.label}: attached \`dstack apply -y\` of a one-line task, CLI start to exit, ${side.applyMs.length} runs: p50 ${f0(median(side.applyMs))} ms, p95 ${f0(pct(side.applyMs, 0.95))} ms`)
+  }
   if (slurm.length > 0) lines.push(`\`srun -n1 true\` (slurm-bench.sh), median of ${slurm.length} rounds: ${f0(median(slurm.map(s => s.srun_latency_s * 1000)))} ms`)
   lines.push(`\`node -e 0\` with this environment${process.env.NODE_EXTRA_CA_CERTS ? ' (NODE_EXTRA_CA_CERTS set)' : ''}: p50 ${f0(median(nodeMs))} ms`)
-  lines.push(`${JOBS} tasks, one \`dstack apply -d -y\` each, then all done: ${median(dstackTp).toFixed(1)} jobs/s (median of ${dstackTp.length}: ${dstackTp.map(x => x.toFixed(1)).join(', ')})`)
+  for (const side of sides) {
+    lines.push(`${side.label}: ${JOBS} tasks, one \`dstack apply -d -y\` each, then all done: ${median(side.tp).toFixed(1)} jobs/s (${side.tp.map(x => x.toFixed(1)).join(', ')})`)
+  }
   if (slurm.length > 0) {
     const s = slurm.map(x => x.throughput_oversub_jobs_per_s)
-    lines.push(`${JOBS} × \`sbatch\` (partition over, batch_sched_delay=0), then all done: ${median(s).toFixed(1)} jobs/s (median of ${s.length}: ${s.map(x => x.toFixed(1)).join(', ')})`)
-    lines.push(`dstack / Slurm: ${(median(dstackTp) / median(s)).toFixed(2)}×`)
+    lines.push(`Slurm: ${JOBS} × \`sbatch\` (partition over, batch_sched_delay=0), then all done: ${median(s).toFixed(1)} jobs/s (${s.map(x => x.toFixed(1)).join(', ')})`)
+    for (const side of sides) lines.push(`${side.label} / Slurm: ${(median(side.tp) / median(s)).toFixed(2)}×`)
   } else {
     lines.push(`Slurm: not measured (${slurmSkipped})`)
   }
-  lines.push(`machine: ${cpus()[0]?.model ?? 'unknown'} x${cpus().length}, ${(totalmem() / 1024 ** 3).toFixed(0)} GB, node ${process.version}`)
+  lines.push(`machine: ${cpus()[0]?.model ?? 'unknown'} x${cpus().length}, ${(totalmem() / 1024 ** 3).toFixed(0)} GB, node ${process.version}, load average ${loadavg().map(x => x.toFixed(1)).join(' ')}`)
   console.log(lines.join('\n'))
 } finally {
-  await d.cleanup()
+  for (const side of sides) {
+    await side.c.close().catch(() => {})
+    await side.d.cleanup()
+  }
   if (slurmRun) {
     await sh('slurm-down.sh', [slurmRun], slurmEnv)
     await rm(slurmRun, { recursive: true, force: true })
