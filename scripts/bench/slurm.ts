@@ -15,7 +15,7 @@
 //          [--applies N (10 per round)] [--slurm-dir DIR] [--no-slurm] [--before DIR]
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import type { ApiClient } from '../../daemon/api/client.ts'
@@ -49,7 +49,22 @@ function timed (cmd: string, argv: string[], env: NodeJS.ProcessEnv): Promise<{ 
 }
 
 /** A checkout under test: its daemon, and its `dstack` run as a program. */
-interface Side { label: string, root: string, d: Daemon, c: ApiClient, file: string, applyMs: number[], tp: number[] }
+interface Side { label: string, root: string, d: Daemon, c: ApiClient, file: string, applyMs: number[], tp: number[], cpu: Cpu[] }
+
+/** CPU per job of the throughput runs (ms): the clients, the daemon, the job runners. */
+interface Cpu { client: number, daemon: number, runners: number }
+
+/**
+ * CPU time (ms) from /proc/PID/stat: the process's own, and that of its children it has waited
+ * for (the bench's: every `dstack` it ran; a daemon's: the job runners, which it reaps).
+ * Less at the mercy of the machine's load than wall time.
+ */
+async function cpuOf (pid: number | 'self'): Promise<{ own: number, children: number }> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'latin1')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number) // state is f[0]: utime is f[11]
+  const tick = 1000 / 100 // USER_HZ
+  return { own: (f[11]! + f[12]!) * tick, children: (f[13]! + f[14]!) * tick }
+}
 
 async function startSide (label: string, root: string): Promise<Side> {
   // Another checkout's daemon: the harness starts `node daemon/bin.js run …` of this one, and
@@ -59,7 +74,7 @@ async function startSide (label: string, root: string): Promise<Side> {
   const c = await apiClient(d)
   const file = join(d.home, 'hello.dstack.yml')
   await writeFile(file, TASK)
-  const side: Side = { label, root, d, c, file, applyMs: [], tp: [] }
+  const side: Side = { label, root, d, c, file, applyMs: [], tp: [], cpu: [] }
   await dstack(side, ['apply', '-f', file, '-y']) // the first job pays for warming the daemon up
   return side
 }
@@ -73,8 +88,10 @@ async function dstack (side: Side, argv: string[]): Promise<number> {
 /** 200 × `dstack apply -d -y`, one after another, then until every run is done: jobs/s. */
 async function dstackThroughput (side: Side, round: number): Promise<number> {
   const prefix = `tp${round}-`
+  const [bench0, daemon0] = [await cpuOf('self'), await cpuOf(side.d.process.pid!)]
   const t0 = performance.now()
   for (let i = 0; i < JOBS; i++) await dstack(side, ['apply', '-f', side.file, '-d', '-y', '-n', `${prefix}${i}`])
+  const bench1 = await cpuOf('self')
   for (;;) { // as slurm-bench.sh polls squeue: every 100 ms
     const { runs } = await side.c.call<{ runs: RunView[] }>('runs.list', { all: true })
     const mine = runs.filter(r => r.name.startsWith(prefix))
@@ -85,7 +102,11 @@ async function dstackThroughput (side: Side, round: number): Promise<number> {
     }
     await sleep(100)
   }
-  return JOBS / ((performance.now() - t0) / 1000)
+  const jobsPerSecond = JOBS / ((performance.now() - t0) / 1000)
+  await sleep(1000) // the last runners reaped
+  const daemon1 = await cpuOf(side.d.process.pid!)
+  side.cpu.push({ client: (bench1.children - bench0.children) / JOBS, daemon: (daemon1.own - daemon0.own) / JOBS, runners: (daemon1.children - daemon0.children) / JOBS })
+  return jobsPerSecond
 }
 
 interface SlurmRound { srun_latency_s: number, throughput_oversub_jobs_per_s: number }
@@ -137,13 +158,12 @@ try {
   const nodeMs: number[] = []
   for (let round = 0; round < ROUNDS; round++) {
     if (slurmRun && !slurmSkipped) slurm.push(await slurmRound(slurmRun, slurmEnv))
-    for (const side of sides) {
-      for (let i = 0; i < APPLIES; i++) {
-        side.applyMs.push(await dstack(side, ['apply', '-f', side.file, '-y']))
-        nodeMs.push((await timed(process.execPath, ['-e', '0'], side.d.env)).ms)
-      }
-      side.tp.push(await dstackThroughput(side, round))
+    for (let i = 0; i < APPLIES; i++) {
+      for (const side of sides) side.applyMs.push(await dstack(side, ['apply', '-f', side.file, '-y']))
+      nodeMs.push((await timed(process.execPath, ['-e', '0'], sides[0]!.d.env)).ms)
     }
+    // Alternate which side goes first from round to round.
+    for (const side of round % 2 === 0 ? sides : [...sides].reverse()) side.tp.push(await dstackThroughput(side, round))
     process.stderr.write(`[bench] round ${round + 1}/${ROUNDS}: ${sides.map(s => `${s.label} ${s.tp.at(-1)!.toFixed(1)} jobs/s`).join(', ')}${slurm.length > round ? `, Slurm ${slurm.at(-1)!.throughput_oversub_jobs_per_s.toFixed(1)} jobs/s` : ''}\n`)
   }
   const f0 = (x: number) => x.toFixed(0)
@@ -154,6 +174,8 @@ try {
   lines.push(`\`node -e 0\` with this environment${process.env.NODE_EXTRA_CA_CERTS ? ' (NODE_EXTRA_CA_CERTS set)' : ''}: p50 ${f0(median(nodeMs))} ms`)
   for (const side of sides) {
     lines.push(`${side.label}: ${JOBS} tasks, one \`dstack apply -d -y\` each, then all done: ${median(side.tp).toFixed(1)} jobs/s (${side.tp.map(x => x.toFixed(1)).join(', ')})`)
+    const cpu = (k: keyof Cpu) => f0(median(side.cpu.map(x => x[k])))
+    lines.push(`${side.label}: CPU per job of those: client ${cpu('client')} ms, daemon ${cpu('daemon')} ms, job runner ${cpu('runners')} ms`)
   }
   if (slurm.length > 0) {
     const s = slurm.map(x => x.throughput_oversub_jobs_per_s)
