@@ -1,26 +1,29 @@
 #!/usr/bin/env node
 // Bundles the two commands into dist/ (ESM, split per subcommand) so they start without
-// compiling TypeScript: `dstack ps` loads only what ps needs. npm packages stay external
-// (native addons load from node_modules). The bins use dist/ while it is newer than every
-// source file, and the TypeScript sources through tsx otherwise, so a stale bundle never runs.
+// compiling TypeScript: `dstack ps` loads only what ps needs. The daemon's npm packages stay
+// external (native addons load from node_modules); the client's are bundled in (see
+// clientBundleOptions). The bins use dist/ while it is newer than every source file, and the
+// TypeScript sources through tsx otherwise, so a stale bundle never runs.
 import { build } from 'esbuild'
+import { spawnSync } from 'node:child_process'
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { bundleOptions, RUNNER } from './bundle-options.js'
+import { bundleOptions, clientBundleOptions, RUNNER } from './bundle-options.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const out = join(root, 'dist')
 await rm(out, { recursive: true, force: true })
-await build({
-  absWorkingDir: root,
-  entryPoints: { dstack: 'tui/main.ts', dstackd: 'daemon/main.ts' },
-  outdir: out,
-  ...bundleOptions,
-  sourcemap: 'linked',
-  logLevel: 'warning'
-})
+const common = { absWorkingDir: root, outdir: out, sourcemap: 'linked', logLevel: 'warning' }
+await Promise.all([
+  build({ ...common, ...bundleOptions, entryPoints: { dstackd: 'daemon/main.ts' } }),
+  build({ ...common, ...clientBundleOptions, entryPoints: { dstack: 'tui/main.ts' }, outExtension: { '.js': '.cjs' } })
+])
 await mkdir(out, { recursive: true })
 // The job runner is started as its own process by path (next to the code that starts it).
 await copyFile(join(root, RUNNER), join(out, 'runner.js'))
 await writeFile(join(out, 'BUILT'), new Date().toISOString() + '\n')
+// The client's code cache (scripts/entry.js), made now so that the first command is fast too
+// and an installation nobody may write to has one: validating a configuration compiles the
+// configuration language and yaml, most of what any command loads.
+spawnSync(process.execPath, [join(root, 'tui', 'bin.js'), 'validate', join(root, 'examples', 'hello', '.dstack.yml')], { stdio: 'ignore' })

@@ -1,5 +1,7 @@
 // `dstack`: the client. One-shot subcommands with dstack's syntax; each loads only what it
 // needs, so a command such as `dstack ps` starts fast.
+import { realpathSync } from 'node:fs'
+import { pathToFileURL } from 'node:url'
 import { VERSION } from '../daemon/version.ts'
 import type { GlobalOptions } from './connect.ts'
 import { red } from './style.ts'
@@ -94,4 +96,7 @@ export async function main (argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2))
+// Run as a program (a bundle of this file started by `node`); tui/bin.js calls main itself.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  void main(process.argv.slice(2)).then(code => { process.exitCode = code })
+}

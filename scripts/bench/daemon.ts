@@ -23,7 +23,8 @@ function pct (xs: number[], q: number): number {
 
 function cli (d: Daemon, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'tui', 'bin.js'), ...args], { env: d.env, stdio: 'ignore' })
+    // As an installed `dstack` runs: the bin executed as a program (see tui/bin.js).
+    const child = spawn(join(ROOT, 'tui', 'bin.js'), args, { env: d.env, stdio: 'ignore' })
     child.on('error', reject)
     child.on('close', code => code === 0 ? resolve(0) : reject(new Error(`dstack ${args.join(' ')} exited ${code}`)))
   })

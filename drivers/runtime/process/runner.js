@@ -1,6 +1,8 @@
 // The runner of one job of the process runtime: `node runner.js JOBDIR`, started detached by
 // dstackd so that the job survives `kill -9` of the daemon. Plain JavaScript, few imports: it
-// must start fast. Files in JOBDIR:
+// must start fast. `node runner.js -` is a spare, started ahead of its job so that the job does
+// not wait for Node to start: it reads JOBDIR from stdin (one line) and exits when stdin ends
+// first (its daemon went away). Files in JOBDIR:
 //   spec.json    (in)  the JobSpec written by the daemon
 //   stop.json    (in)  {"action":"stop"|"kill","graceMs":N}, read when the runner gets SIGUSR2
 //   runner.json  (out) {runnerPid, pid, startedAt, limits, cgroups}, once the command runs
@@ -13,7 +15,8 @@ import { constants } from 'node:os'
 import { join, dirname } from 'node:path'
 import { createRequire } from 'node:module'
 
-const dir = process.argv[2]
+let preloadedPty = null
+const dir = process.argv[2] === '-' ? jobDirFromStdin() : process.argv[2]
 let job = null // { pid, startedAt }
 let reason = null // set by stop, kill or the deadline
 let stopping = false
@@ -53,7 +56,7 @@ try {
 const limits = setupCgroups(spec.id, spec.limits || {})
 let t
 try {
-  const native = loadPty()
+  const native = preloadedPty ?? loadPty()
   const env = { ...spec.env }
   if (env.TERM === undefined) env.TERM = 'xterm-256color'
   const argv = spec.command
@@ -113,6 +116,29 @@ if (maxMs) after(maxMs, () => {
   signalJob('SIGTERM')
   after(spec.killGraceMs ?? 10000, () => signalJob('SIGKILL'))
 })
+
+// A spare's job: blocking reads (it has nothing else to do), then stdin is let go so that the
+// job no longer depends on the daemon, and the runner moves into JOBDIR as one started with it
+// would be (its /proc cwd is how a restarted daemon knows it).
+function jobDirFromStdin () {
+  try { preloadedPty = loadPty() } catch {} // a failure shows where the job starts
+  const buf = Buffer.alloc(4096)
+  let text = ''
+  while (!text.includes('\n')) {
+    let n
+    try { n = fs.readSync(0, buf, 0, buf.length, null) } catch (e) {
+      if (e.code === 'EAGAIN') { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); continue }
+      throw e
+    }
+    if (n === 0) process.exit(0)
+    text += buf.toString('utf8', 0, n)
+  }
+  fs.closeSync(0)
+  fs.openSync('/dev/null', 'r') // takes fd 0 again
+  const jobDir = text.slice(0, text.indexOf('\n'))
+  process.chdir(jobDir)
+  return jobDir
+}
 
 // node-pty's native addon, loaded the way node-pty's lib does but without its JavaScript
 // (a third of the runner's start-up time); node-pty's own export where the layout differs.

@@ -60,6 +60,7 @@ class ProcessRuntime implements Runtime {
   // Runners starting at the same time share the CPU: past a few, every start gets slower and
   // none gets done sooner. A queue keeps the first jobs of a burst fast.
   private readonly startSlots: Semaphore
+  private spare: ChildProcess | null = null
 
   constructor (opts: ProcessRuntimeOptions) {
     this.rootDir = resolve(opts.rootDir ?? join(homedir(), '.dstack', 'dstackd', 'jobs'))
@@ -132,11 +133,7 @@ class ProcessRuntime implements Runtime {
         settle(new Error(`job ${spec.id}: the runner did not start the command within ${this.startTimeoutMs} ms`))
       }, this.startTimeoutMs)
 
-      const env: Record<string, string> = {}
-      if (process.env.LD_LIBRARY_PATH) env.LD_LIBRARY_PATH = process.env.LD_LIBRARY_PATH
-      // The runner needs nothing from the daemon's environment (which also spares it Node's
-      // parsing of NODE_EXTRA_CA_CERTS at start-up); the job gets exactly spec.env.
-      const child = spawn(process.execPath, [...RUNNER_FLAGS, RUNNER_PATH, dir], { detached: true, stdio: 'ignore', env, cwd: dir })
+      const child = this.runnerFor(dir)
       job.child = child
       child.on('error', err => settle(new Error(`job ${spec.id}: could not start the runner: ${err.message}`)))
       child.on('exit', (code, signal) => {
@@ -146,6 +143,31 @@ class ProcessRuntime implements Runtime {
       })
       child.unref()
     })
+  }
+
+  /**
+   * A runner for the job in `dir`: the spare started after the previous job (Node already up,
+   * waiting for a job dir on stdin), or a new one; then the next spare. A spare costs no more
+   * CPU than starting the runner with its job, and takes Node's start-up out of the job's way.
+   */
+  private runnerFor (dir: string): ChildProcess {
+    const spare = this.spare
+    this.spare = null
+    let child: ChildProcess
+    if (spare && spare.exitCode === null && spare.signalCode === null && spare.stdin?.writable === true) {
+      spare.stdin.end(`${dir}\n`)
+      child = spare
+    } else {
+      child = spawnRunner(dir, dir)
+    }
+    setImmediate(() => {
+      if (this.spare) return
+      const next = spawnRunner('-', '/')
+      next.on('error', () => {}) // a spare that cannot start: the next job spawns its own runner
+      next.once('exit', () => { if (this.spare === next) this.spare = null })
+      this.spare = next
+    })
+    return child
   }
 
   async recover (id: string, dirIn: string): Promise<JobInfo | JobExit | null> {
@@ -503,6 +525,22 @@ function procStat (pid: number): string[] | null {
 }
 
 /** Whether the runner of the job in dir is still running (and the pid was not reused). */
+/**
+ * A detached runner with nothing of the daemon's environment (which also spares it Node's
+ * parsing of NODE_EXTRA_CA_CERTS at start-up); the job gets exactly spec.env. `arg` is the job
+ * dir, or '-' for a spare, whose stdin is a pipe that brings its job dir.
+ */
+function spawnRunner (arg: string, cwd: string): ChildProcess {
+  const env: Record<string, string> = {}
+  if (process.env.LD_LIBRARY_PATH) env.LD_LIBRARY_PATH = process.env.LD_LIBRARY_PATH
+  const spare = arg === '-'
+  const child = spawn(process.execPath, [...RUNNER_FLAGS, RUNNER_PATH, arg], { detached: true, stdio: [spare ? 'pipe' : 'ignore', 'ignore', 'ignore'], env, cwd })
+  child.unref()
+  if (spare) (child.stdin as unknown as { unref (): void }).unref()
+  return child
+}
+
+/** Is `pid` the runner of the job in `dir`: named in its arguments, or its working directory (a spare's job)? */
 function runnerAlive (pid: number, dir: string): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false
   let argv: string[]
@@ -512,8 +550,14 @@ function runnerAlive (pid: number, dir: string): boolean {
     if (fs.existsSync('/proc/self/stat')) return false
     try { process.kill(pid, 0); return true } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM' }
   }
-  if (!argv.some(a => a.endsWith('runner.js')) || resolve(argv[argv.length - 1] ?? '') !== dir) return false
+  if (!argv.some(a => a.endsWith('runner.js'))) return false
+  const last = argv[argv.length - 1] ?? ''
+  if (last === '-' ? cwdOf(pid) !== dir : resolve(last) !== dir) return false
   return procStat(pid)?.[0] !== 'Z'
+}
+
+function cwdOf (pid: number): string | null {
+  try { return fs.readlinkSync(`/proc/${pid}/cwd`) } catch { return null }
 }
 
 /** The job's processes: its process group and session (the command's pid) and its cgroups. */

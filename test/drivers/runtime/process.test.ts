@@ -204,6 +204,39 @@ test('the job survives kill -9 of the daemon that started it, and a new daemon r
   assert.equal(lines(await output(restarted, s.id)), Array.from({ length: 30 }, (_, i) => `n ${i + 1}`))
 })
 
+test('a job started by the spare runner survives kill -9 of the daemon and is re-adopted; the idle spare exits', async () => {
+  const first = bash('echo first')
+  const s = bash('for i in $(seq 1 20); do echo "n $i"; sleep 0.05; done; exit 4')
+  const runtimeUrl = new URL('../../../drivers/runtime/index.ts', import.meta.url).href
+  // The second job goes to the spare started after the first; then a new spare waits.
+  const script = `import { processRuntime } from ${JSON.stringify(runtimeUrl)}
+    const rt = processRuntime({ rootDir: ${JSON.stringify(root)} })
+    await rt.wait((await rt.start(${JSON.stringify(first)})).id)
+    const info = await rt.start(${JSON.stringify(s)})
+    await new Promise(resolve => setTimeout(resolve, 200))
+    process.stdout.write(JSON.stringify({ info, spare: rt.spare?.pid ?? null }) + '\\n')
+    setInterval(() => {}, 1000)`
+  const { spawn } = await import('node:child_process')
+  const daemon = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const { info, spare } = await within(new Promise<{ info: JobInfo, spare: number | null }>((resolve, reject) => {
+    let out = ''
+    daemon.stdout.on('data', d => { out += d; if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!)) })
+    daemon.on('exit', code => reject(new Error(`the daemon exited (${code}) before starting the jobs`)))
+  }), 30_000, 'the daemon starting the jobs')
+  assert.ok(spare !== null, 'a spare runner waits for the next job')
+  assert.is(fs.readlinkSync(`/proc/${runnerOf(s.dir).runnerPid}/cwd`), s.dir, 'the spare moved into its job dir')
+  daemon.kill('SIGKILL')
+  await until(() => daemon.exitCode !== null || daemon.signalCode !== null, 'the daemon to die')
+  await until(() => gone(spare!), 'the idle spare to exit with its daemon')
+  assert.not.ok(gone(info.pid), 'the job outlived the daemon')
+  const restarted = processRuntime({ rootDir: root })
+  const got = await within(restarted.recover(s.id, s.dir))
+  assert.ok(got !== null && !isJobExit(got), 'the job is re-adopted while it runs')
+  const exit = await within(restarted.wait(s.id))
+  assert.is(exit.exitCode, 4)
+  assert.equal(lines(await output(restarted, s.id)), Array.from({ length: 20 }, (_, i) => `n ${i + 1}`))
+})
+
 test('stop: SIGINT reaches the job (a trap runs), reason stopped', async () => {
   const s = bash('trap "echo got INT; exit 42" INT; echo ready; while :; do sleep 0.1; done')
   await begin(rt, s)
