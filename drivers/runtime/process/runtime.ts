@@ -524,7 +524,6 @@ function procStat (pid: number): string[] | null {
   }
 }
 
-/** Whether the runner of the job in dir is still running (and the pid was not reused). */
 /**
  * A detached runner with nothing of the daemon's environment (which also spares it Node's
  * parsing of NODE_EXTRA_CA_CERTS at start-up); the job gets exactly spec.env. `arg` is the job
@@ -540,7 +539,10 @@ function spawnRunner (arg: string, cwd: string): ChildProcess {
   return child
 }
 
-/** Is `pid` the runner of the job in `dir`: named in its arguments, or its working directory (a spare's job)? */
+/**
+ * Whether the runner of the job in dir is still running (and the pid was not reused): the dir
+ * is its last argument, or, for a spare, its working directory.
+ */
 function runnerAlive (pid: number, dir: string): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false
   let argv: string[]
