@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { connectApi, type ApiClient } from '../../daemon/api/client.ts'
+import { waitFor } from '../poll.ts'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const DSTACKD = join(ROOT, 'daemon', 'bin.js')
@@ -35,20 +36,6 @@ export async function apiClient (d: { dataDir: string }, timeoutMs?: number): Pr
 
 export async function sleep (ms: number): Promise<void> {
   await new Promise(resolve => setTimeout(resolve, ms))
-}
-
-/** Polls `fn` until it returns something truthy; fails after `timeoutMs` (a hang guard, not a timing assertion). */
-export async function until<T> (fn: () => Promise<T> | T, what: string, timeoutMs = 60_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn()
-      if (v) return v as NonNullable<T>
-    } catch (err) { last = err }
-    await sleep(100)
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
 }
 
 export async function newHome (): Promise<{ home: string, env: NodeJS.ProcessEnv }> {
@@ -86,7 +73,7 @@ export async function startDaemon (opts: DaemonOptions = {}): Promise<Daemon> {
       child.stdout!.on('data', b => { out += b })
       child.stderr!.on('data', b => { out += b })
       d.process = child
-      await until(() => out.slice(from).includes(opts.readyText ?? 'dstackd ready'), `dstackd ${opts.name ?? ''} to start`, 60_000)
+      await waitFor(() => out.slice(from).includes(opts.readyText ?? 'dstackd ready'), { what: `dstackd ${opts.name ?? ''} to start`, timeout: 60_000 })
     },
     async kill9 () {
       const p = d.process
@@ -108,7 +95,7 @@ export async function startDaemon (opts: DaemonOptions = {}): Promise<Daemon> {
         const names = await active().catch(() => [])
         if (names.length > 0) {
           await dstack(d, ['stop', '-x', '-y', ...names])
-          await until(async () => (await active()).length === 0, 'runs to end', 30_000).catch(() => undefined)
+          await waitFor(async () => (await active()).length === 0, { what: 'runs to end', timeout: 30_000 }).catch(() => undefined)
         }
       }
       await d.stop()
