@@ -1,19 +1,20 @@
 // mDNS: two hosts on one LAN (network namespaces on a bridge). The second holds the mesh's
 // token, but the address in it is stale (as if the first host had moved): with --mdns it finds
-// the first on the LAN anyway and joins. Needs root; says "skipped" without it.
-import { test } from 'uvu'
+// the first on the LAN anyway and joins. Needs root and iproute2; skipped, loudly, without them.
 import * as assert from 'uvu/assert'
 import { formatJoinToken, parseJoinToken } from '../../mesh/token.ts'
 import { dstackd, startHost, type Host } from './cluster.ts'
 import { dstack } from './harness.ts'
-import { lan } from './netns.ts'
+import { lan, netnsMissing } from './netns.ts'
 import { waitFor } from '../poll.ts'
+import { suiteNeeding } from '../skip.ts'
+
+const test = suiteNeeding(import.meta.url, 'root and iproute2', netnsMissing())
 
 const net = lan(79, 2)
 const hosts: Host[] = []
-let ready = false
 
-test.before(() => { ready = net.setup() })
+test.before(() => { net.setup() })
 
 test.after(async () => {
   for (const h of hosts) await h.cleanup().catch(() => undefined)
@@ -21,7 +22,6 @@ test.after(async () => {
 })
 
 test('--mdns: a host whose token carries a stale address finds the mesh on the LAN', async () => {
-  if (!ready) return
   const h1 = await startHost('h1', ['--mdns'], undefined, net.where(1))
   hosts.push(h1)
   const t = await dstackd(['token', '--data-dir', h1.dataDir], h1.env)

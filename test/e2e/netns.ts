@@ -1,6 +1,7 @@
 // A network of hosts for the e2e tests: one network namespace per host, each on a bridge the
-// test makes, as several machines on one LAN. Needs root and iproute2; `setup()` says false (and
-// why) where this machine cannot. Only addresses inside these namespaces are ever a target.
+// test makes, as several machines on one LAN. Needs root and iproute2: a suite asks
+// `netnsMissing()` first and skips, loudly, where this machine has neither (test/skip.ts).
+// Only addresses inside these namespaces are ever a target.
 import { execFileSync } from 'node:child_process'
 import type { Placement } from './cluster.ts'
 
@@ -12,9 +13,20 @@ export interface Lan {
   /** Unplugs (or plugs back) host i's cable. */
   cut (i: number): void
   heal (i: number): void
-  /** Makes the namespaces and the bridge; false (with the reason printed) where it cannot. */
-  setup (): boolean
+  /** Makes the namespaces and the bridge; throws (after cleaning up) where it cannot. */
+  setup (): void
   teardown (): void
+}
+
+/** Why this machine cannot make network namespaces (not root, no iproute2), or null when it can. */
+export function netnsMissing (): string | null {
+  if (process.getuid?.() !== 0) return 'not running as root'
+  try {
+    execFileSync('ip', ['netns', 'list'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  } catch (err) {
+    return `\`ip netns\` does not work here (iproute2 missing?): ${(err as Error).message.split('\n')[0]}`
+  }
+  return null
 }
 
 function sh (...argv: string[]): void {
@@ -59,11 +71,12 @@ export function lan (tag: number, hosts: number): Lan {
         }
         // A Docker engine's FORWARD policy drops bridged traffic (STACK.md); allow ours.
         quiet('iptables', '-I', 'FORWARD', '-i', bridge, '-o', bridge, '-j', 'ACCEPT')
-        return true
       } catch (err) {
-        console.log(`  skipped: network namespaces need root and iproute2 (${(err as Error).message.split('\n')[0]})`)
         teardown()
-        return false
+        // uvu swallows what a before hook throws: say it here too.
+        const message = `network namespaces for the test LAN: ${(err as Error).message.split('\n')[0]}`
+        console.error(message)
+        throw new Error(message)
       }
     },
     teardown

@@ -2,26 +2,26 @@
 // bridge this test makes (10.78.0.0/24). One host is cut off: the minority side cannot change
 // anything (apply says why), the majority goes on scheduling, the job on the cut-off host keeps
 // running; when the link comes back there is one history and nothing ran twice.
-import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { dstack, psJson, runNamed, writeConfig } from './harness.ts'
 import { leaderOf, startCluster, type Host } from './cluster.ts'
-import { lan } from './netns.ts'
+import { lan, netnsMissing } from './netns.ts'
 import { waitFor } from '../poll.ts'
+import { suiteNeeding } from '../skip.ts'
+
+const test = suiteNeeding(import.meta.url, 'root and iproute2', netnsMissing())
 
 const net = lan(78, 3)
 
 let hosts: Host[] = []
 let work: string
-let ready = false
 
 test.before(async () => {
   work = await mkdtemp(join(tmpdir(), 'dstackd-partition-'))
-  ready = net.setup()
-  if (!ready) return
+  net.setup()
   const where = Object.fromEntries(['h1', 'h2', 'h3'].map((n, i) => [n, net.where(i + 1)]))
   hosts = await startCluster(3, { h3: { gpus: [{ vendor: 'nvidia', name: 'NVIDIA L4', memoryMib: 23034, index: 0 }] } }, where)
 })
@@ -36,7 +36,6 @@ test.after(async () => {
 const SMALL = 'resources:\n  cpu: 0..\n  memory: 0..\n  disk: 0..\n'
 
 test('a cut-off host: the minority cannot schedule, the majority goes on, the heal leaves one history', async () => {
-  if (!ready) return
   const [h1, h2, h3] = hosts as [Host, Host, Host]
   assert.is((await leaderOf(hosts)).name, 'h1', 'the founder leads')
   assert.equal((await h3.status()).voters.length, 3)
