@@ -217,10 +217,9 @@ test('a slow reader holds back a fast streaming handler, which does not block th
   for await (const item of b.stream<{ i: number }>(a.peerId, '/test/firehose/1')) {
     assert.is(item.i, n++)
     if (n === 1) {
-      // the sleep ends on time: the handler does not hold the event loop
-      await new Promise(resolve => setTimeout(resolve, 500))
-      assert.ok(performance.now() - t0 < 1500, `slept ${performance.now() - t0} ms`)
+      // the handler waits for the reader instead of running on: while nobody reads it makes
       // about 6 MB (reader buffer + yamux window) of 1 KB items, not a million
+      await new Promise(resolve => setTimeout(resolve, 500))
       assert.ok(produced < 20_000, `produced ${produced} while nobody read`)
       numbers['items buffered for a stalled reader (1 KB each)'] = String(produced)
     }
@@ -325,7 +324,6 @@ test('a node with another swarm key cannot connect, and no request gets through'
   await serveTestProtocols(stranger)
   const seenByA: string[] = []
   const off = a.on('peer:connect', id => seenByA.push(id))
-  const t0 = Date.now()
   for (const target of [a, b]) {
     try {
       await stranger.connect(target.addresses()[0]!, { signal: AbortSignal.timeout(3000) })
@@ -349,7 +347,6 @@ test('a node with another swarm key cannot connect, and no request gets through'
     assert.instance(err, MeshRpcError)
     assert.ok(['unreachable', 'timeout'].includes(err.code), err.code)
   }
-  assert.ok(Date.now() - t0 < 8000)
   assert.not.ok(ids(a).includes(stranger.peerId))
   assert.not.ok(ids(b).includes(stranger.peerId))
   assert.equal(ids(stranger), [])

@@ -424,19 +424,6 @@ test('many jobs at once: all start and all are waited for', async () => {
   exits.forEach((e, i) => assert.is(e.exitCode, i % 3))
 })
 
-test('start latency for echo hi (printed, not asserted)', async () => {
-  const times: number[] = []
-  for (let i = 0; i < 10; i++) {
-    const s = spec(['/bin/echo', 'hi'])
-    const t0 = performance.now()
-    await within(rt.start(s))
-    times.push(performance.now() - t0)
-    await within(rt.wait(s.id))
-  }
-  times.sort((a, b) => a - b)
-  console.log(`  process runtime start(echo hi): median ${times[5]!.toFixed(1)} ms, min ${times[0]!.toFixed(1)} ms, max ${times[9]!.toFixed(1)} ms`)
-})
-
 function hostHasWritableMemoryCgroupV1 (): boolean {
   if (fs.existsSync('/sys/fs/cgroup/cgroup.controllers')) return false // v2: not probed here
   const line = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find(l => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l))
