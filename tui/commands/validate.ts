@@ -1,12 +1,13 @@
 // `dstack validate FILE...`: parse configurations locally and show what dstack would run,
 // or every mistake with file:line:col. No daemon needed.
 import { readFileSync } from 'node:fs'
-import { parseArgs } from 'node:util'
 import {
   ConfigError, formatResources, isWorkflowsDocument, loadYaml, parseConfiguration, parseWorkflows,
   selectProfile, workflowToTask, type Configuration
 } from '../../daemon/config/index.ts'
 import { bold, dim, green, red } from '../style.ts'
+import { errorText, readInput } from '../format.ts'
+import { parseFlags } from '../flags.ts'
 
 export const HELP = `Usage: dstack validate [-f FILE]... [FILE]... [--json] [--profile NAME | --no-profile]
 
@@ -32,10 +33,6 @@ function summary (c: Configuration): string {
   }
 }
 
-function readInput (file: string): string {
-  return readFileSync(file === '-' ? 0 : file, 'utf8')
-}
-
 function defaultFile (): string {
   for (const f of ['.dstack.yml', '.dstack.yaml']) {
     try { readFileSync(f); return f } catch { /* try the next */ }
@@ -44,17 +41,13 @@ function defaultFile (): string {
 }
 
 export async function validate (argv: string[], _g?: unknown): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      file: { type: 'string', short: 'f', multiple: true },
-      json: { type: 'boolean' },
-      profile: { type: 'string' },
-      'no-profile': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' }
-    }
-  })
+  const { values, positionals } = parseFlags(argv, {
+    file: { type: 'string', short: 'f', multiple: true },
+    json: { type: 'boolean' },
+    profile: { type: 'string' },
+    'no-profile': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' }
+  }, { positionals: true })
   if (values.help) { console.log(HELP); return 0 }
   const files = [...(values.file ?? []), ...positionals]
   if (files.length === 0) files.push(defaultFile())
@@ -87,7 +80,7 @@ export async function validate (argv: string[], _g?: unknown): Promise<number> {
       if (!values.json) console.log(`${green('✓')} ${bold(name)}  ${dim(summary(configuration))}`)
     } catch (err) {
       failed++
-      const lines = err instanceof ConfigError ? err.issues.length ? err.message.split('\n') : [err.message] : [(err as Error).message]
+      const lines = err instanceof ConfigError ? err.issues.length ? err.message.split('\n') : [err.message] : [errorText(err as Error)]
       results.push({ file, errors: lines })
       if (!values.json) {
         console.error(`${red('✗')} ${file}`)
