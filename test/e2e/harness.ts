@@ -13,7 +13,13 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const DSTACKD = join(ROOT, 'daemon', 'bin.js')
 const DSTACK = join(ROOT, 'tui', 'bin.js')
 
-export interface Result { code: number | null, stdout: string, stderr: string }
+export interface Result {
+  code: number | null
+  stdout: string
+  stderr: string
+  /** It ran past `timeoutMs` and was killed (code is then null). */
+  timedOut?: boolean
+}
 
 export interface Daemon {
   home: string
@@ -107,26 +113,24 @@ export async function startDaemon (opts: DaemonOptions = {}): Promise<Daemon> {
 }
 
 /** Runs one of the bins (`tui/bin.js`, `daemon/bin.js`) to completion, collecting its output. */
-export function runBin (bin: string, args: string[], opts: { env: NodeJS.ProcessEnv, cwd?: string, input?: string }): Promise<Result> {
+export function runBin (bin: string, args: string[], opts: { env: NodeJS.ProcessEnv, cwd?: string, input?: string, timeoutMs?: number }): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], { env: opts.env, cwd: opts.cwd ?? ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
+    let timedOut = false
+    const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => { timedOut = true; child.kill('SIGKILL') }, opts.timeoutMs)
     child.stdout.on('data', b => { stdout += b })
     child.stderr.on('data', b => { stderr += b })
     child.on('error', reject)
-    child.on('close', code => resolve({ code, stdout, stderr }))
+    child.on('close', code => { clearTimeout(timer); resolve({ code, stdout, stderr, ...(timedOut ? { timedOut } : {}) }) })
     child.stdin.end(opts.input ?? '')
   })
 }
 
-function dstackRaw (args: string[], opts: { env: NodeJS.ProcessEnv, cwd?: string, input?: string }): Promise<Result> {
-  return runBin(DSTACK, args, opts)
-}
-
 /** Runs `dstack ARGS` against the daemon (its HOME, so it finds the local socket and token). */
-export function dstack (d: { env: NodeJS.ProcessEnv }, args: string[], opts: { cwd?: string, input?: string, env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
-  return dstackRaw(args, { env: { ...d.env, ...opts.env }, cwd: opts.cwd, input: opts.input })
+export function dstack (d: { env: NodeJS.ProcessEnv }, args: string[], opts: { cwd?: string, input?: string, env?: NodeJS.ProcessEnv, timeoutMs?: number } = {}): Promise<Result> {
+  return runBin(DSTACK, args, { env: { ...d.env, ...opts.env }, cwd: opts.cwd, input: opts.input, timeoutMs: opts.timeoutMs })
 }
 
 /** Spawns `dstack ARGS` and returns the child, for tests that interrupt it. */
