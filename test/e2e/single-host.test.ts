@@ -121,7 +121,7 @@ test('logs --since: only what was written after that time', async () => {
   assert.match(recent.stdout, /second line/)
   assert.not.match(recent.stdout, /first line/)
   const bad = await dstack(d, ['logs', 'since', '--since', 'yesterday-ish'])
-  assert.is(bad.code, 1)
+  assert.is(bad.code, 2, 'a usage error')
   assert.match(bad.stderr, /--since/)
 })
 

@@ -22,7 +22,7 @@ export async function artifacts (argv: string[], g: GlobalOptions): Promise<numb
   const [action, name] = positionals
   if (v.help || !action) { console.log(HELP); return v.help ? 0 : 2 }
   if (action !== 'list' && action !== 'download') throw new UsageError(`unknown action ${JSON.stringify(action)}: use list or download`)
-  if (!name) throw new Error(`which run? Usage: dstack artifacts ${action} RUN`)
+  if (!name) throw new UsageError(`which run? Usage: dstack artifacts ${action} RUN`)
   const client = await connect(g)
   try {
     const { files } = await client.call<{ files: Array<{ path: string, size: number }> }>('artifacts.list', { run: name })

@@ -50,7 +50,7 @@ export async function fleet (argv: string[], g: GlobalOptions): Promise<number> 
   const client = await connect(g)
   try {
     if (action === 'get') {
-      if (!name) throw new Error('which fleet? Usage: dstack fleet get NAME')
+      if (!name) throw new UsageError('which fleet? Usage: dstack fleet get NAME')
       const f = await client.call<FleetView>('fleets.get', { name })
       console.log(v.json ? JSON.stringify(f, null, 2) : fleetTable([f], v.verbose === true))
       return 0
@@ -65,7 +65,7 @@ export async function fleet (argv: string[], g: GlobalOptions): Promise<number> 
 }
 
 async function remove (name: string | undefined, instances: string[], yes: boolean, g: GlobalOptions): Promise<number> {
-  if (!name) throw new Error('which fleet? Usage: dstack fleet delete NAME -i NUM')
+  if (!name) throw new UsageError('which fleet? Usage: dstack fleet delete NAME -i NUM')
   const nums = instances.map(Number)
   const what = nums.length === 0 ? `the fleet ${name}` : `the instance${nums.length > 1 ? 's' : ''} ${nums.join(', ')} of fleet ${name}`
   if (!yes && !(await confirm(`Delete ${what}?`))) return 1

@@ -39,7 +39,7 @@ export async function logs (argv: string[], g: GlobalOptions): Promise<number> {
   }, { positionals: true })
   if (v.help) { console.log(HELP); return 0 }
   const name = positionals[0]
-  if (!name) throw new Error('which run? Usage: dstack logs RUN')
+  if (!name) throw new UsageError('which run? Usage: dstack logs RUN')
   const since = v.since === undefined ? undefined : sinceOf(v.since)
   const client = await connect(g)
   try {

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { ConfigError, loadYaml, parseWorkflows, workflowToTask, type Workflow } from '../../daemon/config/index.ts'
 import { collectCode } from '../code.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
-import { parseFlags } from '../flags.ts'
+import { parseFlags, UsageError } from '../flags.ts'
 import { resolveForSubmit, shellJoin, splitRunArgs, submitRun } from './apply.ts'
 
 export const HELP = `Usage: dstack run get NAME [--json]
@@ -54,7 +54,7 @@ export async function run (argv: string[], g: GlobalOptions): Promise<number> {
   if (v.help || positionals.length === 0) { console.log(HELP); return v.help ? 0 : 2 }
   if (positionals[0] === 'get') {
     const name = positionals[1]
-    if (!name) throw new Error('which run? Usage: dstack run get NAME [--json]')
+    if (!name) throw new UsageError('which run? Usage: dstack run get NAME [--json]')
     const client = await connect(g)
     try {
       const view = await client.call('runs.get', { name })

@@ -3,7 +3,7 @@ import type { RunView } from '../../daemon/api/types.ts'
 import { FINAL } from '../attach.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
 import { confirm } from '../format.ts'
-import { parseFlags } from '../flags.ts'
+import { parseFlags, UsageError } from '../flags.ts'
 
 export const HELP = `Usage: dstack stop RUN... [-x] [-y]
 
@@ -17,7 +17,7 @@ Options:
 export async function stop (argv: string[], g: GlobalOptions): Promise<number> {
   const { values: v, positionals } = parseFlags(argv, { abort: { type: 'boolean', short: 'x' }, yes: { type: 'boolean', short: 'y' }, help: { type: 'boolean', short: 'h' } }, { positionals: true })
   if (v.help) { console.log(HELP); return 0 }
-  if (positionals.length === 0) throw new Error('which run? Usage: dstack stop RUN')
+  if (positionals.length === 0) throw new UsageError('which run? Usage: dstack stop RUN')
   if (!v.yes && !(await confirm(`Are you sure you want to ${v.abort ? 'abort' : 'stop'} the run${positionals.length > 1 ? 's' : ''} ${positionals.join(', ')}?`))) return 1
   const client = await connect(g)
   try {
