@@ -36,11 +36,17 @@ function quiet (...argv: string[]): void {
   try { sh(...argv) } catch { /* already gone */ }
 }
 
-/** `hosts` namespaces named `ds<tag>n<i>` on bridge `dsbr<tag>`, addresses 10.<tag>.0.1<i>/24. */
+/**
+ * `hosts` namespaces on a bridge, addresses 10.<tag>.0.1<i>/24. The names carry this process's
+ * id as well, so two test runs on one machine (or two suites) never take down each other's
+ * LAN: the addresses live only inside the namespaces and may repeat. Interface names stay
+ * within Linux's 15 characters.
+ */
 export function lan (tag: number, hosts: number): Lan {
-  const bridge = `dsbr${tag}`
-  const ns = (i: number) => `ds${tag}n${i}`
-  const veth = (i: number) => `ds${tag}v${i}`
+  const id = `${tag}${(process.pid % 46656).toString(36)}`
+  const bridge = `dsbr${id}`
+  const ns = (i: number) => `ds${id}n${i}`
+  const veth = (i: number) => `ds${id}v${i}`
   const address = (i: number) => `10.${tag}.0.1${i}`
   const teardown = (): void => {
     for (let i = 1; i <= hosts; i++) quiet('ip', 'netns', 'del', ns(i))

@@ -1,7 +1,7 @@
 // dstackd on one host, end to end: real dstackd processes, the real CLI, real jobs.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { dstack, psJson, ROOT, runNamed, sleep, startDaemon, writeConfig, type Daemon } from './harness.ts'
@@ -111,9 +111,12 @@ test('retry on error: the run is resubmitted after the back-off and then succeed
 })
 
 test('logs --since: only what was written after that time', async () => {
-  await applyDetached('since', ['echo first line', 'sleep 2', 'echo second line'])
+  // The second line waits for the test's go-ahead (a file), not for a sleep to outlast a slow machine.
+  const go = join(work, 'since.go')
+  await applyDetached('since', ['echo first line', `while [ ! -e ${go} ]; do sleep 0.1; done`, 'echo second line'])
   await waitFor(async () => (await dstack(d, ['logs', 'since'])).stdout.includes('first line'), { what: 'the first line' })
   const t = new Date().toISOString()
+  await writeFile(go, '')
   await statusOf('since', ['done'])
   const all = await dstack(d, ['logs', 'since'])
   assert.match(all.stdout, /first line[\s\S]*second line/)
