@@ -2,10 +2,11 @@
 // ended. Ctrl+C asks whether to stop the run before detaching; a second Ctrl+C aborts it.
 import type { ApiClient } from '../daemon/api/client.ts'
 import type { RunView } from '../daemon/api/views.ts'
-import { confirm } from './format.ts'
+import { confirm, jobOutput } from './format.ts'
 import { dim, red } from './style.ts'
 
-const FINAL = ['done', 'failed', 'terminated']
+/** The statuses a run ends in. */
+export const FINAL = ['done', 'failed', 'terminated']
 
 export async function watchUntil (client: ApiClient, name: string, until: (run: RunView) => boolean, signal?: AbortSignal): Promise<RunView | null> {
   for await (const item of client.stream('runs.watch', { name }, { signal })) {
@@ -56,9 +57,11 @@ export async function attach (client: ApiClient, name: string): Promise<number> 
       return run.status === 'running' || FINAL.includes(run.status) || run.status === 'terminating'
     }, controller.signal)
     if (started && !FINAL.includes(started.status)) process.stderr.write(dim(`${name} provisioning completed (${started.status})\n`))
+    const out = jobOutput()
     for await (const chunk of client.stream('logs', { run: name, follow: true }, { signal: controller.signal })) {
-      process.stdout.write(Buffer.from(chunk.data, 'base64'))
+      out.write(Buffer.from(chunk.data, 'base64'))
     }
+    out.end()
     if (detached) return 0
     const run = await watchUntil(client, name, r => FINAL.includes(r.status), controller.signal)
     if (!run) return detached ? 0 : 1

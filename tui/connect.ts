@@ -123,6 +123,10 @@ export async function connect (g: GlobalOptions): Promise<ApiClient> {
   const dataDir = defaultDataDir()
   const defaultSocket = socketPathOf(dataDir)
   url ??= defaultSocket
+  if (/^https?:\/\//i.test(url)) {
+    const from = g.url ? '--url' : process.env.DSTACK_URL ? 'DSTACK_URL' : configPath()
+    throw new Error(`${url} (from ${from}) is a dstack server's URL: this client talks to a dstackd node instead, through its socket (a path such as ${defaultSocket}); ssh:// URLs for remote nodes come next`)
+  }
   if (url.startsWith('/ip4/') || url.startsWith('/ip6/') || url.startsWith('/dns')) {
     throw new Error(`${url} is a mesh address: remote nodes are reached through the mesh, which this version does not have yet; use a local socket`)
   }

@@ -1,5 +1,7 @@
-// Shared output helpers: tables, relative times, sizes. One-shot commands and the full-screen
-// app use the same formatters, so a table looks the same everywhere.
+// What the commands share: tables, relative times, sizes, errors as people read them, the
+// files they are given, a job's output. One-shot commands and the full-screen app use the same
+// formatters, so a table looks the same everywhere.
+import { readFileSync } from 'node:fs'
 import { bold } from './style.ts'
 
 /** A plain-text table: headers in bold on a terminal, columns padded to fit. */
@@ -51,4 +53,62 @@ export async function confirm (question: string, flag = '-y'): Promise<boolean> 
     process.stdin.resume()
   })
   return answer === 'y' || answer === 'yes'
+}
+
+const SYSTEM_REASONS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'is a directory, not a file',
+  ENOTDIR: 'a part of the path is not a directory',
+  EEXIST: 'already exists',
+  ENOSPC: 'no space left on the device',
+  EROFS: 'read-only file system'
+}
+
+/** An error as a person reads it: a file the system refused names the file and why, never `ENOENT: …`. */
+export function errorText (err: Error & { code?: unknown, path?: unknown }): string {
+  const reason = typeof err.code === 'string' ? SYSTEM_REASONS[err.code] : undefined
+  if (reason === undefined) return err.message
+  return typeof err.path === 'string' ? `${err.path}: ${reason}` : reason
+}
+
+/** The text of a file a command was given (`-` is standard input); a failure names the file. */
+export function readInput (file: string): string {
+  try {
+    return readFileSync(file === '-' ? 0 : file, 'utf8')
+  } catch (err) {
+    throw Object.assign(err as Error, { path: file === '-' ? 'standard input' : file })
+  }
+}
+
+/**
+ * Writes a job's output to stdout. A job runs under a terminal, so its lines end in \r\n: on a
+ * terminal they go out as they are, into a pipe or a file as \n (a lone \r, a progress bar's,
+ * stays). `end()` writes a \r held back at the end of a chunk in case a \n began the next.
+ */
+export function jobOutput (out: NodeJS.WriteStream = process.stdout): { write (chunk: Buffer): void, end (): void } {
+  if (out.isTTY) return { write: chunk => { out.write(chunk) }, end: () => undefined }
+  let heldCR = false
+  return {
+    write (chunk) {
+      const buf = Buffer.allocUnsafe(chunk.length + 1)
+      let n = 0
+      if (heldCR && chunk[0] !== 0x0a) buf[n++] = 0x0d
+      heldCR = false
+      for (let i = 0; i < chunk.length; i++) {
+        const b = chunk[i]!
+        if (b === 0x0d) {
+          if (i === chunk.length - 1) { heldCR = true; continue }
+          if (chunk[i + 1] === 0x0a) continue
+        }
+        buf[n++] = b
+      }
+      if (n > 0) out.write(buf.subarray(0, n))
+    },
+    end () {
+      if (heldCR) out.write('\r')
+      heldCR = false
+    }
+  }
 }

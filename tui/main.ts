@@ -4,6 +4,7 @@ import { realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { VERSION } from '../daemon/version.ts'
 import type { GlobalOptions } from './connect.ts'
+import { errorText } from './format.ts'
 import { red } from './style.ts'
 
 const HELP = `Usage: dstack [--url SOCKET] [--token TOKEN] [--project NAME] COMMAND ...
@@ -90,8 +91,12 @@ export async function main (argv: string[]): Promise<number> {
     const e = err as Error & { code?: string }
     // Leaving a stream with Ctrl+C is how watching ends, not a failure.
     if (e.code === 'cancelled') return 0
+    if (e.name === 'UsageError') {
+      console.error(red(`dstack ${command}: ${e.message}`) + `\nRun \`dstack ${command} --help\` for its options.`)
+      return 2
+    }
     // A configuration's issues already name the file, line and field.
-    console.error(red(e.name === 'ConfigError' ? e.message : `dstack ${command}: ${e.message}`))
+    console.error(red(e.name === 'ConfigError' ? e.message : `dstack ${command}: ${errorText(e)}`))
     return 1
   }
 }

@@ -11,6 +11,7 @@ import {
 } from '../config/index.ts'
 import type { LogChunk, LogsOptions } from '../../drivers/runtime/index.ts'
 import { artifactsDir, listArtifacts } from '../agent/artifacts.ts'
+import { shareOf } from '../scheduler/index.ts'
 import { jobSpecsFor } from '../state/jobs.ts'
 import { isFinal } from '../state/lifecycle.ts'
 import { isRunFinal } from '../state/machine.ts'
@@ -74,7 +75,8 @@ function offersFor (state: State, req: Requirements): { offers: OfferView[], rej
   const offers: OfferView[] = []
   const rejected: Rejection[] = []
   for (const i of Object.values(state.instances)) {
-    const why = offerMismatch(i.offer, req)
+    // Matched as the scheduler matches it: the share of the host a job would take.
+    const why = offerMismatch(shareOf(i.offer, req), req)
     if (why) { rejected.push({ instance: i.name, reason: why }); continue }
     offers.push(offerView(i))
   }

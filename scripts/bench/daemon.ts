@@ -11,7 +11,8 @@ import { join } from 'node:path'
 import type { ApiClient } from '../../daemon/api/client.ts'
 import { parseConfiguration } from '../../daemon/config/index.ts'
 import type { RunView } from '../../daemon/api/views.ts'
-import { apiClient, ROOT, sleep, startDaemon, until, type Daemon } from '../../test/e2e/harness.ts'
+import { apiClient, ROOT, sleep, startDaemon, type Daemon } from '../../test/e2e/harness.ts'
+import { waitFor } from '../../test/poll.ts'
 
 const quick = process.argv.includes('--quick')
 const TRIVIAL = 'type: task\ncommands: [echo hi]\nresources: {cpu: 0.., memory: 0.., disk: 0..}\n'
@@ -37,10 +38,10 @@ async function applyToRunning (d: Daemon, c: ApiClient, n: number): Promise<numb
   for (let i = 0; i < n; i++) {
     const t0 = Date.now()
     await cli(d, ['apply', '-f', file, '-y', '-d', '-n', `bench-apply-${i}`])
-    const run = await until(async () => {
+    const run = await waitFor(async () => {
       const v = await c.call('runs.get', { name: `bench-apply-${i}` })
       return v.jobs[0]?.started_at ? v : null
-    }, 'the run to start')
+    }, { what: 'the run to start' })
     times.push(run.jobs[0]!.started_at! - t0)
   }
   return times
@@ -50,10 +51,10 @@ async function submitMany (c: ApiClient, n: number, prefix: string): Promise<num
   const configuration = parseConfiguration(TRIVIAL)
   const t0 = Date.now()
   await Promise.all(Array.from({ length: n }, (_, i) => c.call('runs.submit', { configuration: { ...configuration, name: `${prefix}-${i}` }, env: {} })))
-  await until(async () => {
+  await waitFor(async () => {
     const { runs } = await c.call('runs.list', { all: true })
     return runs.filter(r => r.name.startsWith(prefix) && r.status === 'done').length === n
-  }, `${n} runs to finish`, 600_000)
+  }, { what: `${n} runs to finish`, timeout: 600_000 })
   return Date.now() - t0
 }
 

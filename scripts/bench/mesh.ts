@@ -11,8 +11,9 @@ import { cpus, totalmem } from 'node:os'
 import type { ApiClient } from '../../daemon/api/client.ts'
 import { parseConfiguration } from '../../daemon/config/index.ts'
 import type { RunView } from '../../daemon/api/views.ts'
-import { apiClient, sleep, startDaemon, until, type Daemon } from '../../test/e2e/harness.ts'
+import { apiClient, sleep, startDaemon, type Daemon } from '../../test/e2e/harness.ts'
 import { dstackd, startCluster, type Host } from '../../test/e2e/cluster.ts'
+import { waitFor } from '../../test/poll.ts'
 
 const args = process.argv.slice(2)
 const quick = args.includes('--quick')
@@ -29,13 +30,13 @@ const alive = (h: Host) => h.process.exitCode === null && h.process.signalCode =
 
 /** Polls every live host's `server.info` until all follow one leader; resolves to it. */
 async function agreedLeader (hosts: Host[], clients: Map<Host, ApiClient>, timeoutMs = 30_000): Promise<Host> {
-  return await until(async () => {
+  return await waitFor(async () => {
     const live = hosts.filter(alive)
     const infos = await Promise.all(live.map(h => clients.get(h)!.call('server.info').catch(() => null)))
     const i = infos.findIndex(x => x?.cluster.role === 'leader')
     if (i < 0 || !infos.every(x => x?.cluster.leader === infos[i]!.node)) return null
     return live[i]
-  }, 'one leader', timeoutMs)
+  }, { what: 'one leader', timeout: timeoutMs })
 }
 
 async function reconnect (hosts: Host[], clients: Map<Host, ApiClient>): Promise<void> {
@@ -70,17 +71,17 @@ async function detection (hosts: Host[], clients: Map<Host, ApiClient>, rounds: 
     const name = victim.name
     await victim.kill9()
     const t0 = Date.now()
-    await until(async () => {
+    await waitFor(async () => {
       const { fleets } = await clients.get(leader)!.call('fleets.list')
       return fleets.flatMap(f => f.instances).some(i => i.name === name && i.unreachable)
-    }, `${name} unreachable`, 30_000)
+    }, { what: `${name} unreachable`, timeout: 30_000 })
     times.push(Date.now() - t0)
     await victim.start()
     await reconnect(hosts, clients)
-    await until(async () => {
+    await waitFor(async () => {
       const { fleets } = await clients.get(leader)!.call('fleets.list')
       return fleets.flatMap(f => f.instances).every(i => !i.unreachable)
-    }, `${name} back`, 30_000)
+    }, { what: `${name} back`, timeout: 30_000 })
   }
   return times
 }
@@ -90,10 +91,10 @@ async function throughput (hosts: Host[], clients: Map<Host, ApiClient>, n: numb
   const t0 = Date.now()
   await Promise.all(Array.from({ length: n }, (_, i) => clients.get(hosts[i % hosts.length]!)!.call('runs.submit', { configuration: { ...configuration, name: `tp-${t0}-${i}` }, env: {} })))
   const c = clients.get(hosts[0]!)!
-  await until(async () => {
+  await waitFor(async () => {
     const { runs } = await c.call('runs.list', { all: true })
     return runs.filter(r => r.name.startsWith(`tp-${t0}-`) && r.status === 'done').length === n
-  }, `${n} runs to finish`, 600_000)
+  }, { what: `${n} runs to finish`, timeout: 600_000 })
   return n / ((Date.now() - t0) / 1000)
 }
 
@@ -137,13 +138,13 @@ async function convergence (n: number, rounds: number): Promise<{ startMs: numbe
         newcomers.push(await startDaemon({ name, args: ['--join', t.stdout.trim()] }))
         const ready = Date.now()
         const seen = new Set<Host>()
-        await until(async () => {
+        await waitFor(async () => {
           await Promise.all(hosts.filter(h => !seen.has(h)).map(async h => {
             const { fleets } = await clients.get(h)!.call('fleets.list')
             if (fleets.flatMap(f => f.instances).some(i => i.name === name)) seen.add(h)
           }))
           return seen.size === hosts.length
-        }, `every node to list ${name}`, 60_000).catch(async err => {
+        }, { what: `every node to list ${name}`, timeout: 60_000 }).catch(async err => {
           const missing = hosts.filter(h => !seen.has(h))
           const infos = await Promise.all(missing.map(h => clients.get(h)!.call('server.info').then(i => `${h.name}:${i.cluster.role}@${i.cluster.applied}`, e => `${h.name}:${(e as Error).message.slice(0, 40)}`)))
           throw new Error(`${(err as Error).message}: ${seen.size} of ${hosts.length} list it; missing ${infos.join(' ')}`)

@@ -2,7 +2,8 @@
 // join with its token (`dstackd token`, `dstackd run --join`), as an operator would.
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { apiClient, ROOT, runBin, startDaemon, until, type Daemon, type Result } from './harness.ts'
+import { apiClient, ROOT, runBin, startDaemon, type Daemon, type Result } from './harness.ts'
+import { waitFor } from '../poll.ts'
 
 const DSTACKD = join(ROOT, 'daemon', 'bin.js')
 
@@ -73,10 +74,10 @@ export async function startCluster (n: number, inventories: Record<string, objec
       const batch = Array.from({ length: Math.min(10, n - i + 1) }, (_, k) => `h${i + k}`)
       hosts.push(...await Promise.all(batch.map(name => startHost(name, ['--join', token, ...args], inventories[name], where[name]))))
     }
-    await until(async () => {
+    await waitFor(async () => {
       const all = await Promise.all(hosts.map(h => h.status()))
       return all.every(s => s.leader !== null && s.leader === all[0]!.leader && s.voters.length === (n >= 5 ? 5 : n >= 3 ? 3 : 1))
-    }, `${n} hosts to agree on a leader and their voters`, 120_000 + 3000 * n)
+    }, { what: `${n} hosts to agree on a leader and their voters`, timeout: 120_000 + 3000 * n })
     return hosts
   } catch (err) {
     await Promise.all(hosts.map(h => h.cleanup().catch(() => undefined)))
@@ -86,11 +87,11 @@ export async function startCluster (n: number, inventories: Record<string, objec
 
 /** The host the others call leader now. */
 export async function leaderOf (hosts: Host[]): Promise<Host> {
-  return await until(async () => {
+  return await waitFor(async () => {
     const live = hosts.filter(h => h.process.exitCode === null && h.process.signalCode === null)
     const all = await Promise.all(live.map(h => h.status().catch(() => null)))
     const leader = all.find(s => s?.role === 'leader')
     if (!leader || !all.every(s => s?.leader === leader.peer_id)) return null
     return live[all.indexOf(leader)]
-  }, 'one leader that every live host follows')
+  }, { what: 'one leader that every live host follows' })
 }

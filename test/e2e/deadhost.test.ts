@@ -10,7 +10,8 @@ import * as assert from 'uvu/assert'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { dstack, psJson, runNamed, until, writeConfig } from './harness.ts'
+import { dstack, psJson, runNamed, writeConfig } from './harness.ts'
+import { waitFor } from '../poll.ts'
 import { leaderOf, startCluster, type Host } from './cluster.ts'
 
 let hosts: Host[]
@@ -50,10 +51,10 @@ test('replicas of a service on one port: one per host, and the one too many wait
   const file = await writeConfig(work, 'svc.dstack.yml', 'type: service\nname: svc\ncommands: [sleep 600]\nport: 18777\nreplicas: 4\nresources:\n  cpu: 1..\n  memory: 0..\n  disk: 0..\n')
   const r = await dstack(h2, ['apply', '-f', file, '-y', '-d'])
   assert.is(r.code, 0, r.stderr)
-  const run = await until(async () => {
+  const run = await waitFor(async () => {
     const x = await runNamed(h2, 'svc')
     return x?.jobs.filter((j: any) => j.status === 'running').length === 3 && x.jobs.some((j: any) => j.waiting_reason) ? x : null
-  }, 'three replicas running and one waiting').catch(err => { dump(); throw err })
+  }, { what: 'three replicas running and one waiting' }).catch(err => { dump(); throw err })
   const placed = run.jobs.filter((j: any) => j.status === 'running').map((j: any) => j.instance).sort()
   assert.equal(placed, ['h1', 'h2', 'h3'], 'one replica per host')
   const waiting = run.jobs.find((j: any) => j.status === 'submitted')
@@ -62,7 +63,7 @@ test('replicas of a service on one port: one per host, and the one too many wait
   assert.match(ps.stdout, /waiting for port 18777: in use on h\d by svc-0-\d/)
   const stop = await dstack(h2, ['stop', 'svc', '-x', '-y'])
   assert.is(stop.code, 0, stop.stderr)
-  await until(async () => (await runNamed(h2, 'svc'))?.status === 'terminated', 'svc to end')
+  await waitFor(async () => (await runNamed(h2, 'svc'))?.status === 'terminated', { what: 'svc to end' })
 })
 
 test('kill -9 of the leader running a job with retry: the job fails over to another host, and the host back kills the old one', async () => {
@@ -82,17 +83,17 @@ test('kill -9 of the leader running a job with retry: the job fails over to anot
   ].join('\n'))
   const r = await dstack(follower, ['apply', '-f', file, '-y', '-d'])
   assert.is(r.code, 0, r.stderr)
-  const running = await until(async () => { const x = await runNamed(follower, 'failover'); return x?.jobs[0]?.status === 'running' ? x : null }, 'failover to run')
+  const running = await waitFor(async () => { const x = await runNamed(follower, 'failover'); return x?.jobs[0]?.status === 'running' ? x : null }, { what: 'failover to run' })
   assert.is(running.jobs[0].instance, 'h1', 'the job runs on the leader\'s own host')
-  const pid = Number((await until(async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim(), 'the first attempt\'s pid')))
+  const pid = Number((await waitFor(async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim(), { what: 'the first attempt\'s pid' })))
 
   await leader.kill9()
   const survivors = hosts.filter(h => h !== leader)
   await leaderOf(survivors)
-  await until(async () => (await fleetOn(follower)).find(i => i.name === 'h1' && i.unreachable), 'h1 to be unreachable')
+  await waitFor(async () => (await fleetOn(follower)).find(i => i.name === 'h1' && i.unreachable), { what: 'h1 to be unreachable' })
 
   // Past the grace the job fails with instance_unreachable; `ps -v` says why while the run waits to retry.
-  const given = await until(async () => { const x = await runNamed(follower, 'failover'); return x?.jobs[0]?.termination_reason === 'instance_unreachable' ? x : null }, 'the job on h1 to be given up', 60_000).catch(err => { dump(); throw err })
+  const given = await waitFor(async () => { const x = await runNamed(follower, 'failover'); return x?.jobs[0]?.termination_reason === 'instance_unreachable' ? x : null }, { what: 'the job on h1 to be given up', timeout: 60_000 }).catch(err => { dump(); throw err })
   assert.is(given.jobs[0].status, 'failed')
   assert.match(given.jobs[0].error, /instance h1 unreachable for more than 3s: the job was given up/)
   assert.is(given.status, 'pending', 'the run waits out its back-off')
@@ -104,7 +105,7 @@ test('kill -9 of the leader running a job with retry: the job fails over to anot
   assert.match(h1.status_text, /unreachable/)
   assert.ok(alive(pid), 'the first attempt still runs on the dead host')
 
-  const done = await until(async () => { const x = await runNamed(follower, 'failover'); return x?.status === 'done' ? x : null }, 'failover to be done elsewhere', 90_000).catch(err => { dump(); throw err })
+  const done = await waitFor(async () => { const x = await runNamed(follower, 'failover'); return x?.status === 'done' ? x : null }, { what: 'failover to be done elsewhere', timeout: 90_000 }).catch(err => { dump(); throw err })
   assert.is.not(done.jobs[0].instance, 'h1')
   assert.is(done.jobs[0].submission_num, 1, 'one retry')
   const logs = await dstack(follower, ['logs', 'failover'])
@@ -115,12 +116,12 @@ test('kill -9 of the leader running a job with retry: the job fails over to anot
 
   // h1 comes back: in the fleet again, reachable, and the old attempt is killed there.
   await leader.start()
-  await until(async () => (await fleetOn(follower)).find(i => i.name === 'h1' && !i.unreachable), 'h1 to be reachable again')
-  await until(() => !alive(pid), 'the old attempt on h1 to be killed', 30_000).catch(err => { dump(); throw err })
+  await waitFor(async () => (await fleetOn(follower)).find(i => i.name === 'h1' && !i.unreachable), { what: 'h1 to be reachable again' })
+  await waitFor(() => !alive(pid), { what: 'the old attempt on h1 to be killed', timeout: 30_000 }).catch(err => { dump(); throw err })
   assert.match(leader.log(), /stopping a job that ended elsewhere/)
   // Nothing ran twice as far as the state records: the run stays done, the first attempt failed, on every host.
   for (const h of hosts) {
-    const run = await until(async () => { const x = (await psJson(h)).runs.find(y => y.name === 'failover'); return x?.status === 'done' ? x : null }, `${h.name} to show failover done`)
+    const run = await waitFor(async () => { const x = (await psJson(h)).runs.find(y => y.name === 'failover'); return x?.status === 'done' ? x : null }, { what: `${h.name} to show failover done` })
     assert.is(run.jobs[0].submission_num, 1)
   }
   const events = await dstack(follower, ['event', '--run', 'failover', '--json'])

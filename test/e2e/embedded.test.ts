@@ -5,7 +5,8 @@ import * as assert from 'uvu/assert'
 import { execFileSync } from 'node:child_process'
 import { readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { dstack, newHome, until } from './harness.ts'
+import { dstack, newHome } from './harness.ts'
+import { waitFor } from '../poll.ts'
 
 test('a fresh HOME: dstack apply starts a local dstackd and runs hello', async () => {
   const { home, env } = await newHome()
@@ -26,10 +27,7 @@ test('a fresh HOME: dstack apply starts a local dstackd and runs hello', async (
     assert.match(ps.stdout, /hello/)
   } finally {
     try { execFileSync('pkill', ['-f', '--', `--data-dir ${dataDir}`]) } catch { /* already gone */ }
-    await until(() => { try { execFileSync('pgrep', ['-f', '--', `--data-dir ${dataDir}`]); return false } catch { return true } }, 'the local dstackd to stop', 10_000).catch(() => undefined)
-    // As root, its job directories may be outside HOME (/var/lib/dstackd-jobs/…): its log says where.
-    const jobsDir = /"jobsDir":"([^"]+)"/.exec(await readFile(join(dataDir, 'dstackd.log'), 'utf8').catch(() => ''))?.[1]
-    if (jobsDir) await rm(jobsDir, { recursive: true, force: true })
+    await waitFor(() => { try { execFileSync('pgrep', ['-f', '--', `--data-dir ${dataDir}`]); return false } catch { return true } }, { what: 'the local dstackd to stop', timeout: 10_000 }).catch(() => undefined)
     await rm(home, { recursive: true, force: true })
   }
 })

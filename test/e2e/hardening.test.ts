@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { chmod, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { apiClient, dstack, newHome, ROOT, runBin, sleep, until, writeConfig, type Result } from './harness.ts'
+import { apiClient, dstack, newHome, ROOT, runBin, sleep, writeConfig, type Result } from './harness.ts'
+import { waitFor } from '../poll.ts'
 
 const DSTACKD = join(ROOT, 'daemon', 'bin.js')
 const SECRET = 'hunter2-e2e-secret'
@@ -149,7 +150,7 @@ test('dstackd stop stops the background daemon; the next dstack command starts i
     if (st.isDirectory() ? (st.mode & 0o777) !== 0o700 : before.get(p) === st.ino && (st.mode & 0o077) !== 0) open.push(`${p} ${(st.mode & 0o777).toString(8)}`)
   }
   assert.equal(open, [])
-  await until(async () => (await dstackd(['stop'])).stdout.includes('Stopped'), 'the second daemon to stop', 30_000)
+  await waitFor(async () => (await dstackd(['stop'])).stdout.includes('Stopped'), { what: 'the second daemon to stop', timeout: 30_000 })
 })
 
 test.run()

@@ -7,12 +7,19 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { connectApi, type ApiClient } from '../../daemon/api/client.ts'
+import { waitFor } from '../poll.ts'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const DSTACKD = join(ROOT, 'daemon', 'bin.js')
 const DSTACK = join(ROOT, 'tui', 'bin.js')
 
-export interface Result { code: number | null, stdout: string, stderr: string }
+export interface Result {
+  code: number | null
+  stdout: string
+  stderr: string
+  /** It ran past `timeoutMs` and was killed (code is then null). */
+  timedOut?: boolean
+}
 
 export interface Daemon {
   home: string
@@ -37,20 +44,6 @@ export async function apiClient (d: { dataDir: string }, timeoutMs?: number): Pr
 
 export async function sleep (ms: number): Promise<void> {
   await new Promise(resolve => setTimeout(resolve, ms))
-}
-
-/** Polls `fn` until it returns something truthy; fails after `timeoutMs` (a hang guard, not a timing assertion). */
-export async function until<T> (fn: () => Promise<T> | T, what: string, timeoutMs = 60_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn()
-      if (v) return v as NonNullable<T>
-    } catch (err) { last = err }
-    await sleep(100)
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
 }
 
 export async function newHome (): Promise<{ home: string, env: NodeJS.ProcessEnv }> {
@@ -89,7 +82,7 @@ export async function startDaemon (opts: DaemonOptions = {}): Promise<Daemon> {
       child.stdout!.on('data', b => { out += b })
       child.stderr!.on('data', b => { out += b })
       d.process = child
-      await until(() => out.slice(from).includes(opts.readyText ?? 'dstackd ready'), `dstackd ${opts.name ?? ''} to start`, 60_000)
+      await waitFor(() => out.slice(from).includes(opts.readyText ?? 'dstackd ready'), { what: `dstackd ${opts.name ?? ''} to start`, timeout: 60_000 })
     },
     async kill9 () {
       const p = d.process
@@ -111,7 +104,7 @@ export async function startDaemon (opts: DaemonOptions = {}): Promise<Daemon> {
         const names = await active().catch(() => [])
         if (names.length > 0) {
           await dstack(d, ['stop', '-x', '-y', ...names])
-          await until(async () => (await active()).length === 0, 'runs to end', 30_000).catch(() => undefined)
+          await waitFor(async () => (await active()).length === 0, { what: 'runs to end', timeout: 30_000 }).catch(() => undefined)
         }
       }
       await d.stop()
@@ -125,26 +118,24 @@ export async function startDaemon (opts: DaemonOptions = {}): Promise<Daemon> {
 }
 
 /** Runs one of the bins (`tui/bin.js`, `daemon/bin.js`) to completion, collecting its output. */
-export function runBin (bin: string, args: string[], opts: { env: NodeJS.ProcessEnv, cwd?: string, input?: string }): Promise<Result> {
+export function runBin (bin: string, args: string[], opts: { env: NodeJS.ProcessEnv, cwd?: string, input?: string, timeoutMs?: number }): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], { env: opts.env, cwd: opts.cwd ?? ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
+    let timedOut = false
+    const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => { timedOut = true; child.kill('SIGKILL') }, opts.timeoutMs)
     child.stdout.on('data', b => { stdout += b })
     child.stderr.on('data', b => { stderr += b })
     child.on('error', reject)
-    child.on('close', code => resolve({ code, stdout, stderr }))
+    child.on('close', code => { clearTimeout(timer); resolve({ code, stdout, stderr, ...(timedOut ? { timedOut } : {}) }) })
     child.stdin.end(opts.input ?? '')
   })
 }
 
-function dstackRaw (args: string[], opts: { env: NodeJS.ProcessEnv, cwd?: string, input?: string }): Promise<Result> {
-  return runBin(DSTACK, args, opts)
-}
-
 /** Runs `dstack ARGS` against the daemon (its HOME, so it finds the local socket and token). */
-export function dstack (d: { env: NodeJS.ProcessEnv }, args: string[], opts: { cwd?: string, input?: string, env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
-  return dstackRaw(args, { env: { ...d.env, ...opts.env }, cwd: opts.cwd, input: opts.input })
+export function dstack (d: { env: NodeJS.ProcessEnv }, args: string[], opts: { cwd?: string, input?: string, env?: NodeJS.ProcessEnv, timeoutMs?: number } = {}): Promise<Result> {
+  return runBin(DSTACK, args, { env: { ...d.env, ...opts.env }, cwd: opts.cwd, input: opts.input, timeoutMs: opts.timeoutMs })
 }
 
 /** Spawns `dstack ARGS` and returns the child, for tests that interrupt it. */

@@ -8,8 +8,9 @@ import net from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { dstack, psJson, runNamed, until, writeConfig } from './harness.ts'
+import { dstack, psJson, runNamed, writeConfig } from './harness.ts'
 import { dstackd, leaderOf, startCluster, startHost, type Host } from './cluster.ts'
+import { waitFor } from '../poll.ts'
 
 let hosts: Host[]
 /** Hosts a test adds to the three. */
@@ -48,7 +49,7 @@ test('three hosts: one leader, three voters, every host in every node\'s fleet',
     assert.is(s.voters.length, 3)
   }
   for (const h of hosts) {
-    const instances = await until(async () => { const i = await fleetOn(h); return i.length === 3 ? i : null }, `3 instances in ${h.name}'s fleet`)
+    const instances = await waitFor(async () => { const i = await fleetOn(h); return i.length === 3 ? i : null }, { what: `3 instances in ${h.name}'s fleet` })
     assert.equal(instances.map(i => i.name).sort(), ['h1', 'h2', 'h3'])
     assert.is(instances.find(i => i.name === 'h3')!.resources.includes('L4'), true, JSON.stringify(instances))
   }
@@ -93,24 +94,24 @@ test('kill -9 of the leader mid-run: a new leader, the job runs on, the run comp
   const file = await writeConfig(work, 'long.dstack.yml', `type: task\nname: long\ncommands:\n  - for i in 1 2 3 4 5 6; do echo "tick $i"; sleep 1; done\nresources:\n  gpu: L4\n  cpu: 0..\n  memory: 0..\n  disk: 0..\n`)
   const r = await dstack(other, ['apply', '-f', file, '-y', '-d'])
   assert.is(r.code, 0, r.stderr)
-  await until(async () => (await runNamed(other, 'long'))?.status === 'running', 'long to run')
+  await waitFor(async () => (await runNamed(other, 'long'))?.status === 'running', { what: 'long to run' })
   const before = await leader.status()
   await leader.kill9()
   const survivors = hosts.filter(h => h !== leader)
   const next = await leaderOf(survivors)
   assert.is.not(next, leader)
   assert.ok((await next.status()).term > before.term, 'a later term')
-  const run = await until(async () => { const x = await runNamed(other, 'long'); return x?.status === 'done' ? x : null }, 'long to finish on the new leader', 60_000)
+  const run = await waitFor(async () => { const x = await runNamed(other, 'long'); return x?.status === 'done' ? x : null }, { what: 'long to finish on the new leader', timeout: 60_000 })
   assert.is(run.jobs[0].instance, 'h3')
   const logs = await dstack(other, ['logs', 'long'])
   for (let i = 1; i <= 6; i++) assert.is(logs.stdout.match(new RegExp(`tick ${i}\\b`, 'g'))?.length, 1, `tick ${i} once: ${logs.stdout}`)
 
   // The old leader comes back as a follower and catches up to the same history.
   await leader.start()
-  await until(async () => {
+  await waitFor(async () => {
     const views = await Promise.all(hosts.map(async h => JSON.stringify((await psJson(h)).runs.map(x => [x.name, x.status, x.jobs.map((j: any) => j.status)]))))
     return views.every(v => v === views[0])
-  }, 'every host to show the same runs')
+  }, { what: 'every host to show the same runs' })
   const s = await leader.status()
   assert.is.not(s.role, 'leader')
   assert.is(s.leader, (await next.status()).peer_id)
@@ -122,20 +123,20 @@ test('a host that stops answering is unreachable, then comes back with its jobs'
   const file = await writeConfig(work, 'away.dstack.yml', `type: task\nname: away\nnodes: 3\ncommands:\n  - sleep 4\n  - echo back-marker\n${SMALL}`)
   const r = await dstack(leader, ['apply', '-f', file, '-y', '-d'])
   assert.is(r.code, 0, r.stderr)
-  await until(async () => (await runNamed(leader, 'away'))?.jobs.every((j: any) => j.status === 'running'), 'all three jobs of away to run').catch(async err => {
+  await waitFor(async () => (await runNamed(leader, 'away'))?.jobs.every((j: any) => j.status === 'running'), { what: 'all three jobs of away to run' }).catch(async err => {
     for (const x of hosts) console.error(`--- ${x.name}\n${x.log().split('\n').filter(l => !l.includes('presence')).slice(-12).join('\n')}`)
     console.error(JSON.stringify((await runNamed(leader, 'away'))?.jobs.map((j: any) => [j.status, j.waiting_reason, j.error])))
     throw err
   })
   await h.kill9()
-  const gone = await until(async () => (await fleetOn(leader)).find(i => i.name === h.name && i.unreachable), `${h.name} to be unreachable`)
+  const gone = await waitFor(async () => (await fleetOn(leader)).find(i => i.name === h.name && i.unreachable), { what: `${h.name} to be unreachable` })
   assert.match(gone.status_text ?? gone.status, /unreachable/)
   // Its job stays as it was: it is still running there, as far as anyone knows.
   const away = (await runNamed(leader, 'away'))!
   assert.is(away.jobs.find((j: any) => j.instance === h.name).status, 'running')
   await h.start()
-  await until(async () => (await fleetOn(leader)).find(i => i.name === h.name && !i.unreachable), `${h.name} to be reachable again`)
-  const done = await until(async () => { const x = await runNamed(leader, 'away'); return x?.status === 'done' ? x : null }, 'away to finish', 60_000).catch(async err => {
+  await waitFor(async () => (await fleetOn(leader)).find(i => i.name === h.name && !i.unreachable), { what: `${h.name} to be reachable again` })
+  const done = await waitFor(async () => { const x = await runNamed(leader, 'away'); return x?.status === 'done' ? x : null }, { what: 'away to finish', timeout: 60_000 }).catch(async err => {
     for (const x of hosts) console.error(`--- ${x.name}\n${x.log().split('\n').filter(l => !l.includes('presence')).slice(-25).join('\n')}`)
     console.error(JSON.stringify((await psJson(leader)).runs.find(r => r.name === 'away'), null, 1))
     throw err
@@ -150,11 +151,11 @@ test('fleet delete: a host gone for good leaves the mesh, its job ends, and it i
   const h4 = await startHost('h4', ['--join', token], { gpus: [{ vendor: 'nvidia', name: 'Tesla T4', memoryMib: 15360, index: 0 }] })
   added.push(h4)
   const id4 = (await h4.status()).peer_id
-  await until(async () => (await leader.status()).learners.includes(id4), 'h4 to become a member')
+  await waitFor(async () => (await leader.status()).learners.includes(id4), { what: 'h4 to become a member' })
   const file = await writeConfig(work, 't4.dstack.yml', 'type: task\nname: on-t4\ncommands: [sleep 300]\nresources:\n  gpu: T4\n  cpu: 0..\n  memory: 0..\n  disk: 0..\n')
   const r = await dstack(follower, ['apply', '-f', file, '-y', '-d'])
   assert.is(r.code, 0, r.stderr)
-  await until(async () => (await runNamed(leader, 'on-t4'))?.jobs[0]?.status === 'running', 'on-t4 to run on h4')
+  await waitFor(async () => (await runNamed(leader, 'on-t4'))?.jobs[0]?.status === 'running', { what: 'on-t4 to run on h4' })
   await h4.kill9()
   const instances = await fleetOn(follower)
   const num = instances.find(i => i.name === 'h4')!.num
@@ -176,8 +177,8 @@ test('fleet delete: a host gone for good leaves the mesh, its job ends, and it i
   assert.is(run.jobs[0].status, 'failed')
   assert.is(run.jobs[0].termination_reason, 'instance_unreachable')
   assert.match(run.jobs[0].error, /instance h4 was deleted from fleet local/)
-  for (const h of hosts) await until(async () => !(await fleetOn(h)).some(i => i.name === 'h4'), `h4 gone from ${h.name}'s fleet`)
-  await until(async () => { const s = await leader.status(); return !s.learners.includes(id4) && !s.voters.includes(id4) }, 'h4 out of Raft')
+  for (const h of hosts) await waitFor(async () => !(await fleetOn(h)).some(i => i.name === 'h4'), { what: `h4 gone from ${h.name}'s fleet` })
+  await waitFor(async () => { const s = await leader.status(); return !s.learners.includes(id4) && !s.voters.includes(id4) }, { what: 'h4 out of Raft' })
 
   // It comes back from the dead with the same identity: nobody takes it back.
   await h4.start()

@@ -5,8 +5,9 @@ import * as assert from 'uvu/assert'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { dstack, psJson, runNamed, until, writeConfig } from './harness.ts'
+import { dstack, psJson, runNamed, writeConfig } from './harness.ts'
 import { leaderOf, startCluster, type Host } from './cluster.ts'
+import { waitFor } from '../poll.ts'
 
 let hosts: Host[] = []
 let work: string
@@ -29,11 +30,11 @@ test('five hosts vote; the leader killed mid-run: a new leader among four, the r
   const file = await writeConfig(work, 'five.dstack.yml', 'type: task\nname: five\ncommands:\n  - for i in 1 2 3 4 5; do echo "tick $i"; sleep 1; done\nresources:\n  gpu: L4\n  cpu: 0..\n  memory: 0..\n  disk: 0..\n')
   const via = hosts.find(h => h !== leader && h.name !== 'h5')!
   assert.is((await dstack(via, ['apply', '-f', file, '-y', '-d'])).code, 0)
-  await until(async () => (await runNamed(via, 'five'))?.status === 'running', 'five to run')
+  await waitFor(async () => (await runNamed(via, 'five'))?.status === 'running', { what: 'five to run' })
   await leader.kill9()
   const next = await leaderOf(hosts.filter(h => h !== leader))
   assert.is.not(next, leader)
-  const run = await until(async () => { const r = await runNamed(via, 'five'); return r?.status === 'done' ? r : null }, 'five to be done', 60_000)
+  const run = await waitFor(async () => { const r = await runNamed(via, 'five'); return r?.status === 'done' ? r : null }, { what: 'five to be done', timeout: 60_000 })
   assert.is(run.jobs[0].instance, 'h5')
   assert.is(run.jobs[0].submission_num, 0)
   const logs = await dstack(next, ['logs', 'five'])

@@ -1,6 +1,7 @@
 // A network of hosts for the e2e tests: one network namespace per host, each on a bridge the
-// test makes, as several machines on one LAN. Needs root and iproute2; `setup()` says false (and
-// why) where this machine cannot. Only addresses inside these namespaces are ever a target.
+// test makes, as several machines on one LAN. Needs root and iproute2: a suite asks
+// `netnsMissing()` first and skips, loudly, where this machine has neither (test/skip.ts).
+// Only addresses inside these namespaces are ever a target.
 import { execFileSync } from 'node:child_process'
 import type { Placement } from './cluster.ts'
 
@@ -12,9 +13,20 @@ export interface Lan {
   /** Unplugs (or plugs back) host i's cable. */
   cut (i: number): void
   heal (i: number): void
-  /** Makes the namespaces and the bridge; false (with the reason printed) where it cannot. */
-  setup (): boolean
+  /** Makes the namespaces and the bridge; throws (after cleaning up) where it cannot. */
+  setup (): void
   teardown (): void
+}
+
+/** Why this machine cannot make network namespaces (not root, no iproute2), or null when it can. */
+export function netnsMissing (): string | null {
+  if (process.getuid?.() !== 0) return 'not running as root'
+  try {
+    execFileSync('ip', ['netns', 'list'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  } catch (err) {
+    return `\`ip netns\` does not work here (iproute2 missing?): ${(err as Error).message.split('\n')[0]}`
+  }
+  return null
 }
 
 function sh (...argv: string[]): void {
@@ -24,11 +36,17 @@ function quiet (...argv: string[]): void {
   try { sh(...argv) } catch { /* already gone */ }
 }
 
-/** `hosts` namespaces named `ds<tag>n<i>` on bridge `dsbr<tag>`, addresses 10.<tag>.0.1<i>/24. */
+/**
+ * `hosts` namespaces on a bridge, addresses 10.<tag>.0.1<i>/24. The names carry this process's
+ * id as well, so two test runs on one machine (or two suites) never take down each other's
+ * LAN: the addresses live only inside the namespaces and may repeat. Interface names stay
+ * within Linux's 15 characters.
+ */
 export function lan (tag: number, hosts: number): Lan {
-  const bridge = `dsbr${tag}`
-  const ns = (i: number) => `ds${tag}n${i}`
-  const veth = (i: number) => `ds${tag}v${i}`
+  const id = `${tag}${(process.pid % 46656).toString(36)}`
+  const bridge = `dsbr${id}`
+  const ns = (i: number) => `ds${id}n${i}`
+  const veth = (i: number) => `ds${id}v${i}`
   const address = (i: number) => `10.${tag}.0.1${i}`
   const teardown = (): void => {
     for (let i = 1; i <= hosts; i++) quiet('ip', 'netns', 'del', ns(i))
@@ -59,11 +77,12 @@ export function lan (tag: number, hosts: number): Lan {
         }
         // A Docker engine's FORWARD policy drops bridged traffic (STACK.md); allow ours.
         quiet('iptables', '-I', 'FORWARD', '-i', bridge, '-o', bridge, '-j', 'ACCEPT')
-        return true
       } catch (err) {
-        console.log(`  skipped: network namespaces need root and iproute2 (${(err as Error).message.split('\n')[0]})`)
         teardown()
-        return false
+        // uvu swallows what a before hook throws: say it here too.
+        const message = `network namespaces for the test LAN: ${(err as Error).message.split('\n')[0]}`
+        console.error(message)
+        throw new Error(message)
       }
     },
     teardown

@@ -1,10 +1,11 @@
 // dstackd on one host, end to end: real dstackd processes, the real CLI, real jobs.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { chmod, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { dstack, psJson, ROOT, runNamed, sleep, startDaemon, until, writeConfig, type Daemon } from './harness.ts'
+import { dstack, psJson, ROOT, runNamed, sleep, startDaemon, writeConfig, type Daemon } from './harness.ts'
+import { waitFor } from '../poll.ts'
 
 let d: Daemon
 let work: string
@@ -28,10 +29,10 @@ async function applyDetached (name: string, commands: string[], extra = ''): Pro
 }
 
 async function statusOf (name: string, want: string[]): Promise<Record<string, any>> {
-  return await until(async () => {
+  return await waitFor(async () => {
     const run = await runNamed(d, name)
     return run && want.includes(run.status) ? run : null
-  }, `${name} to be ${want.join(' or ')}`)
+  }, { what: `${name} to be ${want.join(' or ')}` })
 }
 
 test('apply → done: the plan, the output, exit code 0', async () => {
@@ -71,7 +72,7 @@ test('an invalid file: every error with file:line:col, exit 1, nothing submitted
 test('stop: SIGINT reaches the job, the run ends `stopped`', async () => {
   await applyDetached('to-stop', ['trap "echo got SIGINT; exit 130" INT; echo started; while true; do sleep 0.1; done'])
   await statusOf('to-stop', ['running'])
-  await until(async () => (await dstack(d, ['logs', 'to-stop'])).stdout.includes('started'), 'the job to print')
+  await waitFor(async () => (await dstack(d, ['logs', 'to-stop'])).stdout.includes('started'), { what: 'the job to print' })
   const r = await dstack(d, ['stop', 'to-stop', '-y'])
   assert.is(r.code, 0, r.stderr)
   assert.match(r.stdout, /Stopped/)
@@ -108,16 +109,19 @@ test('retry on error: the run is resubmitted after the back-off and then succeed
   await applyDetached('flaky', [`if [ -e ${marker} ]; then echo second try; else touch ${marker}; echo first try; exit 1; fi`], 'retry:\n  on_events: [error]\n  duration: 1h\n')
   const pending = await statusOf('flaky', ['pending'])
   assert.is(pending.jobs[0].status_text, 'exited (1)')
-  const run = await until(async () => { const r = await runNamed(d, 'flaky'); return r?.status === 'done' ? r : null }, 'the retried run to finish', 90_000)
+  const run = await waitFor(async () => { const r = await runNamed(d, 'flaky'); return r?.status === 'done' ? r : null }, { what: 'the retried run to finish', timeout: 90_000 })
   assert.is(run.jobs[0].submission_num, 1)
   const logs = await dstack(d, ['logs', 'flaky'])
   assert.match(logs.stdout, /second try/)
 })
 
 test('logs --since: only what was written after that time', async () => {
-  await applyDetached('since', ['echo first line', 'sleep 2', 'echo second line'])
-  await until(async () => (await dstack(d, ['logs', 'since'])).stdout.includes('first line'), 'the first line')
+  // The second line waits for the test's go-ahead (a file), not for a sleep to outlast a slow machine.
+  const go = join(work, 'since.go')
+  await applyDetached('since', ['echo first line', `while [ ! -e ${go} ]; do sleep 0.1; done`, 'echo second line'])
+  await waitFor(async () => (await dstack(d, ['logs', 'since'])).stdout.includes('first line'), { what: 'the first line' })
   const t = new Date().toISOString()
+  await writeFile(go, '')
   await statusOf('since', ['done'])
   const all = await dstack(d, ['logs', 'since'])
   assert.match(all.stdout, /first line[\s\S]*second line/)
@@ -125,7 +129,7 @@ test('logs --since: only what was written after that time', async () => {
   assert.match(recent.stdout, /second line/)
   assert.not.match(recent.stdout, /first line/)
   const bad = await dstack(d, ['logs', 'since', '--since', 'yesterday-ish'])
-  assert.is(bad.code, 1)
+  assert.is(bad.code, 2, 'a usage error')
   assert.match(bad.stderr, /--since/)
 })
 
@@ -203,7 +207,7 @@ test('kill -9 of dstackd while a job runs: the job is re-adopted and its run com
 test('kill -9 of dstackd and of the job: on restart the job fails with a reason', async () => {
   await applyDetached('orphan', ['echo pid=$BASHPID', 'sleep 600'])
   const running = await statusOf('orphan', ['running'])
-  const log = await until(async () => /pid=(\d+)/.exec((await dstack(d, ['logs', 'orphan'])).stdout), 'the job pid')
+  const log = await waitFor(async () => /pid=(\d+)/.exec((await dstack(d, ['logs', 'orphan'])).stdout), { what: 'the job pid' })
   await d.kill9()
   // Kill the job's runner and its process group, as a crash of the whole host would.
   const jobDir = join(d.jobsDir(), running.jobs[0].submission_id)

@@ -7,7 +7,8 @@ import { join } from 'node:path'
 import pty from 'node-pty'
 import { connectApi } from '../../daemon/api/client.ts'
 import { parseConfiguration } from '../../daemon/config/index.ts'
-import { psJson, ROOT, runNamed, startDaemon, until, writeConfig, type Daemon } from './harness.ts'
+import { psJson, ROOT, runNamed, startDaemon, writeConfig, type Daemon } from './harness.ts'
+import { waitFor } from '../poll.ts'
 
 let d: Daemon
 
@@ -23,9 +24,9 @@ test('Ctrl+C in an attached apply asks, and y stops the run', async () => {
   term.onData(data => { screen += data })
   const exited = new Promise<number>(resolve => term.onExit(e => resolve(e.exitCode)))
   try {
-    await until(() => screen.includes('ready'), 'the job output in the terminal')
+    await waitFor(() => screen.includes('ready'), { what: 'the job output in the terminal' })
     term.write('\x03')
-    await until(() => screen.includes('Stop the run before detaching?'), 'the question')
+    await waitFor(() => screen.includes('Stop the run before detaching?'), { what: 'the question' })
     term.write('y\r')
     const code = await exited
     assert.is(code, 1, 'a stopped run is not done')
@@ -46,7 +47,7 @@ test('100 concurrent submissions: every run lands with its own name and finishes
     const results = await Promise.all(Array.from({ length: 100 }, () => client.call('runs.submit', { configuration, env: {} })))
     const names = new Set(results.map(r => r.run.name))
     assert.is(names.size, 100, 'generated names are unique')
-    await until(async () => (await psJson(d)).runs.filter(r => names.has(r.name) && r.status === 'done').length === 100, '100 runs to finish', 300_000)
+    await waitFor(async () => (await psJson(d)).runs.filter(r => names.has(r.name) && r.status === 'done').length === 100, { what: '100 runs to finish', timeout: 300_000 })
   } finally {
     await client.close()
   }

@@ -135,15 +135,14 @@ test('bad UTF-8, not JSON, and JSON that is not an object are bad_frame', () => 
   }
 })
 
-test('a large frame fed one byte at a time takes linear time', () => {
-  const value = { s: 'q'.repeat(2 * 1024 * 1024) }
-  const frame = encodeFrame(value, 4 * 1024 * 1024)
-  const d = new FrameDecoder({ maxFrameBytes: 4 * 1024 * 1024 })
+// How long a large frame takes this way (linear, not quadratic): scripts/bench/frames.ts.
+test('a frame fed one byte at a time comes out whole, once', () => {
+  const value = { s: 'q'.repeat(64 * 1024) }
+  const frame = encodeFrame(value, 1024 * 1024)
+  const d = new FrameDecoder({ maxFrameBytes: 1024 * 1024 })
   const out: unknown[] = []
-  const started = performance.now()
   for (let i = 0; i < frame.length; i++) out.push(...d.push(frame.subarray(i, i + 1)))
   assert.equal(out, [value])
-  assert.ok(performance.now() - started < 10_000, 'took too long')
 })
 
 test.run()

@@ -2,7 +2,6 @@
 // plan, confirm, submit, then follow the run until it ends (SPEC §3.9).
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
 import {
   ConfigError, interpolate, mergeEnv, parseEnvArg, parsePortMapping, parseRunConfiguration, readConfigurationFile, resolveEnv, selectProfile,
   type EnvSpec, type RunConfiguration
@@ -13,7 +12,8 @@ import type { Plan } from '../../daemon/api/views.ts'
 import { attach } from '../attach.ts'
 import { collectCode, describeCode, type CodeFile } from '../code.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
-import { confirm, price, table } from '../format.ts'
+import { confirm, price, readInput, table } from '../format.ts'
+import { nonNegative, oneOf, parseFlags, wholeNumber, type Values } from '../flags.ts'
 import { dim, red } from '../style.ts'
 
 export const HELP = `Usage: dstack apply [-f FILE] [-y] [-d] [--force] [OPTIONS] [-- RUN_ARGS...]
@@ -53,16 +53,16 @@ const OPTIONS = {
   gpu: { type: 'string' },
   memory: { type: 'string' },
   disk: { type: 'string' },
-  'max-offers': { type: 'string' },
+  'max-offers': { type: 'string', check: wholeNumber },
   profile: { type: 'string' },
   'no-profile': { type: 'boolean' },
-  'max-price': { type: 'string' },
+  'max-price': { type: 'string', check: nonNegative },
   'max-duration': { type: 'string' },
   'idle-duration': { type: 'string' },
   spot: { type: 'boolean' },
   'on-demand': { type: 'boolean' },
   'spot-auto': { type: 'boolean' },
-  'spot-policy': { type: 'string' },
+  'spot-policy': { type: 'string', check: oneOf('spot', 'on-demand', 'auto') },
   retry: { type: 'boolean' },
   'no-retry': { type: 'boolean' },
   'retry-duration': { type: 'string' },
@@ -74,7 +74,6 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' }
 } as const
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS, allowPositionals: true }>>['values']
 
 /** Splits `args` at the first `--`: options before, run arguments after. */
 export function splitRunArgs (argv: string[]): [string[], string[]] {
@@ -95,7 +94,7 @@ function defaultFile (): string {
 }
 
 /** The command-line overrides, laid over the configuration and validated the same way. */
-function withOverrides (c: RunConfiguration, v: Values): RunConfiguration {
+function withOverrides (c: RunConfiguration, v: Values<typeof OPTIONS>): RunConfiguration {
   const raw: Record<string, unknown> = JSON.parse(JSON.stringify(c))
   const resources = raw.resources as Record<string, unknown>
   if (v.cpu !== undefined) resources.cpu = v.cpu
@@ -217,11 +216,11 @@ export async function submitRun (client: ApiClient, a: {
 
 export async function apply (argv: string[], g: GlobalOptions): Promise<number> {
   const [own, runArgs] = splitRunArgs(argv)
-  const { values: v } = parseArgs({ args: own, options: OPTIONS, allowPositionals: true })
+  const { values: v } = parseFlags(own, OPTIONS, { positionals: true })
   if (v.help) { console.log(HELP); return 0 }
   const file = v.file ?? defaultFile()
   if (file === '-' && !v.yes) throw new Error('-f - reads the configuration from standard input, so it needs -y')
-  const text = readConfigurationFile(file)
+  const text = readInput(file)
   const profile = selectProfile({
     cwd: process.cwd(),
     name: v.profile ?? process.env.DSTACK_PROFILE ?? null,

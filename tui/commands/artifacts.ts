@@ -2,9 +2,9 @@
 import { createWriteStream } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
-import { parseArgs } from 'node:util'
 import { connect, type GlobalOptions } from '../connect.ts'
 import { bytes, table } from '../format.ts'
+import { parseFlags, UsageError } from '../flags.ts'
 
 export const HELP = `Usage: dstack artifacts list RUN [--json]
        dstack artifacts download RUN [-o DIR]
@@ -18,14 +18,11 @@ Options:
   -h, --help         show this help`
 
 export async function artifacts (argv: string[], g: GlobalOptions): Promise<number> {
-  const { values: v, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
-    options: { output: { type: 'string', short: 'o' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }
-  })
+  const { values: v, positionals } = parseFlags(argv, { output: { type: 'string', short: 'o' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, { positionals: true })
   const [action, name] = positionals
   if (v.help || !action) { console.log(HELP); return v.help ? 0 : 2 }
-  if (action !== 'list' && action !== 'download') throw new Error(`unknown action ${JSON.stringify(action)}: use list or download`)
-  if (!name) throw new Error(`which run? Usage: dstack artifacts ${action} RUN`)
+  if (action !== 'list' && action !== 'download') throw new UsageError(`unknown action ${JSON.stringify(action)}: use list or download`)
+  if (!name) throw new UsageError(`which run? Usage: dstack artifacts ${action} RUN`)
   const client = await connect(g)
   try {
     const { files } = await client.call('artifacts.list', { run: name })

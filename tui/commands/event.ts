@@ -1,8 +1,8 @@
 // `dstack event`: the audit stream: submissions, placements, status changes, stops.
-import { parseArgs } from 'node:util'
 import type { StateEvent } from '../../daemon/api/views.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
 import { interruptSignal, table } from '../format.ts'
+import { parseFlags } from '../flags.ts'
 
 export const HELP = `Usage: dstack event [--run NAME] [-w] [--json]
 
@@ -13,10 +13,7 @@ Options:
   -h, --help       show this help`
 
 export async function event (argv: string[], g: GlobalOptions): Promise<number> {
-  const { values: v } = parseArgs({
-    args: argv,
-    options: { run: { type: 'string' }, watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }
-  })
+  const { values: v } = parseFlags(argv, { run: { type: 'string' }, watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } })
   if (v.help) { console.log(HELP); return 0 }
   const client = await connect(g)
   try {

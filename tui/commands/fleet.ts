@@ -1,9 +1,9 @@
 // `dstack fleet [list]`, `dstack fleet get NAME`: fleets and their instances (SPEC §3.9);
 // `dstack fleet delete NAME -i N…`: hosts out of the mesh fleet.
-import { parseArgs } from 'node:util'
 import type { FleetView } from '../../daemon/api/views.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
 import { ago, confirm, price, table } from '../format.ts'
+import { parseFlags, UsageError, wholeNumber } from '../flags.ts'
 
 export const HELP = `Usage: dstack fleet [list] [-v] [--json]
        dstack fleet get NAME [--json]
@@ -40,25 +40,22 @@ export function fleetTable (fleets: FleetView[], verbose: boolean): string {
 }
 
 export async function fleet (argv: string[], g: GlobalOptions): Promise<number> {
-  const { values: v, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
-    options: {
-      verbose: { type: 'boolean', short: 'v' }, json: { type: 'boolean' }, watch: { type: 'boolean', short: 'w' }, help: { type: 'boolean', short: 'h' },
-      instance: { type: 'string', short: 'i', multiple: true }, yes: { type: 'boolean', short: 'y' }
-    }
-  })
+  const { values: v, positionals } = parseFlags(argv, {
+    verbose: { type: 'boolean', short: 'v' }, json: { type: 'boolean' }, watch: { type: 'boolean', short: 'w' }, help: { type: 'boolean', short: 'h' },
+    instance: { type: 'string', short: 'i', multiple: true, check: wholeNumber }, yes: { type: 'boolean', short: 'y' }
+  }, { positionals: true })
   if (v.help) { console.log(HELP); return 0 }
   const [action = 'list', name] = positionals
   if (action === 'delete') return await remove(name, v.instance ?? [], v.yes === true, g)
   const client = await connect(g)
   try {
     if (action === 'get') {
-      if (!name) throw new Error('which fleet? Usage: dstack fleet get NAME')
+      if (!name) throw new UsageError('which fleet? Usage: dstack fleet get NAME')
       const f = await client.call('fleets.get', { name })
       console.log(v.json ? JSON.stringify(f, null, 2) : fleetTable([f], v.verbose === true))
       return 0
     }
-    if (action !== 'list') throw new Error(`unknown action ${JSON.stringify(action)}: use list, get or delete`)
+    if (action !== 'list') throw new UsageError(`unknown action ${JSON.stringify(action)}: use list, get or delete`)
     const res = await client.call('fleets.list')
     console.log(v.json ? JSON.stringify(res, null, 2) : fleetTable(res.fleets, v.verbose === true))
     return 0
@@ -68,11 +65,8 @@ export async function fleet (argv: string[], g: GlobalOptions): Promise<number> 
 }
 
 async function remove (name: string | undefined, instances: string[], yes: boolean, g: GlobalOptions): Promise<number> {
-  if (!name) throw new Error('which fleet? Usage: dstack fleet delete NAME -i NUM')
-  const nums = instances.map(i => {
-    if (!/^\d+$/.test(i)) throw new Error(`-i takes an instance number (see \`dstack fleet get ${name}\`), not ${JSON.stringify(i)}`)
-    return Number(i)
-  })
+  if (!name) throw new UsageError('which fleet? Usage: dstack fleet delete NAME -i NUM')
+  const nums = instances.map(Number)
   const what = nums.length === 0 ? `the fleet ${name}` : `the instance${nums.length > 1 ? 's' : ''} ${nums.join(', ')} of fleet ${name}`
   if (!yes && !(await confirm(`Delete ${what}?`))) return 1
   const client = await connect(g)

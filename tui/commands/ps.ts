@@ -1,9 +1,9 @@
 // `dstack ps`: the runs table (SPEC §3.9). Unfinished runs plus the last finished one by
 // default; -a all; -n N the last N; -v resources, errors and why a job waits; -w live.
-import { parseArgs } from 'node:util'
 import type { RunView } from '../../daemon/api/views.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
 import { ago, interruptSignal, price, table } from '../format.ts'
+import { oneOf, parseFlags, UsageError, wholeNumber } from '../flags.ts'
 
 export const HELP = `Usage: dstack ps [-a] [-v] [-w] [-n N] [--json]
 
@@ -49,18 +49,14 @@ export function psTable (runs: RunView[], verbose: boolean, now = Date.now()): s
 }
 
 export async function ps (argv: string[], g: GlobalOptions): Promise<number> {
-  const { values: v } = parseArgs({
-    args: argv,
-    options: {
-      all: { type: 'boolean', short: 'a' }, last: { type: 'string', short: 'n' }, verbose: { type: 'boolean', short: 'v' },
-      watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' }, format: { type: 'string' }, help: { type: 'boolean', short: 'h' }
-    }
+  const { values: v } = parseFlags(argv, {
+    all: { type: 'boolean', short: 'a' }, last: { type: 'string', short: 'n', check: wholeNumber }, verbose: { type: 'boolean', short: 'v' },
+    watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' }, format: { type: 'string', check: oneOf('table', 'json') }, help: { type: 'boolean', short: 'h' }
   })
   if (v.help) { console.log(HELP); return 0 }
-  if (v.json && v.watch) throw new Error('--json cannot be combined with -w')
+  if ((v.json || v.format === 'json') && v.watch) throw new UsageError('--json cannot be combined with -w')
   const json = v.json || v.format === 'json'
   const limit = v.last === undefined ? 0 : Number(v.last)
-  if (!Number.isInteger(limit) || limit < 0) throw new Error(`-n needs a whole number, got ${v.last}`)
   const client = await connect(g)
   try {
     const list = () => client.call('runs.list', { all: v.all === true, limit })

@@ -2,10 +2,10 @@
 // older format (.dstack/workflows.yaml or .dstack/workflows/*.yaml), followed like `apply`.
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { ConfigError, loadYaml, parseWorkflows, workflowToTask, type Workflow } from '../../daemon/config/index.ts'
 import { collectCode } from '../code.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
+import { parseFlags, UsageError } from '../flags.ts'
 import { resolveForSubmit, shellJoin, splitRunArgs, submitRun } from './apply.ts'
 
 export const HELP = `Usage: dstack run get NAME [--json]
@@ -47,17 +47,14 @@ export function loadWorkflows (dir: string): Array<{ workflow: Workflow, file: s
 
 export async function run (argv: string[], g: GlobalOptions): Promise<number> {
   const [own, runArgs] = splitRunArgs(argv)
-  const { values: v, positionals } = parseArgs({
-    args: own, allowPositionals: true,
-    options: {
-      yes: { type: 'boolean', short: 'y' }, detach: { type: 'boolean', short: 'd' }, env: { type: 'string', short: 'e', multiple: true },
-      json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }
-    }
-  })
+  const { values: v, positionals } = parseFlags(own, {
+    yes: { type: 'boolean', short: 'y' }, detach: { type: 'boolean', short: 'd' }, env: { type: 'string', short: 'e', multiple: true },
+    json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }
+  }, { positionals: true })
   if (v.help || positionals.length === 0) { console.log(HELP); return v.help ? 0 : 2 }
   if (positionals[0] === 'get') {
     const name = positionals[1]
-    if (!name) throw new Error('which run? Usage: dstack run get NAME [--json]')
+    if (!name) throw new UsageError('which run? Usage: dstack run get NAME [--json]')
     const client = await connect(g)
     try {
       const view = await client.call('runs.get', { name })

@@ -1,7 +1,8 @@
 // `dstack stop RUN`: stop (SIGINT, then SIGKILL after the grace) or, with -x, abort at once.
-import { parseArgs } from 'node:util'
+import { FINAL } from '../attach.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
 import { confirm } from '../format.ts'
+import { parseFlags, UsageError } from '../flags.ts'
 
 export const HELP = `Usage: dstack stop RUN... [-x] [-y]
 
@@ -13,17 +14,19 @@ Options:
   -h, --help    show this help`
 
 export async function stop (argv: string[], g: GlobalOptions): Promise<number> {
-  const { values: v, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
-    options: { abort: { type: 'boolean', short: 'x' }, yes: { type: 'boolean', short: 'y' }, help: { type: 'boolean', short: 'h' } }
-  })
+  const { values: v, positionals } = parseFlags(argv, { abort: { type: 'boolean', short: 'x' }, yes: { type: 'boolean', short: 'y' }, help: { type: 'boolean', short: 'h' } }, { positionals: true })
   if (v.help) { console.log(HELP); return 0 }
-  if (positionals.length === 0) throw new Error('which run? Usage: dstack stop RUN')
+  if (positionals.length === 0) throw new UsageError('which run? Usage: dstack stop RUN')
   if (!v.yes && !(await confirm(`Are you sure you want to ${v.abort ? 'abort' : 'stop'} the run${positionals.length > 1 ? 's' : ''} ${positionals.join(', ')}?`))) return 1
   const client = await connect(g)
   try {
-    await client.call('runs.stop', { names: positionals, abort: v.abort === true })
-    console.log(v.abort ? 'Aborted' : 'Stopped')
+    // A run that already ended has nothing to stop: say so, not "Stopped".
+    const runs = await Promise.all(positionals.map(name => client.call('runs.get', { name })))
+    for (const r of runs.filter(r => FINAL.includes(r.status))) console.log(`Run ${r.name} already ended (${r.status_text}): nothing to stop`)
+    const active = runs.filter(r => !FINAL.includes(r.status)).map(r => r.name)
+    if (active.length === 0) return 0
+    await client.call('runs.stop', { names: active, abort: v.abort === true })
+    console.log(`${v.abort ? 'Aborted' : 'Stopped'}${active.length < positionals.length ? ` ${active.join(', ')}` : ''}`)
     return 0
   } finally {
     await client.close()

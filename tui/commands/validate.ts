@@ -1,13 +1,13 @@
-// `dstack validate FILE...`: judge configurations locally exactly as `dstack apply` does
-// (parseRunConfiguration) and show what would run, or every mistake and every part this
-// version does not run yet, with file:line:col. No daemon needed.
-import { statSync } from 'node:fs'
-import { parseArgs } from 'node:util'
+// `dstack validate FILE...`: parse configurations locally and show what dstack would run,
+// or every mistake with file:line:col. No daemon needed.
+import { readFileSync, statSync } from 'node:fs'
 import {
   ConfigError, formatResources, isWorkflowsDocument, loadYaml, parseRunConfiguration, parseWorkflows,
   readConfigurationFile, selectProfile, workflowToTask, type RunConfiguration
 } from '../../daemon/config/index.ts'
 import { bold, dim, green, red } from '../style.ts'
+import { errorText, readInput } from '../format.ts'
+import { parseFlags } from '../flags.ts'
 
 export const HELP = `Usage: dstack validate [-f FILE]... [FILE]... [--json] [--profile NAME | --no-profile]
 
@@ -39,17 +39,13 @@ function defaultFile (): string {
 }
 
 export async function validate (argv: string[], _g?: unknown): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      file: { type: 'string', short: 'f', multiple: true },
-      json: { type: 'boolean' },
-      profile: { type: 'string' },
-      'no-profile': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' }
-    }
-  })
+  const { values, positionals } = parseFlags(argv, {
+    file: { type: 'string', short: 'f', multiple: true },
+    json: { type: 'boolean' },
+    profile: { type: 'string' },
+    'no-profile': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' }
+  }, { positionals: true })
   if (values.help) { console.log(HELP); return 0 }
   const files = [...(values.file ?? []), ...positionals]
   if (files.length === 0) files.push(defaultFile())
@@ -82,7 +78,7 @@ export async function validate (argv: string[], _g?: unknown): Promise<number> {
       if (!values.json) console.log(`${green('✓')} ${bold(name)}  ${dim(summary(configuration))}`)
     } catch (err) {
       failed++
-      const lines = err instanceof ConfigError ? err.issues.length ? err.message.split('\n') : [err.message] : [(err as Error).message]
+      const lines = err instanceof ConfigError ? err.issues.length ? err.message.split('\n') : [err.message] : [errorText(err as Error)]
       results.push({ file, errors: lines })
       if (!values.json) {
         console.error(`${red('✗')} ${file}`)

@@ -5,6 +5,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { isJobExit, processRuntime, type JobExit, type JobInfo, type JobSpec, type Runtime } from '../../../drivers/runtime/index.ts'
+import { waitFor } from '../../poll.ts'
 
 const root = fs.mkdtempSync(join(os.tmpdir(), 'dstackd-runtime-test-'))
 const PATH = '/usr/local/bin:/usr/bin:/bin'
@@ -76,14 +77,6 @@ function gone (pid: number): boolean {
     return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z') // a zombie waiting for init is gone
   } catch {
     return true
-  }
-}
-
-async function until (cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(r => setTimeout(r, 20))
   }
 }
 
@@ -164,7 +157,7 @@ test('a background command (cmd &) is killed when the main command ends', async 
     assert.is(exit.exitCode, 0)
     const bg = Number(fs.readFileSync(join(s.workingDir, 'bg.pid'), 'utf8'))
     assert.ok(bg > 0)
-    await until(() => gone(bg), `background pid ${bg} to be gone`)
+    await waitFor(() => gone(bg), { what: `background pid ${bg} to be gone`, timeout: 10_000 })
   }
   assert.ok((await output(rt, interactive.id)).includes('b'))
 })
@@ -175,7 +168,7 @@ test('a process that left the session but kept the terminal is ended too', async
   assert.is((await within(rt.wait(s.id))).exitCode, 0)
   const escaped = Number(fs.readFileSync(join(s.workingDir, 'escaped.pid'), 'utf8'))
   assert.ok(escaped > 0)
-  await until(() => gone(escaped), `escaped pid ${escaped} to be gone`)
+  await waitFor(() => gone(escaped), { what: `escaped pid ${escaped} to be gone`, timeout: 10_000 })
 })
 
 test('the job survives kill -9 of the daemon that started it, and a new daemon re-adopts it', async () => {
@@ -195,7 +188,7 @@ test('the job survives kill -9 of the daemon that started it, and a new daemon r
     daemon.on('exit', code => reject(new Error(`the daemon exited (${code}) before starting the job`)))
   }), 30_000, 'the daemon starting the job')
   daemon.kill('SIGKILL')
-  await until(() => daemon.exitCode !== null || daemon.signalCode !== null, 'the daemon to die')
+  await waitFor(() => daemon.exitCode !== null || daemon.signalCode !== null, { what: 'the daemon to die', timeout: 10_000 })
   assert.not.ok(gone(info.pid), 'the job outlived the daemon')
   const restarted = processRuntime({ rootDir: root })
   const got = await recovered(restarted, s)
@@ -226,8 +219,8 @@ test('a job started by the spare runner survives kill -9 of the daemon and is re
   assert.ok(spare !== null, 'a spare runner waits for the next job')
   assert.is(fs.readlinkSync(`/proc/${runnerOf(s.dir).runnerPid}/cwd`), s.dir, 'the spare moved into its job dir')
   daemon.kill('SIGKILL')
-  await until(() => daemon.exitCode !== null || daemon.signalCode !== null, 'the daemon to die')
-  await until(() => gone(spare!), 'the idle spare to exit with its daemon')
+  await waitFor(() => daemon.exitCode !== null || daemon.signalCode !== null, { what: 'the daemon to die' })
+  await waitFor(() => gone(spare!), { what: 'the idle spare to exit with its daemon' })
   assert.not.ok(gone(info.pid), 'the job outlived the daemon')
   const restarted = processRuntime({ rootDir: root })
   const got = await within(restarted.recover(s.id, s.dir))
@@ -267,7 +260,7 @@ test('kill: at once, reason killed', async () => {
   const exit = await within(rt.wait(s.id))
   assert.is(exit.reason, 'killed')
   assert.is(exit.signal, 'SIGKILL')
-  await until(() => gone(info.pid), 'the job to be gone')
+  await waitFor(() => gone(info.pid), { what: 'the job to be gone', timeout: 10_000 })
   // Stopping or killing a finished job is harmless.
   await rt.stop(s.id, 10)
   await rt.kill(s.id)
@@ -374,8 +367,8 @@ test('recover: a re-adopted job can be stopped by the new runtime', async () => 
 
 test('recover: a job that finished while the daemon was down gives its exit', async () => {
   const s = bash('sleep 0.2; exit 4')
-  await begin(rt, s)
-  await until(() => fs.existsSync(join(s.dir, 'exit.json')), 'exit.json')
+  await within(rt.start(s))
+  await waitFor(() => fs.existsSync(join(s.dir, 'exit.json')), { what: 'exit.json', timeout: 10_000 })
   const restarted = processRuntime({ rootDir: root })
   const got = await recovered(restarted, s)
   assert.ok(isJobExit(got))
@@ -389,11 +382,11 @@ test('recover: a job whose runner vanished without an exit record is lost', asyn
   const before = processRuntime({ rootDir: root })
   const s = bash('echo ready; sleep 300')
   const info = await begin(before, s)
-  await until(() => fs.readFileSync(join(s.dir, 'output.log'), 'utf8').includes('ready'), 'ready')
+  await waitFor(() => fs.readFileSync(join(s.dir, 'output.log'), 'utf8').includes('ready'), { what: 'ready', timeout: 10_000 })
   const { runnerPid } = runnerOf(s.dir)
   process.kill(runnerPid, 'SIGKILL')
   try { process.kill(-info.pid, 'SIGKILL') } catch {}
-  await until(() => gone(runnerPid) && gone(info.pid), 'the runner and the job to be gone')
+  await waitFor(() => gone(runnerPid) && gone(info.pid), { what: 'the runner and the job to be gone', timeout: 10_000 })
   const restarted = processRuntime({ rootDir: root })
   const got = await recovered(restarted, s)
   assert.ok(isJobExit(got))
@@ -412,7 +405,7 @@ test('wait: a runner that dies while the daemon is up gives reason lost', async 
   const exit = await within(waiting)
   assert.is(exit.reason, 'lost')
   // What was left of the job (here a shell ignoring SIGHUP) was ended.
-  await until(() => gone(info.pid), 'the orphaned job to be gone')
+  await waitFor(() => gone(info.pid), { what: 'the orphaned job to be gone', timeout: 10_000 })
 })
 
 test('cgroup limits: a memory hog is OOM-killed past limits.memoryBytes (or applied: false with a reason)', async () => {
@@ -476,19 +469,6 @@ test('many jobs at once: all start and all are waited for', async () => {
   await within(Promise.all(specs.map(s => rt.start(s))), 60_000, 'starting 30 jobs')
   const exits = await within(Promise.all(specs.map(s => rt.wait(s.id))), 60_000, 'waiting for 30 jobs')
   exits.forEach((e, i) => assert.is(e.exitCode, i % 3))
-})
-
-test('start latency for echo hi (printed, not asserted)', async () => {
-  const times: number[] = []
-  for (let i = 0; i < 10; i++) {
-    const s = spec(['/bin/echo', 'hi'])
-    const t0 = performance.now()
-    await begin(rt, s)
-    times.push(performance.now() - t0)
-    await within(rt.wait(s.id))
-  }
-  times.sort((a, b) => a - b)
-  console.log(`  process runtime start(echo hi): median ${times[5]!.toFixed(1)} ms, min ${times[0]!.toFixed(1)} ms, max ${times[9]!.toFixed(1)} ms`)
 })
 
 function hostHasWritableMemoryCgroupV1 (): boolean {

@@ -10,6 +10,7 @@ import { createMesh, type Mesh } from '../../../mesh/index.ts'
 import { startRaftNode, RaftNodeError, type RaftNode } from '../../../mesh/raft/node.ts'
 import { levelStorage } from '../../../mesh/raft/storage.ts'
 import { meshTransport } from '../../../mesh/raft/transport.ts'
+import { waitFor } from '../../poll.ts'
 
 const TICK_MS = 50
 const ELECTION_TICKS = 10
@@ -39,14 +40,6 @@ function tempDir (): string {
   const d = mkdtempSync(join(tmpdir(), 'dstack-raftnode-'))
   dirs.push(d)
   return d
-}
-
-async function waitFor (what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
 }
 
 async function startMesh (dir: string, port: number, join?: string): Promise<Mesh> {
@@ -105,17 +98,17 @@ const byId = (id: string | null): Member | undefined => members.find(m => m.mesh
 /** The leader every live member agrees on, once there is one. */
 async function agreedLeader (what: string): Promise<Member> {
   let leader: Member | undefined
-  await waitFor(what, () => {
+  await waitFor(() => {
     const ls = live().map(m => m.node.leader())
     leader = byId(ls[0] ?? null)
     return leader !== undefined && leader.up && ls.every(l => l === ls[0]) && leader.node.status().role === 'leader'
-  })
+  }, { what, timeout: 10_000 })
   return leader!
 }
 
 /** Waits until every live member applied `expected`, then checks they hold exactly it. */
 async function converged (expected: string[]): Promise<void> {
-  await waitFor(`every live member to apply ${expected.length} items`, () => live().every(m => m.items.length >= expected.length))
+  await waitFor(() => live().every(m => m.items.length >= expected.length), { what: `every live member to apply ${expected.length} items`, timeout: 10_000 })
   for (const m of live()) {
     assert.equal(m.items, expected, `${m.name}'s state machine`)
     assert.equal(m.problems, [], `${m.name} applied out of order`)
@@ -139,7 +132,7 @@ test('three nodes on a mesh elect a leader', async () => {
   const bMesh = await startMesh(bDir, 0, aMesh.joinToken())
   const cDir = tempDir()
   const cMesh = await startMesh(cDir, 0, aMesh.joinToken())
-  await waitFor('a full mesh', () => [aMesh, bMesh, cMesh].every(m => m.peers().length === 2))
+  await waitFor(() => [aMesh, bMesh, cMesh].every(m => m.peers().length === 2), { what: 'a full mesh', timeout: 10_000 })
   const voters = [aMesh.peerId, bMesh.peerId, cMesh.peerId]
   const t0 = performance.now()
   for (const [name, dir, mesh] of [['a', aDir, aMesh], ['b', bDir, bMesh], ['c', cDir, cMesh]] as const) {
@@ -171,7 +164,7 @@ test('proposals on a follower and on the leader are applied on all three in the 
   assert.equal([...expected].sort(), [...Array.from({ length: 10 }, (_, i) => `f${i}`), ...Array.from({ length: 10 }, (_, i) => `l${i}`)].sort())
   await converged(expected)
   // the log was compacted along the way (every 5 applied entries)
-  await waitFor('a compaction on the leader', () => leader.node.status().snapshotIndex > 0)
+  await waitFor(() => leader.node.status().snapshotIndex > 0, { what: 'a compaction on the leader', timeout: 10_000 })
 })
 
 let stopped: Member
@@ -224,7 +217,7 @@ test('the stopped node restarts from its data dir and store, catches up, applies
 test('with no quorum left, propose fails with no_leader after its timeout', async () => {
   const [keep, ...rest] = live()
   for (const m of rest) await stopMember(m)
-  await waitFor('the lone node to know no leader', () => keep!.node.leader() === null)
+  await waitFor(() => keep!.node.leader() === null, { what: 'the lone node to know no leader', timeout: 10_000 })
   try {
     await keep!.node.propose('lost', { timeoutMs: 300 })
     assert.unreachable('propose should fail')

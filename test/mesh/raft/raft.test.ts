@@ -4,7 +4,6 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createRaft, entryBytes, messageProblem, RaftError, seededRandom, type Entry, type Message } from '../../../mesh/raft/index.ts'
-import { throughput } from './bench.ts'
 import type { Disk } from './host.ts'
 import { Net } from './net.ts'
 
@@ -486,14 +485,6 @@ test('wire: a malformed message is refused before it changes anything', () => {
   }
   assert.is(JSON.stringify(b.status()), before)
   assert.is(messageProblem({ type: 'heartbeat', from: 'a', to: 'b', term: 1, commit: 0 }), null)
-})
-
-// ---- speed -------------------------------------------------------------------------------
-
-test('throughput: 10,000 entries proposed, replicated and applied on 3 nodes, messages through JSON, well under a second', () => {
-  const r = throughput(10_000)
-  console.log(`  10,000 entries in ${r.ms.toFixed(0)} ms (${r.messages} messages)`)
-  assert.ok(r.ms < 1000, `${r.ms.toFixed(0)} ms`)
 })
 
 test.run()
