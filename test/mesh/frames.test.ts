@@ -1,4 +1,4 @@
-// The frame codec shared by the socket API and mesh RPC (mesh/frames.ts), on its own.
+// The frame codec under every RPC session and Raft's channels (mesh/frames.ts), on its own.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { FRAME_HEADER_BYTES, FrameDecoder, ProtocolError, encodeFrame } from '../../mesh/frames.ts'
@@ -133,6 +133,19 @@ test('bad UTF-8, not JSON, and JSON that is not an object are bad_frame', () => 
     assert.throws(() => d.push(frameOf(body)), isError('bad_frame', message), message.source)
     assert.throws(() => d.push(encodeFrame({ ok: true }, MAX)), isError('bad_frame', message))
   }
+})
+
+test('a limit raised while frames are handed out applies from the next header (auth then a big request, one chunk)', () => {
+  const d = new FrameDecoder({ maxFrameBytes: 64 })
+  const big = { s: 'b'.repeat(200) }
+  const out: unknown[] = []
+  d.feed(concat([encodeFrame({ type: 'auth' }, 64), encodeFrame(big, MAX)]), value => {
+    out.push(value)
+    d.maxFrameBytes = MAX
+  })
+  assert.equal(out, [{ type: 'auth' }, big])
+  const strict = new FrameDecoder({ maxFrameBytes: 64 })
+  assert.throws(() => strict.push(encodeFrame(big, MAX)), isError('frame_too_large', /over the limit of 64/))
 })
 
 // How long a large frame takes this way (linear, not quadratic): scripts/bench/frames.ts.
