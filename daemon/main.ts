@@ -60,6 +60,16 @@ function dataDirOf (value: string | undefined): string {
   return resolve(value ?? process.env.DSTACKD_DATA_DIR ?? join(homedir(), '.dstack', 'dstackd'))
 }
 
+/** A duration flag's value in seconds; throws naming the flag. */
+async function durationFlag (flag: string, value: string): Promise<number> {
+  const { parseDuration } = await import('./config/index.ts')
+  try {
+    return parseDuration(value)
+  } catch (err) {
+    throw new Error(`--${flag} ${value}: ${(err as Error).message}`)
+  }
+}
+
 /** --keep-runs and --keep-for over the defaults (daemon/state/retention.ts). */
 async function retentionOf (keepRuns: string | undefined, keepFor: string | undefined): Promise<import('./state/retention.ts').Retention> {
   const { DEFAULT_RETENTION, retentionProblem } = await import('./state/retention.ts')
@@ -68,14 +78,7 @@ async function retentionOf (keepRuns: string | undefined, keepFor: string | unde
     if (!/^\d+$/.test(keepRuns.trim())) throw new Error(`--keep-runs: expected a whole number of runs, got ${JSON.stringify(keepRuns)}`)
     r.keepRuns = Number(keepRuns)
   }
-  if (keepFor !== undefined) {
-    const { parseDuration } = await import('./config/index.ts')
-    try {
-      r.keepForMs = parseDuration(keepFor) * 1000
-    } catch (err) {
-      throw new Error(`--keep-for: ${(err as Error).message}`)
-    }
-  }
+  if (keepFor !== undefined) r.keepForMs = await durationFlag('keep-for', keepFor) * 1000
   const problem = retentionProblem(r)
   if (problem !== null) throw new Error(`--${problem}`)
   return r
@@ -111,18 +114,12 @@ async function run (argv: string[]): Promise<number> {
     }
   }
   let unreachableGrace: number | undefined
-  if (values['unreachable-grace'] !== undefined) {
-    const { parseDuration } = await import('./config/index.ts')
-    try {
-      unreachableGrace = parseDuration(values['unreachable-grace'])
-      if (unreachableGrace < 1) throw new Error('must be at least 1s')
-    } catch (err) {
-      console.error(`dstackd: --unreachable-grace ${values['unreachable-grace']}: ${(err as Error).message}`)
-      return 2
-    }
-  }
   let retention
   try {
+    if (values['unreachable-grace'] !== undefined) {
+      unreachableGrace = await durationFlag('unreachable-grace', values['unreachable-grace'])
+      if (unreachableGrace < 1) throw new Error(`--unreachable-grace ${values['unreachable-grace']}: must be at least 1s`)
+    }
     retention = await retentionOf(values['keep-runs'], values['keep-for'])
   } catch (err) {
     console.error(`dstackd: ${(err as Error).message}`)

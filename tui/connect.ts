@@ -128,7 +128,7 @@ export async function connect (g: GlobalOptions): Promise<ApiClient> {
     throw new Error(`${url} (from ${from}) is a dstack server's URL: this client talks to a dstackd node instead, through its socket (a path such as ${defaultSocket}); ssh:// URLs for remote nodes come next`)
   }
   if (url.startsWith('/ip4/') || url.startsWith('/ip6/') || url.startsWith('/dns')) {
-    throw new Error(`${url} is a mesh address: remote nodes are reached through the mesh, which this version does not have yet; use a local socket`)
+    throw new Error(`${url} is a mesh address: only dstackd hosts speak the mesh (a client would need its swarm key); use the socket of a node on this host, or run dstack on one of the mesh's hosts (ssh:// URLs for remote nodes come next)`)
   }
   token ??= await localToken(url)
   const attempt = async () => connectApi({ socketPath: url!, token: token ?? '', timeoutMs: 5000 })

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { dstack, psJson, runNamed, writeConfig } from './harness.ts'
+import { dstack, jobWritableDir, psJson, runNamed, writeConfig } from './harness.ts'
 import { waitFor } from '../poll.ts'
 import { leaderOf, startCluster, type Host } from './cluster.ts'
 
@@ -71,8 +71,9 @@ test('kill -9 of the leader running a job with retry: the job fails over to anot
   if (leader.name !== 'h1') return assert.unreachable(`the founder h1 should lead, not ${leader.name}`)
   const follower = hosts.find(h => h.name === 'h2')!
   // The first attempt keeps running (its pid noted); the retry finds the mark and finishes.
-  const mark = join(work, 'mark')
-  const pidFile = join(work, 'first.pid')
+  const shared = await jobWritableDir(work)
+  const mark = join(shared, 'mark')
+  const pidFile = join(shared, 'first.pid')
   const file = await writeConfig(work, 'failover.dstack.yml', [
     'type: task', 'name: failover',
     'commands:',

@@ -74,8 +74,15 @@ test('the first dstack command starts a daemon in a pre-made 755 data dir: nothi
     const st = await lstat(p)
     if (st.isFile() && (await readFile(p)).includes(SECRET)) holding.push(p)
   }
-  assert.ok(holding.some(p => p.includes(`${join(dataDir, 'jobs')}/`)), `the job's spec holds its env: ${holding.join(', ')}`)
-  assert.not.ok((await readFile(join(dataDir, 'dstackd.log'), 'utf8')).includes(SECRET), 'no secret in the log')
+  assert.ok(holding.some(p => p.includes(`${join(dataDir, 'raft')}/`)), `the Raft log holds the job's env: ${holding.join(', ')}`)
+  const log = await readFile(join(dataDir, 'dstackd.log'), 'utf8')
+  assert.not.ok(log.includes(SECRET), 'no secret in the log')
+  // The job's own directory is outside the data dir (daemon/agent/jobs-area.ts): its spec holds the env too.
+  const area = /"jobsDir":"([^"]+)"/.exec(log)?.[1]
+  assert.ok(area !== undefined, 'the log names the jobs area')
+  const specs = (await tree(area)).filter(p => p.endsWith('/spec.json'))
+  assert.ok(specs.length > 0, `a job's spec in ${area}`)
+  holding.push(...specs)
   if (!asNobody) { console.log('  (not root or no setpriv: reads as nobody not tried)'); return }
   assert.is(nobody('cat', join(home, 'public.txt')).code, 0, 'nobody can reach the home directory (the test would prove nothing otherwise)')
   const ls = nobody('ls', dataDir)

@@ -2,13 +2,25 @@
 // `dstack` CLI run as a user would run it.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { connectApi, type ApiClient } from '../../daemon/api/client.ts'
 import { waitFor } from '../poll.ts'
 
+
+/**
+ * A folder in `parent` (a test's temporary dir) that a job can write to: a root dstackd runs
+ * jobs as an unprivileged user, which cannot enter a 0700 temporary dir.
+ */
+export async function jobWritableDir (parent: string, name = 'shared'): Promise<string> {
+  const dir = join(parent, name)
+  await mkdir(dir, { recursive: true, mode: 0o777 })
+  await chmod(dir, 0o777)
+  await chmod(parent, 0o711)
+  return dir
+}
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const DSTACKD = join(ROOT, 'daemon', 'bin.js')
 const DSTACK = join(ROOT, 'tui', 'bin.js')

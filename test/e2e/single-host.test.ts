@@ -1,10 +1,10 @@
 // dstackd on one host, end to end: real dstackd processes, the real CLI, real jobs.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { dstack, psJson, ROOT, runNamed, sleep, startDaemon, writeConfig, type Daemon } from './harness.ts'
+import { dstack, jobWritableDir, psJson, ROOT, runNamed, sleep, startDaemon, writeConfig, type Daemon } from './harness.ts'
 import { waitFor } from '../poll.ts'
 
 let d: Daemon
@@ -100,11 +100,7 @@ test('max_duration: the job is terminated when its time is up', async () => {
 })
 
 test('retry on error: the run is resubmitted after the back-off and then succeeds', async () => {
-  // The job runs as an unprivileged user when the test is root: the marker's folder is open to it.
-  const shared = join(work, 'shared')
-  await mkdir(shared, { mode: 0o777 })
-  await chmod(shared, 0o777)
-  await chmod(work, 0o711)
+  const shared = await jobWritableDir(work)
   const marker = join(shared, 'retried-once')
   await applyDetached('flaky', [`if [ -e ${marker} ]; then echo second try; else touch ${marker}; echo first try; exit 1; fi`], 'retry:\n  on_events: [error]\n  duration: 1h\n')
   const pending = await statusOf('flaky', ['pending'])

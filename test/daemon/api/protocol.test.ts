@@ -634,7 +634,7 @@ test('robustness: a huge but legal frame split into 1-byte writes is served', as
     assert.is(await witness.call('echo', i), i)
   }
   await waitFor(() => r.frames.length === 2, { what: 'the answer', timeout: 10_000 })
-  assert.equal(r.frames[0], { type: 'auth', ok: true, server: { name: 'test-node', version: '0.0.0', protocol: 1 } })
+  assert.equal(r.frames[0], { type: 'auth', ok: true, server: { name: 'test-node', version: '0.0.0', protocol: 2 } })
   assert.equal(r.frames[1], { type: 'res', id: 1, result: payload })
   r.socket.end()
   await r.closed
