@@ -13,12 +13,35 @@ const args = process.argv.slice(2)
 const skipTypecheck = args.includes('--no-typecheck')
 const patterns = args.filter(a => !a.startsWith('--'))
 
+/** After uvu's summary, how long its process may take to exit before it is killed. */
+const EXIT_GRACE_MS = 30_000
+
+// Resolves on the child's exit, not when its stdout closes: a daemon a test started in the
+// background may hold a copy of that pipe. A child that printed uvu's summary and still runs
+// (a test left a handle open) is killed after a grace, and that counts as a failure: a hang
+// must never stall CI.
 function run (cmd, argv) {
   return new Promise(resolve => {
     const child = spawn(cmd, argv, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
-    child.stdout.on('data', d => { out += d; process.stdout.write(d) })
-    child.on('close', code => resolve({ code, out }))
+    let hung = false
+    let timer = null
+    child.stdout.on('data', d => {
+      out += d
+      process.stdout.write(d)
+      if (timer === null && /Duration:/.test(out.slice(-4096))) {
+        timer = setTimeout(() => {
+          hung = true
+          process.stdout.write(`\nFAILED: the test process did not exit ${EXIT_GRACE_MS / 1000} s after its summary (a test left a handle open); killed\n`)
+          child.kill('SIGKILL')
+        }, EXIT_GRACE_MS)
+      }
+    })
+    child.on('exit', code => {
+      if (timer !== null) clearTimeout(timer)
+      // Let what is still in the pipe arrive, without waiting for whoever else holds it.
+      setImmediate(() => { child.stdout.destroy(); resolve({ code, out, hung }) })
+    })
   })
 }
 
@@ -40,7 +63,7 @@ passed += ok
 // uvu's total leaves skipped tests out: every test it ran and did not pass failed.
 failed += Math.max(0, total - ok)
 // A suite that crashed before reporting counts as a failure even when uvu printed no totals.
-if (uvu.code !== 0 && total - ok <= 0) failed++
+if (uvu.hung || (uvu.code !== 0 && total - ok <= 0)) failed++
 
 const skippedSuites = [...plain.matchAll(/^SKIPPED SUITE (\S+) \(needs ([^)]*)\): (.*)$/gm)]
   .map(([, file, needs, why]) => ({ file, needs, why }))
