@@ -4,7 +4,7 @@
 // job's ports is held are out for it, and a job that only such instances could hold waits, saying
 // which port and who holds it. A job in a container maps its ports (the container runtime, later),
 // so it holds none of the host's.
-import { isFinal, latest } from '../state/lifecycle.ts'
+import { activeJobs } from '../state/active.ts'
 import type { Job, Run, State } from '../state/types.ts'
 
 /** The host ports a job binds: its configuration's `ports` and a service's `port`, container side. */
@@ -61,10 +61,8 @@ export function portBook (state: State, index: ReadonlyMap<string, number>, name
       for (const p of ports) held.get(p)?.delete(k)
     }
   }
-  for (const job of Object.values(state.jobs)) {
-    const sub = latest(job)
-    if (sub.placement === null || isFinal(sub.status)) continue
-    const k = index.get(sub.placement.instance)
+  for (const { job, sub } of activeJobs(state)) {
+    const k = index.get(sub.placement!.instance)
     const run = state.runs[job.run_id]
     if (k === undefined || run === undefined) continue
     const ports = portsOf(run, job)
