@@ -38,6 +38,45 @@ export interface JobSpec {
   maxDurationSec?: number | null
   /** At max_duration: milliseconds between SIGTERM and SIGKILL (default 10,000). */
   killGraceMs?: number
+  /** Set for a job that runs in a container (the docker runtime); the process runtime refuses it. */
+  container?: ContainerSpec
+}
+
+/** A device the job was given, for device requests (docker) or visibility variables (process). */
+export interface JobDevice {
+  vendor: string
+  /** The device's index on the host (nvidia-smi's, amd-smi's). */
+  index: number
+  /** NVIDIA: the GPU's UUID (GPU-…), what a device request names. */
+  uuid?: string
+}
+
+/** What a container job adds to a JobSpec (SPEC §3: image, docker, privileged, shm_size, volumes). */
+export interface ContainerSpec {
+  image: string
+  /** Credentials for pulling `image` (registry_auth, values already interpolated). Never logged. */
+  registryAuth?: { username: string, password: string } | null
+  /** Replaces the image's entrypoint (SPEC `entrypoint`, split like a shell would). */
+  entrypoint?: string[] | null
+  /** The user inside the image ('root', 'UID[:GID]', a name); absent: the image's own. */
+  user?: string | null
+  /** Asked for `privileged: true`. The runtime falls back to a capability set when the engine refuses, and says so. */
+  privileged?: boolean
+  /** /dev/shm size in bytes; absent: the engine's default. */
+  shmSizeBytes?: number | null
+  /** Published on 127.0.0.1 only; host 0: a free port. The runtime reports what it bound (JobInfo.ports). */
+  ports?: Array<{ container: number, host: number }>
+  /** Instance volumes: bind mounts of host paths (optional: skipped when the host path is missing). */
+  volumes?: Array<{ hostPath: string, path: string, optional?: boolean }>
+  /** Exactly the accelerators the scheduler gave the job; none: the job sees none. */
+  devices?: JobDevice[]
+  /** `docker: true`: an engine runs inside the job (needs privileges, see `privileged`). */
+  docker?: boolean
+}
+
+export interface StartHooks {
+  /** Progress while the job is not running yet (an image pull), in dstack's words (SPEC §3.3). */
+  progress? (text: string): void
 }
 
 export type ExitReason = 'exited' | 'max_duration_exceeded' | 'stopped' | 'killed' | 'lost'
@@ -77,6 +116,10 @@ export interface JobInfo {
   /** Epoch ms. */
   startedAt: number
   limits: LimitsStatus
+  /** Container jobs: the host ports (on 127.0.0.1) their container ports were published on. */
+  ports?: Array<{ container: number, host: number }>
+  /** Anything the runtime did differently from what was asked (privileged fell back to capabilities, …), for `ps -v`. */
+  notes?: string[]
 }
 
 export interface LogsOptions {
@@ -99,7 +142,7 @@ export interface Runtime {
    * that could not be started (not found, say). Rejects only when the spec is bad or the runtime
    * could not even try.
    */
-  start (spec: JobSpec): Promise<JobInfo | JobExit>
+  start (spec: JobSpec, hooks?: StartHooks): Promise<JobInfo | JobExit>
   /**
    * After a daemon restart: a live job is re-adopted (JobInfo); one that finished meanwhile gives
    * its JobExit; one whose runner vanished without an exit record gives reason 'lost'; null when
@@ -115,6 +158,30 @@ export interface Runtime {
   logs (id: string, opts?: LogsOptions): AsyncIterable<LogChunk>
   /** null when the job is not running. */
   stats (id: string): Promise<JobStats | null>
+  /**
+   * A command inside a running job (for `ssh RUN`, attach): with the job's env, working dir and
+   * user; a pty when `tty` is set. Optional until the SSH gateway needs it.
+   */
+  exec? (id: string, opts: ExecOptions): Promise<ExecSession>
+  /** Frees what the runtime keeps of a finished job (a container); its logs stay readable. */
+  remove? (id: string): Promise<void>
+}
+
+export interface ExecOptions {
+  command: string[]
+  tty?: { cols: number, rows: number }
+  env?: Record<string, string>
+}
+
+export interface ExecSession {
+  /** stdin of the command. */
+  input: NodeJS.WritableStream
+  /** stdout (and stderr, merged when there is a tty). */
+  output: NodeJS.ReadableStream
+  stderr?: NodeJS.ReadableStream
+  resize? (cols: number, rows: number): Promise<void>
+  /** Resolves with the command's exit code once it ends. */
+  exited: Promise<number | null>
 }
 
 export function isJobExit (x: JobInfo | JobExit): x is JobExit {
