@@ -18,7 +18,10 @@ import { startPresence } from '../mesh/presence.ts'
 import { normalizeGpuName, snapGpuMemoryGib, type Offer } from './config/index.ts'
 import { startAgent } from './agent/index.ts'
 import { prepareJobsArea } from './agent/jobs-area.ts'
+import { createAccess, hashToken } from './api/access.ts'
 import { createHandlers, type ClusterInfo } from './api/handlers.ts'
+import { methods } from './api/methods.ts'
+import { createUserHandlers } from './api/users.ts'
 import { startPeerServices } from './api/peers.ts'
 import { createApiServer } from './api/server.ts'
 import { startController } from './scheduler/controller.ts'
@@ -30,6 +33,7 @@ import { levelStorage } from '../mesh/raft/storage.ts'
 import { meshTransport } from '../mesh/raft/transport.ts'
 import type { Retention } from './state/retention.ts'
 import { openStore } from './state/store.ts'
+import { startSeeding } from './state/users.ts'
 import { VERSION } from './version.ts'
 
 export type { Log } from './log.ts'
@@ -256,24 +260,30 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       }
     }
 
-    // A founder leads at once: wait for it to register itself, so the first `apply` finds a host.
+    const seeding = startSeeding({ store, leading: () => leaderTerm() !== null, adminTokenHash: hashToken(token), log: log.child('api').info })
+    closers.push(() => seeding.close())
+
+    // A founder leads at once: wait for it to register itself and to make the first admin and
+    // the project main, so the first `apply` finds a host and a project.
     if (origin === 'founded') {
       const deadline = Date.now() + 5000
-      while (store.state.instances[self] === undefined && Date.now() < deadline && leaderTerm() !== null) await new Promise(resolve => setTimeout(resolve, 10))
+      while ((store.state.instances[self] === undefined || !seeding.seeded()) && Date.now() < deadline && leaderTerm() !== null) await new Promise(resolve => setTimeout(resolve, 10))
     }
 
     const socketPath = socketPathOf(dataDir)
     const apiLog = log.child('api')
+    // Every call is authorized (api/access.ts): its token names a user, its project scopes it.
+    const access = createAccess({ state: () => store.state, localToken: token })
     const server = await createApiServer({
       socketPath,
-      token,
+      authenticate: credentials => access.authenticate(credentials),
       info: { version: VERSION, node: self, name },
-      handlers: createHandlers({
-        store, dataDir, node: self, project: 'main', user: 'admin', version: VERSION,
+      handlers: access.guard(methods, caller => createHandlers({
+        store, dataDir, node: self, project: caller.project, user: caller.user, admin: caller.global_role === 'admin', version: VERSION,
         logs: (node, submission, o) => peers.logs(node, submission, o),
         cluster,
         joinToken: () => mesh.joinToken()
-      }),
+      }), createUserHandlers(store)),
       log: event => { const { event: what, ...fields } = event as { event?: unknown }; apiLog.warn(String(what ?? 'api'), fields) }
     })
     closers.push(() => server.close())

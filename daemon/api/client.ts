@@ -19,6 +19,8 @@ export type ApiClient = RpcClient<ClientMethods>
 export interface ConnectOptions {
   socketPath: string
   token: string
+  /** The project the session's calls are for (default: the daemon's `main`). */
+  project?: string
   /** How long connecting and authenticating may take. Default 10 s. */
   timeoutMs?: number
 }
@@ -36,6 +38,7 @@ export async function connectApi (opts: ConnectOptions): Promise<ApiClient> {
   })
   return await openSession<ClientMethods>(duplexTransport(socket, opts.socketPath), {
     token: opts.token,
+    project: opts.project,
     timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)),
     remote: `the daemon on ${opts.socketPath}`
   })

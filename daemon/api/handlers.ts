@@ -20,6 +20,7 @@ import type { StateStore } from '../state/store.ts'
 import type { Run, RunSpec, State } from '../state/types.ts'
 import { RpcError } from '../../mesh/rpc/protocol.ts'
 import type { Handlers } from '../../mesh/rpc/server.ts'
+import { eventVisible } from './access.ts'
 import { bindMethods, type ParamsOf } from './methods.ts'
 import { checkUpdate } from './update.ts'
 import { fleetView, jobView, offerView, runView, type ClusterInfo, type OfferView, type Plan, type Rejection, type RunView } from './views.ts'
@@ -35,8 +36,11 @@ export interface HandlerDeps {
   joinToken: () => string
   dataDir: string
   node: string
+  /** The caller's project and user name (daemon/api/access.ts makes one set of handlers per pair). */
   project: string
   user: string
+  /** The caller is a global admin: the audit stream shows users' events too. */
+  admin?: boolean
   version: string
 }
 
@@ -341,6 +345,7 @@ export function createHandlers (deps: HandlerDeps): Handlers {
             if (e.seq <= seq) continue
             seq = e.seq
             if (runName && e.run !== runName) continue
+            if (!eventVisible(e, project, deps.admin === true)) continue
             yield e
           }
           if (!follow) return

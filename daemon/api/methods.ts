@@ -19,13 +19,14 @@ import type { Handlers, HandlerContext } from '../../mesh/rpc/server.ts'
 import type {
   ArtifactFile, CodePiece, FleetView, JobView, LogItem, OfferList, PeerLogItem, Plan, RunDetail, RunView, ServerInfo, StateEvent
 } from './views.ts'
+import type { ProjectView, UserView } from './users.ts'
 
 /**
- * Who may call a method: `client` and `admin` on the socket with the admin token (the only
- * token there is yet; users with scoped tokens come with the SSH gateway), `admin` only with
- * it, `peer` only from a member of the mesh over libp2p.
+ * Who may call a method (daemon/api/access.ts): `client` a member of the session's project,
+ * `admin` a global admin, `user` any user (the method checks the rest itself), `peer` only a
+ * member of the mesh over libp2p.
  */
-export type Access = 'client' | 'admin' | 'peer'
+export type Access = 'client' | 'admin' | 'user' | 'peer'
 
 interface Method<A extends Access, P extends v.GenericSchema, R, S extends boolean> {
   access: A
@@ -58,6 +59,9 @@ const none = v.nullish(v.object({}))
 const id = v.pipe(v.string(), v.regex(/^[0-9a-f-]{1,64}$/i, 'expected an id'))
 /** A relative path that stays inside the directory it is written to. */
 const relativePath = v.pipe(text, v.check(p => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\0'), 'must stay inside the job\'s directory'))
+/** A user's or a project's name (dstack's rule for project names). */
+const name = v.pipe(v.string(), v.regex(/^[a-zA-Z0-9_-]{1,50}$/, 'expected 1 to 50 letters, digits, - or _'))
+const projectRole = v.picklist(['admin', 'manager', 'user'])
 /** A configuration: checked by the configuration language (daemon/config), which names the field and line. */
 const configuration = v.unknown()
 
@@ -101,11 +105,26 @@ export const methods = {
   'fleets.list': unary('client', none, returns<{ project: string, fleets: FleetView[] }>()),
   'fleets.get': unary('client', v.object({ name: text }), returns<FleetView>()),
   /** Deletes hosts of the mesh's fleet by number (`dstack fleet delete NAME -i N`). */
-  'fleets.delete': unary('client', v.object({ name: text, instances: v.nullish(v.array(count)) }), returns<{ fleet: string, deleted: string[] }>()),
+  'fleets.delete': unary('admin', v.object({ name: text, instances: v.nullish(v.array(count)) }), returns<{ fleet: string, deleted: string[] }>()),
 
   'events.list': streaming('client', v.nullish(v.object({ after: v.nullish(count), run: v.optional(text), follow: flag })), returns<StateEvent>()),
   'artifacts.list': unary('client', v.object({ run: text }), returns<{ run: string, files: ArtifactFile[] }>()),
   'artifacts.read': streaming('client', v.object({ run: text, path: text }), returns<{ data: string }>()),
+
+  /** Users and projects (daemon/api/users.ts): who may do what is checked there. */
+  'users.list': unary('user', none, returns<{ users: UserView[] }>()),
+  /** The new user's token is in the answer, and only there. */
+  'users.create': unary('user', v.object({
+    name, global_role: v.optional(v.picklist(['admin', 'user'])), project: v.nullish(name), role: v.nullish(projectRole)
+  }), returns<{ user: UserView, token: string }>()),
+  'users.delete': unary('user', v.object({ name }), returns<{ deleted: string }>()),
+  'users.rotate_token': unary('user', v.object({ name }), returns<{ user: string, token: string }>()),
+  /** The projects the caller is a member of (a global admin: all). */
+  'projects.list': unary('user', none, returns<{ projects: ProjectView[] }>()),
+  'projects.create': unary('user', v.object({ name }), returns<ProjectView>()),
+  'projects.delete': unary('user', v.object({ name }), returns<{ deleted: string }>()),
+  /** Adds a user to a project, changes their role, or (role null) removes them. */
+  'projects.set_member': unary('user', v.object({ project: name, user: name, role: v.nullable(projectRole) }), returns<ProjectView>()),
 
   /** A job's output, asked of the host that runs it. */
   'peer.logs': streaming('peer', v.object({ submission: id, since: v.nullish(epochMs), follow: flag }), returns<PeerLogItem>()),
@@ -123,7 +142,7 @@ export type MethodTypesFor<A extends Access> = {
   [K in NamesFor<A>]: { params: v.InferInput<Methods[K]['params']>, result: ResultOf<K>, stream: Methods[K]['stream'] }
 }
 /** The socket's methods, for `dstack` (daemon/api/client.ts). */
-export type ClientMethods = MethodTypesFor<'client' | 'admin'>
+export type ClientMethods = MethodTypesFor<'client' | 'admin' | 'user'>
 /** The methods hosts call on each other (peers.ts). */
 export type PeerMethods = MethodTypesFor<'peer'>
 

@@ -10,7 +10,9 @@ export interface ApiServerOptions {
   /** Where to listen, usually `DIR/api.sock`. Created with mode 0600. */
   socketPath: string
   /** The token a client must present; a function is asked at every handshake (rotation). */
-  token: string | (() => string)
+  token?: string | (() => string)
+  /** Instead of `token`: who a client's token (and project) is (daemon/api/access.ts); undefined refuses it. */
+  authenticate?: (credentials: { token: string, project?: string }) => object | undefined
   /** What the socket serves: `bindMethods('client', …)` (methods.ts) in the daemon. */
   handlers: Handlers
   /** Sent to the client in the `auth` answer, next to `protocol`. */
@@ -38,7 +40,7 @@ export async function createApiServer (opts: ApiServerOptions): Promise<ApiServe
   const server = net.createServer(socket => {
     try {
       const session = serveSession(duplexTransport(socket, `unix#${nextConnection++}`), {
-        handlers: opts.handlers, token: opts.token, info: opts.info, authTimeoutMs: opts.authTimeoutMs, log
+        handlers: opts.handlers, token: opts.token, authenticate: opts.authenticate, info: opts.info, authTimeoutMs: opts.authTimeoutMs, log
       })
       live.add(session)
       void session.closed.then(() => live.delete(session))

@@ -8,6 +8,7 @@ import {
   FINAL_RUN_STATUSES, type Instance, type Job, type JobSpec, type JobStatus, type JobSubmission,
   type JobTerminationReason, type Placement, type Run, type RunSpec, type RunStatus, type State, type StateEvent
 } from './types.ts'
+import { applyUserCommand, type UserCommand } from './users.ts'
 
 /**
  * Commands the leader's scheduler plans carry `term`, the Raft term it led in when it planned
@@ -30,6 +31,7 @@ export type Command =
   | { type: 'job.status', at: number, job_id: string, submission_id: string, status: JobStatus, reason?: JobTerminationReason | null, message?: string | null, exit_status?: number | null, limits_note?: string | null } & Fence
   /** Drops finished runs and their jobs from the state (the leader's retention, state/retention.ts). */
   | { type: 'runs.compact', at: number, run_ids: string[] } & Fence
+  | UserCommand
 
 /** Where a command sits in the replicated log. */
 export interface LogPosition { index: number, term: number }
@@ -123,7 +125,7 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
         state.jobs[j.id] = { id: j.id, run_id: run.id, spec, submissions: [newSubmission(j.submission_id, 0, cmd.at)] }
         run.job_ids.push(j.id)
       }
-      emit({ kind: 'run.submitted', message: `Run ${name} submitted by ${r.user}`, run: name })
+      emit({ kind: 'run.submitted', message: `Run ${name} submitted by ${r.user}`, run: name, project: r.project })
       return { ok: true, events, run }
     }
     case 'run.update': {
@@ -132,7 +134,7 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
       run.spec = { ...cmd.spec, run_name: run.name }
       run.priority = cmd.priority
       run.deployment_num++
-      emit({ kind: 'run.updated', message: `Run ${run.name} updated in place (deployment ${run.deployment_num})`, run: run.name })
+      emit({ kind: 'run.updated', message: `Run ${run.name} updated in place (deployment ${run.deployment_num})`, run: run.name, project: run.project })
       return { ok: true, events, run }
     }
     case 'run.stop': {
@@ -155,7 +157,7 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
       }
       run.resubmit_at = null
       run.resubmissions++
-      emit({ kind: 'run.resubmitted', message: `Run ${run.name} resubmitted (attempt ${run.resubmissions + 1})`, run: run.name })
+      emit({ kind: 'run.resubmitted', message: `Run ${run.name} resubmitted (attempt ${run.resubmissions + 1})`, run: run.name, project: run.project })
       refresh(state, run, cmd.at, emit)
       return { ok: true, events, run }
     }
@@ -170,7 +172,7 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
       noteAssigned(state, job, cmd.placement.instance)
       const instance = state.instances[cmd.placement.instance]
       if (instance) instance.status = 'busy'
-      emit({ kind: 'job.assigned', message: `Job ${job.spec.job_name} placed on ${cmd.placement.hostname}`, run: run.name, job: job.spec.job_name })
+      emit({ kind: 'job.assigned', message: `Job ${job.spec.job_name} placed on ${cmd.placement.hostname}`, run: run.name, project: run.project, job: job.spec.job_name })
       refresh(state, run, cmd.at, emit)
       return { ok: true, events, run }
     }
@@ -200,9 +202,19 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
         sub.finished_at = cmd.at
         releaseInstance(state, sub.placement)
       }
-      emit({ kind: 'job.status', message: `Job ${job.spec.job_name} ${status}${sub.termination_reason && isFinal(status) ? ` (${sub.termination_reason})` : ''}`, run: run.name, job: job.spec.job_name })
+      emit({ kind: 'job.status', message: `Job ${job.spec.job_name} ${status}${sub.termination_reason && isFinal(status) ? ` (${sub.termination_reason})` : ''}`, run: run.name, project: run.project, job: job.spec.job_name })
       refresh(state, run, cmd.at, emit)
       return { ok: true, events, run }
+    }
+    case 'mesh.seed':
+    case 'user.create':
+    case 'user.delete':
+    case 'user.token':
+    case 'project.create':
+    case 'project.delete':
+    case 'project.member': {
+      const result = applyUserCommand(state, cmd, emit)
+      return result.ok ? { ok: true, events } : refuse(result.code, result.message)
     }
     case 'runs.compact': {
       // Only what has finished, all of it: an unfinished run, or one with a job still active,
@@ -244,7 +256,7 @@ function endJobsOn (state: State, instance: Instance, message: string, at: numbe
       sub.termination_reason_message = message
     }
     sub.finished_at = at
-    emit({ kind: 'job.status', message: `Job ${job.spec.job_name} ${sub.status} (${sub.termination_reason}: ${message})`, run: run.name, job: job.spec.job_name })
+    emit({ kind: 'job.status', message: `Job ${job.spec.job_name} ${sub.status} (${sub.termination_reason}: ${message})`, run: run.name, project: run.project, job: job.spec.job_name })
     runs.add(run)
     ended++
   }
@@ -315,7 +327,7 @@ function terminate (state: State, run: Run, reason: NonNullable<Run['termination
       sub.status = 'terminating'
     }
   }
-  emit({ kind: 'run.terminating', message: `Run ${run.name} terminating (${reason})`, run: run.name })
+  emit({ kind: 'run.terminating', message: `Run ${run.name} terminating (${reason})`, run: run.name, project: run.project })
 }
 
 /** Re-derives the run's status from its jobs (§3.1): the first matching rule wins. */
@@ -356,7 +368,7 @@ function refresh (state: State, run: Run, at: number, emit: Emit): void {
         run.status = 'pending'
         if (settled && run.resubmit_at === null) {
           run.resubmit_at = at + backoffSeconds(run.resubmissions) * 1000
-          emit({ kind: 'run.retrying', message: `Run ${run.name} will be resubmitted in ${backoffSeconds(run.resubmissions)}s`, run: run.name })
+          emit({ kind: 'run.retrying', message: `Run ${run.name} will be resubmitted in ${backoffSeconds(run.resubmissions)}s`, run: run.name, project: run.project })
         }
       }
     }
@@ -367,7 +379,7 @@ function refresh (state: State, run: Run, at: number, emit: Emit): void {
     run.status_message = RUN_REASONS[reason].error
     run.finished_at = at
     noteFinished(state, run)
-    emit({ kind: 'run.finished', message: `Run ${run.name} ${run.status}${reason !== 'all_jobs_done' ? ` (${reason})` : ''}`, run: run.name })
+    emit({ kind: 'run.finished', message: `Run ${run.name} ${run.status}${reason !== 'all_jobs_done' ? ` (${reason})` : ''}`, run: run.name, project: run.project })
   }
 }
 

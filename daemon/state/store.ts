@@ -15,7 +15,7 @@ import { RaftNodeError, startRaftNode, type RaftNode } from '../../mesh/raft/nod
 import type { RaftStorage } from '../../mesh/raft/storage.ts'
 import type { RaftTransport } from '../../mesh/raft/transport.ts'
 import { apply, trimEvents, type ApplyResult, type Command } from './machine.ts'
-import { emptyState, type State } from './types.ts'
+import { emptyState, upgradeState, type State } from './types.ts'
 
 export interface StateStore {
   readonly state: State
@@ -87,7 +87,7 @@ export async function openStore (opts: StoreOptions): Promise<ReplicatedStore> {
     // The state is plain JSON: a copy, so the snapshot is not changed by later entries while stored.
     snapshot: () => structuredClone(state),
     restore (data) {
-      state = data as State
+      state = upgradeState(data as State)
       for (const fn of listeners) {
         try { fn(null, null) } catch { /* as above */ }
       }

@@ -139,12 +139,38 @@ export interface Fleet {
   instance_ids: string[]
 }
 
+/** dstack's global roles: an admin manages users and projects and reaches every project. */
+export const GLOBAL_ROLES = ['admin', 'user'] as const
+export type GlobalRole = typeof GLOBAL_ROLES[number]
+/** dstack's project roles: an admin manages the project and its members, a manager its members, a user its runs. */
+export const PROJECT_ROLES = ['admin', 'manager', 'user'] as const
+export type ProjectRole = typeof PROJECT_ROLES[number]
+
+export interface User {
+  name: string
+  global_role: GlobalRole
+  /** sha256 of the token, hex: the token itself is never in the state (nor the Raft log). */
+  token_hash: string
+  created_at: number
+}
+
+/** What isolates runs and fleets (later volumes and secrets): a user reaches only their projects'. */
+export interface Project {
+  name: string
+  created_at: number
+  created_by: string
+  /** Members by user name, with their role in the project. */
+  members: Record<string, ProjectRole>
+}
+
 export interface StateEvent {
   seq: number
   at: number
   kind: string
   message: string
   run?: string
+  /** The project of the run the event is about (absent in events from before projects: `main`). */
+  project?: string
   job?: string
   instance?: string
 }
@@ -158,8 +184,20 @@ export interface State {
   fleets: Record<string, Fleet>
   events: StateEvent[]
   event_seq: number
+  users: Record<string, User>
+  projects: Record<string, Project>
+  /** Set once the first admin and the project `main` were created (state/users.ts, `mesh.seed`). */
+  seeded: boolean
 }
 
 export function emptyState (): State {
-  return { index: 0, runs: {}, jobs: {}, instances: {}, fleets: {}, events: [], event_seq: 0 }
+  return { index: 0, runs: {}, jobs: {}, instances: {}, fleets: {}, events: [], event_seq: 0, users: {}, projects: {}, seeded: false }
+}
+
+/** A state from before users and projects (a snapshot of an older dstackd) gains them, empty: the leader seeds them. */
+export function upgradeState (state: State): State {
+  state.users ??= {}
+  state.projects ??= {}
+  state.seeded ??= false
+  return state
 }

@@ -47,6 +47,8 @@ export interface RpcClient<M extends MethodTypes = AnyMethods> {
 export interface OpenOptions {
   /** Sent first, where the server asks for a token; absent: no handshake (libp2p peers). */
   token?: string
+  /** The project the session's calls are for, sent with the token. */
+  project?: string
   /** How long the handshake may take. Default 10 s. */
   timeoutMs?: number
   /** Who answers, for messages: `the daemon on /x/api.sock`, `peer 12D3…`. */
@@ -177,7 +179,7 @@ export async function openSession<M extends MethodTypes = AnyMethods> (transport
         resolve: () => { clearTimeout(timer); resolve() },
         reject: err => { clearTimeout(timer); reject(err) }
       }
-      try { send({ type: 'auth', token: opts.token! }) } catch { /* the close handler reports it */ }
+      try { send(opts.project === undefined ? { type: 'auth', token: opts.token! } : { type: 'auth', token: opts.token!, project: opts.project }) } catch { /* the close handler reports it */ }
     })
   }
 

@@ -2,7 +2,7 @@
 // socket, a libp2p stream, an SSH channel). Frames are mesh/frames.ts's length-prefixed JSON
 // objects; a session is one transport:
 //
-//   caller → server  {type:'auth', token}                  first, where the server asks for a token
+//   caller → server  {type:'auth', token, project?}        first, where the server asks for a token
 //                    {type:'req', id, method, params?}     any number in flight, by id
 //                    {type:'cancel', id}                   stops a request or a stream
 //   server → caller  {type:'auth', ok, server | error}      the answer to auth
@@ -85,7 +85,8 @@ export interface ErrorBody {
 }
 
 // Caller → server
-export interface AuthFrame { type: 'auth', token: string }
+/** `project`: the project the session's calls are for, where the server has projects. */
+export interface AuthFrame { type: 'auth', token: string, project?: string }
 export interface RequestFrame { type: 'req', id: number, method: string, params?: unknown }
 export interface CancelFrame { type: 'cancel', id: number }
 export type ClientFrame = AuthFrame | RequestFrame | CancelFrame
@@ -125,7 +126,8 @@ export function parseClientFrame (value: unknown): ClientFrame {
   switch (type) {
     case 'auth':
       if (typeof v.token !== 'string') bad('an "auth" frame needs a string "token"')
-      return { type, token: v.token }
+      if (v.project !== undefined && typeof v.project !== 'string') bad('an "auth" frame\'s "project" must be a string')
+      return v.project === undefined ? { type, token: v.token } : { type, token: v.token, project: v.project }
     case 'req':
       if (!isId(v.id)) bad('a "req" frame needs an "id" that is a non-negative integer')
       if (typeof v.method !== 'string' || v.method === '') bad(`request ${v.id} needs a non-empty string "method"`)

@@ -17,6 +17,8 @@ export interface HandlerContext {
   peer: string
   /** The method this call is for. */
   method: string
+  /** What `authenticate` answered for this session's credentials; absent without it. */
+  caller?: object
 }
 
 /**
@@ -36,6 +38,11 @@ export interface SessionOptions {
    * Absent: the transport authenticated the caller already (libp2p's private network).
    */
   token?: string | (() => string)
+  /**
+   * Instead of `token`: who the credentials of the `auth` frame are, or undefined to refuse
+   * them. What it returns reaches every handler of the session as `ctx.caller`.
+   */
+  authenticate?: (credentials: { token: string, project?: string }) => object | undefined
   /** Sent to the caller in the `auth` answer, next to `protocol`. */
   info?: object
   /** How long the caller may take to authenticate. Default 10 s. */
@@ -68,7 +75,8 @@ interface InFlight {
 export function serveSession (transport: Transport, opts: SessionOptions): Session {
   const log = opts.log ?? (() => {})
   const peer = transport.peer
-  const asksToken = opts.token !== undefined
+  const asksToken = opts.token !== undefined || opts.authenticate !== undefined
+  let caller: object | undefined
   // A stranger gets a small limit until its token is accepted (Harden: no 16 MiB frame is
   // ever buffered for someone unauthenticated).
   const decoder = new FrameDecoder({ maxFrameBytes: asksToken ? PRE_AUTH_MAX_FRAME_BYTES : MAX_FRAME_BYTES })
@@ -131,7 +139,8 @@ export function serveSession (transport: Transport, opts: SessionOptions): Sessi
     const frame = parseClientFrame(value)
     if (!authenticated) {
       if (frame.type !== 'auth') throw new ProtocolError(RPC_ERRORS.unauthenticated, `"${frame.type}" before authentication: the first frame must be {"type":"auth","token":...}`)
-      if (tokenMatches(frame.token, opts.token!)) {
+      caller = opts.authenticate === undefined ? undefined : whoIs(opts.authenticate, frame)
+      if (opts.authenticate === undefined ? tokenMatches(frame.token, opts.token!) : caller !== undefined) {
         authenticated = true
         clearTimeout(authTimer)
         decoder.maxFrameBytes = MAX_FRAME_BYTES
@@ -173,7 +182,7 @@ export function serveSession (transport: Transport, opts: SessionOptions): Sessi
   async function run (id: number, method: string, handler: Handler, params: unknown, entry: InFlight): Promise<void> {
     const { signal } = entry.controller
     try {
-      let result: unknown = handler(params, { signal, peer, method })
+      let result: unknown = handler(params, caller === undefined ? { signal, peer, method } : { signal, peer, method, caller })
       if (isPromiseLike(result)) result = await result
       if (signal.aborted) return
       if (isAsyncIterable(result)) {
@@ -308,6 +317,15 @@ export function serveSession (transport: Transport, opts: SessionOptions): Sessi
   }
 
   return { close, closed }
+}
+
+/** The caller `authenticate` names; one that throws refuses the credentials. */
+function whoIs (authenticate: NonNullable<SessionOptions['authenticate']>, frame: { token: string, project?: string }): object | undefined {
+  try {
+    return authenticate(frame.project === undefined ? { token: frame.token } : { token: frame.token, project: frame.project })
+  } catch {
+    return undefined
+  }
 }
 
 function tokenMatches (given: string, expected: string | (() => string)): boolean {
