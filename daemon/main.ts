@@ -24,6 +24,9 @@ Commands:
   token    print the join token of the mesh DIR belongs to   [--data-dir DIR]
   stop     stop the dstackd of DIR (the one the first \`dstack\` command started in the
            background, by default); its jobs keep running        [--data-dir DIR]
+  user     add NAME [--project P --role R] | list | delete NAME | rotate-token NAME
+  project  add NAME | list | delete NAME | member PROJECT USER --role R
+           users and projects of the mesh (\`dstackd user --help\`)
 
 Options:
   -h, --help     show this help
@@ -283,6 +286,7 @@ export async function main (argv: string[]): Promise<number> {
   if (command === 'status') return await status(rest)
   if (command === 'token') return await token(rest)
   if (command === 'stop') return await stop(rest)
+  if (command === 'user' || command === 'project') return await (await import('./users-cli.ts')).manage(command, rest, { dataDirOf, callLocal })
   if (command === 'join') {
     const [joinToken, ...more] = rest
     if (joinToken === undefined || joinToken.startsWith('-')) {

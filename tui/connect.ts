@@ -17,7 +17,7 @@ export interface GlobalOptions {
   project?: string
 }
 
-interface Project { name: string, url: string, token: string, default?: boolean }
+export interface Project { name: string, url: string, token: string, default?: boolean }
 
 export function configPath (): string {
   return join(homedir(), '.dstack', 'config.yml')
@@ -27,7 +27,7 @@ export function defaultDataDir (): string {
   return process.env.DSTACKD_DATA_DIR ?? join(homedir(), '.dstack', 'dstackd')
 }
 
-async function readProjects (): Promise<Project[]> {
+export async function readProjects (): Promise<Project[]> {
   let text: string
   try {
     text = await readFile(configPath(), 'utf8')
@@ -114,11 +114,13 @@ export async function connect (g: GlobalOptions): Promise<ApiClient> {
   const wanted = g.project ?? process.env.DSTACK_PROJECT
   let url = g.url ?? process.env.DSTACK_URL
   let token = g.token ?? process.env.DSTACK_TOKEN
+  // The project every call is for (the daemon refuses the projects the token's user is not in).
+  let projectName = wanted
   if (!url) {
     const projects = await readProjects()
     const project = wanted ? projects.find(p => p.name === wanted) : projects.find(p => p.default) ?? projects[0]
     if (wanted && !project) throw new Error(`project ${wanted} is not in ${configPath()}`)
-    if (project) { url = project.url; token ??= project.token }
+    if (project) { url = project.url; token ??= project.token; projectName ??= project.name }
   }
   const dataDir = defaultDataDir()
   const defaultSocket = socketPathOf(dataDir)
@@ -131,7 +133,7 @@ export async function connect (g: GlobalOptions): Promise<ApiClient> {
     throw new Error(`${url} is a mesh address: only dstackd hosts speak the mesh (a client would need its swarm key); use the socket of a node on this host, or run dstack on one of the mesh's hosts (ssh:// URLs for remote nodes come next)`)
   }
   token ??= await localToken(url)
-  const attempt = async () => connectApi({ socketPath: url!, token: token ?? '', timeoutMs: 5000 })
+  const attempt = async () => connectApi({ socketPath: url!, token: token ?? '', project: projectName, timeoutMs: 5000 })
   try {
     return await attempt()
   } catch (err) {

@@ -22,12 +22,13 @@ Commands:
   fleet       fleets and their instances
   event       the audit stream
   artifacts   list or download a workflow run's artifacts
+  project     the projects of ~/.dstack/config.yml: list, add, delete, set-default
   validate    check configuration files (no daemon needed)
 
 Options:
   --url SOCKET     the daemon's socket (default ~/.dstack/dstackd/api.sock; env DSTACK_URL)
   --token TOKEN    the user token (env DSTACK_TOKEN; a local socket's token is found by itself)
-  --project NAME   a project of ~/.dstack/config.yml (env DSTACK_PROJECT)
+  --project NAME   the project (default: config.yml's default; env DSTACK_PROJECT)
   -h, --help       show this help (also: dstack COMMAND --help)
   -v, --version    print the version`
 
@@ -43,7 +44,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   fleet: async () => (await import('./commands/fleet.ts')).fleet,
   event: async () => (await import('./commands/event.ts')).event,
   artifacts: async () => (await import('./commands/artifacts.ts')).artifacts,
-  validate: async () => (await import('./commands/validate.ts')).validate
+  validate: async () => (await import('./commands/validate.ts')).validate,
+  project: async () => (await import('./commands/project.ts')).project
 }
 
 /** Takes --url, --token and --project out of argv (before any `--`), wherever they stand. */
