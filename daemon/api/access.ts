@@ -126,6 +126,22 @@ export interface AccessControl {
   guard (table: Record<string, { access: Access }>, scoped: (p: Principal) => Handlers, global: Handlers): Handlers
 }
 
+/**
+ * A stream's items go out only while its caller may still see them: a token rotated or
+ * deleted, or a membership removed, ends the stream (`logs -f`, `ps -w`) at its next item.
+ */
+function checkedStream (result: unknown, check: () => unknown): unknown {
+  if (result instanceof Promise) return result.then(r => checkedStream(r, check))
+  if (result === null || typeof result !== 'object' || !(Symbol.asyncIterator in result)) return result
+  const items = result as AsyncIterable<unknown>
+  return (async function * () {
+    for await (const item of items) {
+      check()
+      yield item
+    }
+  })()
+}
+
 /** Handler sets kept for (user, project) pairs; beyond this many the oldest go. */
 const MAX_SCOPES = 256
 
@@ -166,11 +182,16 @@ export function createAccess (opts: AccessOptions): AccessControl {
         const own = Object.hasOwn(global, name)
         out[name] = (params: unknown, ctx: HandlerContext) => {
           if (ctx.caller === undefined) throw new RpcError('unauthenticated', 'no credentials')
-          const p = principal(ctx.caller as Caller)
-          authorize(opts.state(), method.access, p)
+          const caller = ctx.caller as Caller
+          const check = (): Principal => {
+            const p = principal(caller)
+            authorize(opts.state(), method.access, p)
+            return p
+          }
+          const p = check()
           const handler: Handler | undefined = own ? global[name] : handlersOf(p)[name]
           if (handler === undefined) throw new RpcError('unknown_method', `unknown method "${name}"`)
-          return handler(params, { ...ctx, caller: p })
+          return checkedStream(handler(params, { ...ctx, caller: p }), check)
         }
       }
       return out

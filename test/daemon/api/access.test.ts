@@ -19,7 +19,13 @@ let access: AccessControl
 let api: Handlers
 
 // The project-scoped handlers: what a call of `runs.list` would be scoped to.
-const scoped = (p: Principal): Handlers => ({ 'runs.list': () => ({ project: p.project, user: p.user }), 'mesh.token': () => ({ token: 'join' }) })
+let gate: Promise<void> = Promise.resolve()
+const scoped = (p: Principal): Handlers => ({
+  'runs.list': () => ({ project: p.project, user: p.user }),
+  'mesh.token': () => ({ token: 'join' }),
+  // A stream that gives one item, then another once `gate` opens.
+  'runs.watch': async () => (async function * () { yield 1; await gate; yield 2 })()
+})
 
 test.before(async () => {
   store = await openStore({ storage: memoryStorage(), transport: memoryNetwork().transport('a'), bootstrap: true, tickMs: 10, electionTicks: 5, proposeTimeoutMs: 3000 })
@@ -93,6 +99,19 @@ test('rotating a token: the old one fails at the next call, even on an open sess
   assert.equal(await call(fresh, 'runs.list', null, 'team'), { project: 'team', user: 'dave' })
   // Only an admin rotates someone else's.
   assert.match((await refusal(call(fresh, 'users.rotate_token', { name: 'alice' }, 'team'))).message, /needs a global admin/)
+})
+
+test('a stream ends at its next item once its caller\'s token was rotated', async () => {
+  const { token } = await call(LOCAL, 'users.create', { name: 'gina', project: 'team' })
+  let open!: () => void
+  gate = new Promise(resolve => { open = resolve })
+  const stream = (await call(token, 'runs.watch', null, 'team')) as AsyncIterable<number>
+  const it = stream[Symbol.asyncIterator]()
+  assert.equal(await it.next(), { value: 1, done: false })
+  await call(LOCAL, 'users.rotate_token', { name: 'gina' })
+  open()
+  const err = await refusal(it.next())
+  assert.is(err.code, 'unauthenticated')
 })
 
 test('a deleted user\'s token stops working; the user leaves every project', async () => {
