@@ -8,8 +8,20 @@ import { chown, cp, mkdir, readdir, rm, stat, symlink } from 'node:fs/promises'
 import { dirname, join, relative, sep } from 'node:path'
 import type { Run } from '../state/types.ts'
 
-export function artifactsDir (dataDir: string, runName: string): string {
-  return join(dataDir, 'artifacts', runName)
+/** A run's project and name: what its artifacts are kept by. */
+type RunRef = Pick<Run, 'project' | 'name'>
+
+/**
+ * Where a project's artifacts and caches go under `base`: `main`'s where they always were,
+ * another project's under projects/<name>/, so two projects never share a run's artifacts
+ * or a workflow's cache.
+ */
+function projectDir (base: string, project: string): string {
+  return project === 'main' ? base : join(base, 'projects', project)
+}
+
+export function artifactsDir (dataDir: string, run: RunRef): string {
+  return join(projectDir(dataDir, run.project), 'artifacts', run.name)
 }
 
 function inside (root: string, path: string): string {
@@ -27,7 +39,7 @@ async function link (target: string, at: string, owner?: { uid: number, gid: num
   await symlink(target, at, 'dir')
 }
 
-const liveArtifactsDir = (areaDir: string, run: Run) => join(areaDir, 'artifacts', run.name)
+const liveArtifactsDir = (areaDir: string, run: Run) => artifactsDir(areaDir, run)
 
 export async function prepareArtifacts (areaDir: string, run: Run, workingDir: string, owner?: { uid: number, gid: number }): Promise<void> {
   const wf = run.spec.workflow
@@ -35,7 +47,7 @@ export async function prepareArtifacts (areaDir: string, run: Run, workingDir: s
   for (const a of wf.artifacts) {
     if (a.mount) await link(inside(liveArtifactsDir(areaDir, run), a.path), inside(workingDir, a.path), owner)
   }
-  for (const c of wf.cache) await link(inside(join(areaDir, 'cache', wf.name), c.path), inside(workingDir, c.path), owner)
+  for (const c of wf.cache) await link(inside(join(projectDir(areaDir, run.project), 'cache', wf.name), c.path), inside(workingDir, c.path), owner)
 }
 
 export async function saveArtifacts (dataDir: string, areaDir: string, run: Run, workingDir: string): Promise<void> {
@@ -46,15 +58,15 @@ export async function saveArtifacts (dataDir: string, areaDir: string, run: Run,
     const exists = await stat(from).then(s => s.isDirectory(), () => false)
     // Links stay links (and are never listed or served): a job must not make dstackd copy
     // what the job itself cannot read.
-    if (exists) await cp(from, inside(artifactsDir(dataDir, run.name), a.path), { recursive: true, dereference: false })
+    if (exists) await cp(from, inside(artifactsDir(dataDir, run), a.path), { recursive: true, dereference: false })
   }
 }
 
 export interface ArtifactFile { path: string, size: number }
 
 /** Every file saved for a run, relative to its artifacts folder. */
-export async function listArtifacts (dataDir: string, runName: string): Promise<ArtifactFile[]> {
-  const root = artifactsDir(dataDir, runName)
+export async function listArtifacts (dataDir: string, run: RunRef): Promise<ArtifactFile[]> {
+  const root = artifactsDir(dataDir, run)
   const out: ArtifactFile[] = []
   async function walk (dir: string): Promise<void> {
     const entries = await readdir(dir, { withFileTypes: true }).catch(() => [])

@@ -355,16 +355,16 @@ export function createHandlers (deps: HandlerDeps): Handlers {
 
     async 'artifacts.list' (p) {
       const run = mustFindRun(state(), project, p.run)
-      return { run: run.name, files: await listArtifacts(deps.dataDir, run.name) }
+      return { run: run.name, files: await listArtifacts(deps.dataDir, run) }
     },
 
     'artifacts.read' (p, ctx) {
       const run = mustFindRun(state(), project, p.run)
       const path = p.path
       return (async function * () {
-        const files = await listArtifacts(deps.dataDir, run.name)
+        const files = await listArtifacts(deps.dataDir, run)
         if (!files.some(f => f.path === path)) throw new RpcError('not_found', `run ${run.name} has no artifact ${path}`)
-        const fh = await open(join(artifactsDir(deps.dataDir, run.name), path), 'r')
+        const fh = await open(join(artifactsDir(deps.dataDir, run), path), 'r')
         try {
           const buf = Buffer.alloc(256 * 1024)
           for (;;) {
