@@ -11,6 +11,7 @@ import { dstack, newHome, runBin, ROOT, startDaemon, writeConfig, type Daemon } 
 import { waitFor } from '../poll.ts'
 
 let d: Daemon
+let second: Daemon | undefined
 let work: string
 let socket: string
 let alice: string
@@ -46,6 +47,7 @@ test.before(async () => {
 })
 
 test.after(async () => {
+  await second?.cleanup()
   await d?.cleanup()
   await rm(work, { recursive: true, force: true })
 })
@@ -129,6 +131,25 @@ test('dstack project add/list/set-default/delete keep config.yml in dstack\'s fo
   const del = await client(['project', 'delete', '--name', 'team', '-y'])
   assert.is(del.code, 0, del.stderr)
   assert.equal(parse(await readFile(join(env.HOME!, '.dstack', 'config.yml'), 'utf8')), { projects: [] })
+})
+
+test('users and projects are the mesh\'s: a joined host takes the same tokens and refuses the same projects', async () => {
+  const joinToken = await dstackd('token')
+  assert.is(joinToken.code, 0, joinToken.stderr)
+  second = await startDaemon({ name: 'e2e-second', args: ['--join', joinToken.stdout.trim()] })
+  const there = join(second.dataDir, 'api.sock')
+  const on = async (token: string, project: string, args: string[]) =>
+    await dstack(second!, args, { env: { DSTACK_URL: there, DSTACK_TOKEN: token, DSTACK_PROJECT: project } })
+  const ps = await waitFor(async () => { const r = await on(alice, 'team', ['ps', '-a', '--json']); return r.code === 0 ? r : null }, { what: 'the joined host to know alice' })
+  assert.equal(JSON.parse(ps.stdout).runs.map((r: { name: string }) => r.name), ['teamrun'])
+  const refused = await on(alice, 'main', ['ps'])
+  assert.is(refused.code, 1)
+  assert.match(refused.stderr, REFUSED)
+  // The first admin's token is the founder's DIR/token, on every host.
+  const founder = (await readFile(join(d.dataDir, 'token'), 'utf8')).trim()
+  const admin = await on(founder, 'main', ['ps', '-a', '--json'])
+  assert.is(admin.code, 0, admin.stderr)
+  assert.ok(JSON.parse(admin.stdout).runs.some((r: { name: string }) => r.name === 'mainrun'))
 })
 
 test('rotate-token: the old token is refused at once, the new one works', async () => {
