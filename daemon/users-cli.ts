@@ -10,7 +10,7 @@ export const USERS_HELP = `Users and projects (through the dstackd of DIR, with 
   user list [--json]      every user, with their projects and roles
   user delete NAME        the user and its token are gone at once, on every host
   user rotate-token NAME  a new token for the user; the old one stops working at once
-  project add NAME        make a project (its runs and fleets are its members' only)
+  project add NAME        make a project (its runs are its members' only)
   project list [--json]   every project, with its members
   project delete NAME     a project with no active runs
   project member PROJECT USER (--role admin|manager|user | --remove)

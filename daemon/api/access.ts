@@ -55,7 +55,8 @@ function userByHash (state: State, hash: string): string | undefined {
 
 /** The same words whether the project exists or not: a refusal never tells another project's name exists. */
 export function notMember (project: string): RpcError {
-  return new RpcError('forbidden', `project ${project}: not found or you are not a member`)
+  const shown = project.length > 64 ? `${project.slice(0, 64)}…` : project
+  return new RpcError('forbidden', `project ${JSON.stringify(shown).slice(1, -1)}: not found or you are not a member`)
 }
 
 /** The caller's role in a project: a global admin administers every project there is. */
