@@ -17,6 +17,7 @@ import { startAutopilot } from '../mesh/autopilot.ts'
 import { startPresence } from '../mesh/presence.ts'
 import { normalizeGpuName, snapGpuMemoryGib, type Offer } from './config/index.ts'
 import { startAgent } from './agent/index.ts'
+import type { ImageTable } from './agent/images.ts'
 import { prepareJobsArea } from './agent/jobs-area.ts'
 import { createHandlers, type ClusterInfo } from './api/handlers.ts'
 import { startPeerServices } from './api/peers.ts'
@@ -51,6 +52,8 @@ export interface NodeOptions {
   retention?: Retention
   /** Where job directories go: outside the data dir (default DATA_DIR-jobs; see daemon/agent/jobs-area.ts). */
   jobsDir?: string
+  /** Which image a container job runs in when it names none (agent/images.ts; default dstack's). */
+  images?: ImageTable
   /** The node's log: each part of it logs through a `child` named for the part. */
   log: Log
 }
@@ -183,7 +186,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     closers.push(() => peers.close())
 
     const agent = startAgent({
-      store, runtime, area, node: self, dataDir, log: log.child('agent'),
+      store, runtime, area, node: self, dataDir, log: log.child('agent'), images: opts.images,
       hostGpus: inventory.gpus.map(g => ({ vendor: g.vendor, index: g.index })),
       fetchCode: (run, dir) => peers.fetchCode(run.spec.code_node!, run.id, dir)
     })

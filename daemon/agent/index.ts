@@ -12,6 +12,7 @@ import type { ApplyResult, Command, Compacted } from '../state/machine.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Job, JobSubmission, Run, State } from '../state/types.ts'
 import { saveArtifacts } from './artifacts.ts'
+import type { ImageTable } from './images.ts'
 import { jobWorkingDir, type HostGpu } from './environment.ts'
 import type { JobsArea } from './jobs-area.ts'
 import { prepareWorkspace } from './workspace.ts'
@@ -32,6 +33,8 @@ export interface AgentOptions {
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void
   /** Seconds a stopped job gets between SIGINT and SIGKILL (dstack's runner waits 10 s). */
   stopGraceSeconds?: number
+  /** The images container jobs run in when they name none (chooseImage; default dstackImageTable()). */
+  images?: ImageTable
 }
 
 export interface Agent {
