@@ -75,6 +75,11 @@ export interface JobSubmission {
   waiting_reason: string | null
   /** The runtime's word on cgroup limits, for `ps -v`. */
   limits_note: string | null
+  /**
+   * While `pulling`: how far the image pull is, in dstack's words (`12/30/45MB`, SPEC §3.3);
+   * null otherwise. Absent in states from before this field.
+   */
+  progress?: string | null
 }
 
 export interface Job {
