@@ -18,6 +18,8 @@ import { startPresence } from '../mesh/presence.ts'
 import { normalizeGpuName, snapGpuMemoryGib, type Offer } from './config/index.ts'
 import { startAgent } from './agent/index.ts'
 import type { ImageTable } from './agent/images.ts'
+import { sealerOf } from './agent/registry-auth.ts'
+import { readSwarmKey } from '../mesh/keys.ts'
 import { prepareJobsArea } from './agent/jobs-area.ts'
 import { createHandlers, type ClusterInfo } from './api/handlers.ts'
 import { startPeerServices } from './api/peers.ts'
@@ -158,6 +160,10 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
   // connections eventually (each ping is a new stream: a cost every host pays per peer).
   const mesh = await createMesh({ dataDir, listen, join: opts.join, mdns: opts.mdns, maxFrameBytes: MESH_MAX_FRAME_BYTES, pingIntervalMs: 30_000, maxPeers: MESH_PEERS, log: message => meshLog.warn(message) })
   const self = mesh.peerId
+  // registry_auth travels in the Raft log sealed with a key only the mesh's members hold.
+  const swarmKey = await readSwarmKey(dataDir)
+  if (swarmKey === undefined) throw new Error(`no swarm key in ${dataDir} after joining the mesh`)
+  const sealer = sealerOf(swarmKey)
   const closers: Array<() => Promise<void> | void> = [() => mesh.stop()]
   const closeAll = async () => { for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {}) }
   try {
@@ -186,7 +192,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     closers.push(() => peers.close())
 
     const agent = startAgent({
-      store, runtime, area, node: self, dataDir, log: log.child('agent'), images: opts.images,
+      store, runtime, area, node: self, dataDir, log: log.child('agent'), images: opts.images, sealer,
       hostGpus: inventory.gpus.map(g => ({ vendor: g.vendor, index: g.index })),
       fetchCode: (run, dir) => peers.fetchCode(run.spec.code_node!, run.id, dir)
     })
@@ -275,7 +281,8 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
         store, dataDir, node: self, project: 'main', user: 'admin', version: VERSION,
         logs: (node, submission, o) => peers.logs(node, submission, o),
         cluster,
-        joinToken: () => mesh.joinToken()
+        joinToken: () => mesh.joinToken(),
+        sealer
       }),
       log: event => { const { event: what, ...fields } = event as { event?: unknown }; apiLog.warn(String(what ?? 'api'), fields) }
     })

@@ -14,6 +14,7 @@ import type { StateStore } from '../state/store.ts'
 import type { Job, JobSubmission, Run, State } from '../state/types.ts'
 import { saveArtifacts } from './artifacts.ts'
 import type { ImageTable } from './images.ts'
+import type { Sealer } from './registry-auth.ts'
 import { jobWorkingDir, type HostGpu } from './environment.ts'
 import type { JobsArea } from './jobs-area.ts'
 import { prepareWorkspace } from './workspace.ts'
@@ -36,6 +37,8 @@ export interface AgentOptions {
   stopGraceSeconds?: number
   /** The images container jobs run in when they name none (chooseImage; default dstackImageTable()). */
   images?: ImageTable
+  /** Opens a job's sealed registry_auth (job.spec.registry_auth) for the container's pull. */
+  sealer?: Sealer
 }
 
 export interface Agent {

@@ -39,6 +39,8 @@ export interface JobSpec {
   retry: Retry | false
   ports: Array<{ local_port: number | null, container_port: number }>
   image: string | null
+  /** registry_auth, resolved and sealed with the mesh's key (agent/registry-auth.ts): open it only to pull. */
+  registry_auth?: string | null
 }
 
 /** Where and with what a submission was placed. */
