@@ -55,7 +55,7 @@ const NOT_FOUND = /pull access denied|repository does not exist|manifest unknown
 export function pullFailure (image: string, engineMessage: string, auth: RegistryAuth | null | undefined, statusCode?: number): PullError {
   const registry = registryOf(image)
   const detail = engineMessage.replace(/^\(HTTP code \d+\)[^-]*- /, '').trim()
-  const say = (code: PullErrorCode, what: string) => new PullError(code, scrub(`cannot pull ${image}: ${what} (${detail})`, auth))
+  const say = (code: PullErrorCode, what: string) => new PullError(code, scrub(`could not pull image ${image}: ${what} (${detail})`, auth))
   if (UNREACHABLE.test(detail)) return say('registry_unreachable', `registry ${registry} unreachable from this host`)
   if (statusCode === 401 || AUTH_REFUSED.test(detail)) {
     return auth
@@ -85,6 +85,8 @@ export async function pullImage (docker: Dockerode, image: string, auth: Registr
     stream = await docker.pull(ref, options)
   } catch (err) {
     const e = err as { message?: string, statusCode?: number, json?: { message?: string } | null }
+    // No answer at all: the engine is the trouble, not the image (the caller says so).
+    if (e.statusCode === undefined) throw err
     throw pullFailure(image, e.json?.message ?? e.message ?? String(err), auth, e.statusCode)
   }
   const tracker = pullTracker()

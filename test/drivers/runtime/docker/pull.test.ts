@@ -31,7 +31,7 @@ test('a registry that cannot be reached: registry_unreachable, naming the image 
   const err = await failure(pullImage(docker, '127.0.0.1:1/dstackd-test/none:1', null))
   assert.instance(err, PullError)
   assert.is(err.code, 'registry_unreachable')
-  assert.match(err.message, /^cannot pull 127\.0\.0\.1:1\/dstackd-test\/none:1: registry 127\.0\.0\.1:1 unreachable from this host \(.*connection refused.*\)$/)
+  assert.match(err.message, /^could not pull image 127\.0\.0\.1:1\/dstackd-test\/none:1: registry 127\.0\.0\.1:1 unreachable from this host \(.*connection refused.*\)$/)
 })
 
 test('with registry_auth the password appears nowhere in the error', async () => {
