@@ -7,6 +7,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
 import type { RunConfiguration } from '../config/index.ts'
 import { interpolate, templateReferences } from '../config/interpolate.ts'
+import type { JobSpec } from '../state/types.ts'
 
 export interface RegistryAuth { username: string, password: string }
 
@@ -95,4 +96,14 @@ export function registryAuthFor (c: RunConfiguration, given: RegistryAuth | null
   }
   if (out.username === '' || out.password === '') throw new Error(`registry_auth.${out.username === '' ? 'username' : 'password'} is empty`)
   return out
+}
+
+/**
+ * The agent's part: a job's credentials for its ContainerSpec (`registryAuth`), opened from
+ * its spec; null when it has none. Throws when it has some and this host cannot open them.
+ */
+export function registryAuthOfJob (spec: Pick<JobSpec, 'registry_auth'>, sealer: Sealer | undefined): RegistryAuth | null {
+  if (!spec.registry_auth) return null
+  if (!sealer) throw new Error('the job has registry_auth, and this agent was given no sealer to open it')
+  return sealer.open(spec.registry_auth)
 }

@@ -4,7 +4,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { randomBytes } from 'node:crypto'
 import { parseConfiguration, type RunConfiguration } from '../../../daemon/config/index.ts'
-import { redactRegistryAuth, registryAuthFor, resolveRegistryAuth, sealerOf } from '../../../daemon/agent/registry-auth.ts'
+import { redactRegistryAuth, registryAuthFor, registryAuthOfJob, resolveRegistryAuth, sealerOf } from '../../../daemon/agent/registry-auth.ts'
 
 const PASSWORD = 'Pa55-w0rd$ecret'
 const config = (auth: string) => parseConfiguration(`type: task\ncommands: ["true"]\nregistry_auth:\n${auth}`) as RunConfiguration
@@ -62,6 +62,14 @@ test('the daemon: literal values without a client\'s resolution, secrets refused
   const empty = config('  username: ${{ env.U }}\n  password: x\n')
   assert.throws(() => registryAuthFor(empty, resolveRegistryAuth(empty, { U: '' })), /^registry_auth\.username is empty$/)
   assert.is(registryAuthFor(parseConfiguration('type: task\ncommands: ["true"]') as RunConfiguration, { username: 'x', password: 'y' }), null, 'no registry_auth in the configuration: none')
+})
+
+test('the agent opens a job\'s credentials for its container; none without registry_auth', () => {
+  const s = sealerOf(randomBytes(32))
+  assert.equal(registryAuthOfJob({ registry_auth: s.seal({ username: 'u', password: PASSWORD }) }, s), { username: 'u', password: PASSWORD })
+  assert.is(registryAuthOfJob({}, s), null)
+  assert.is(registryAuthOfJob({ registry_auth: null }, undefined), null)
+  assert.throws(() => registryAuthOfJob({ registry_auth: s.seal({ username: 'u', password: PASSWORD }) }, undefined), /no sealer/)
 })
 
 test.run()
