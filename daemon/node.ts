@@ -17,6 +17,9 @@ import { startAutopilot } from '../mesh/autopilot.ts'
 import { startPresence } from '../mesh/presence.ts'
 import { normalizeGpuName, snapGpuMemoryGib, type Offer } from './config/index.ts'
 import { startAgent } from './agent/index.ts'
+import type { ImageTable } from './agent/images.ts'
+import { sealerOf } from './agent/registry-auth.ts'
+import { readSwarmKey } from '../mesh/keys.ts'
 import { prepareJobsArea } from './agent/jobs-area.ts'
 import { createAccess, hashToken } from './api/access.ts'
 import { createHandlers, type ClusterInfo } from './api/handlers.ts'
@@ -55,6 +58,8 @@ export interface NodeOptions {
   retention?: Retention
   /** Where job directories go: outside the data dir (default DATA_DIR-jobs; see daemon/agent/jobs-area.ts). */
   jobsDir?: string
+  /** Which image a container job runs in when it names none (agent/images.ts; default dstack's). */
+  images?: ImageTable
   /** The node's log: each part of it logs through a `child` named for the part. */
   log: Log
 }
@@ -159,6 +164,10 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
   // connections eventually (each ping is a new stream: a cost every host pays per peer).
   const mesh = await createMesh({ dataDir, listen, join: opts.join, mdns: opts.mdns, maxFrameBytes: MESH_MAX_FRAME_BYTES, pingIntervalMs: 30_000, maxPeers: MESH_PEERS, log: message => meshLog.warn(message) })
   const self = mesh.peerId
+  // registry_auth travels in the Raft log sealed with a key only the mesh's members hold.
+  const swarmKey = await readSwarmKey(dataDir)
+  if (swarmKey === undefined) throw new Error(`no swarm key in ${dataDir} after joining the mesh`)
+  const sealer = sealerOf(swarmKey)
   const closers: Array<() => Promise<void> | void> = [() => mesh.stop()]
   const closeAll = async () => { for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {}) }
   try {
@@ -187,7 +196,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     closers.push(() => peers.close())
 
     const agent = startAgent({
-      store, runtime, area, node: self, dataDir, log: log.child('agent'),
+      store, runtime, area, node: self, dataDir, log: log.child('agent'), images: opts.images, sealer,
       hostGpus: inventory.gpus.map(g => ({ vendor: g.vendor, index: g.index })),
       fetchCode: (run, dir) => peers.fetchCode(run.spec.code_node!, run.id, dir)
     })
@@ -282,7 +291,8 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
         store, dataDir, node: self, project: caller.project, user: caller.user, admin: caller.global_role === 'admin', version: VERSION,
         logs: (node, submission, o) => peers.logs(node, submission, o),
         cluster,
-        joinToken: () => mesh.joinToken()
+        joinToken: () => mesh.joinToken(),
+        sealer
       }), createUserHandlers(store)),
       log: event => { const { event: what, ...fields } = event as { event?: unknown }; apiLog.warn(String(what ?? 'api'), fields) }
     })

@@ -6,12 +6,15 @@ import { readdir, rm, stat } from 'node:fs/promises'
 import { constants } from 'node:os'
 import { join } from 'node:path'
 import { isJobExit, type JobExit, type Runtime } from '../../drivers/runtime/index.ts'
+import { progressThrottle } from '../../drivers/runtime/docker/pull-progress.ts'
 import { activeJobs } from '../state/active.ts'
 import { isFinal, latest } from '../state/lifecycle.ts'
 import type { ApplyResult, Command, Compacted } from '../state/machine.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Job, JobSubmission, Run, State } from '../state/types.ts'
 import { saveArtifacts } from './artifacts.ts'
+import type { ImageTable } from './images.ts'
+import type { Sealer } from './registry-auth.ts'
 import { jobWorkingDir, type HostGpu } from './environment.ts'
 import type { JobsArea } from './jobs-area.ts'
 import { prepareWorkspace } from './workspace.ts'
@@ -32,6 +35,10 @@ export interface AgentOptions {
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void
   /** Seconds a stopped job gets between SIGINT and SIGKILL (dstack's runner waits 10 s). */
   stopGraceSeconds?: number
+  /** The images container jobs run in when they name none (chooseImage; default dstackImageTable()). */
+  images?: ImageTable
+  /** Opens a job's sealed registry_auth (job.spec.registry_auth) for the container's pull. */
+  sealer?: Sealer
 }
 
 export interface Agent {
@@ -43,6 +50,12 @@ export interface Agent {
 type Local = { job: Job, sub: JobSubmission, stopping: 'stop' | 'kill' | null, exited: boolean }
 
 const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false)
+
+/** Placed here and not started yet: `pulling` is part of starting (its image comes first). */
+const notStarted = (sub: JobSubmission): boolean => sub.status === 'provisioning' || sub.status === 'pulling'
+
+/** Pull progress goes into the replicated log no more often than this. */
+const PROGRESS_REPORT_MS = 1000
 
 /** Between two tries of a report that could not be recorded (no leader: a partition, say). */
 const REPORT_RETRY_MS = [250, 500, 1000, 2000, 5000]
@@ -187,13 +200,18 @@ export function startAgent (opts: AgentOptions): Agent {
         state: store.state, run, job, sub, dir, dataDir: opts.dataDir, area: opts.area, node,
         hostGpus: opts.hostGpus, fetchCode: opts.fetchCode, onHost: runtime.name === 'process'
       })
+      // An image pull shows as `pulling` with its progress, recorded at most once a second.
+      let pulling = true
+      const pull = progressThrottle(text => {
+        if (pulling) void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'pulling', progress: text })
+      }, PROGRESS_REPORT_MS)
       const started = await runtime.start({
         id: sub.id,
         dir,
         ...ws,
         limits: limitsOf(job),
         maxDurationSec: job.spec.max_duration === 'off' ? null : job.spec.max_duration
-      })
+      }, { progress: text => pull.push(text) }).finally(() => { pulling = false })
       if (isJobExit(started)) { await failed(started.message ?? 'the command could not be started'); return }
       running.set(sub.id, { job, sub, stopping: null, exited: false })
       opts.log('info', 'job started', { job: job.spec.job_name, submission: sub.id, pid: started.pid, term: sub.placement?.term, index: sub.placement?.index })
@@ -227,7 +245,7 @@ export function startAgent (opts: AgentOptions): Agent {
     const state = store.state
     for (const { run, job, sub } of mine(state)) {
       const local = running.get(sub.id)
-      if (sub.status === 'provisioning' && !local && !starting.has(sub.id)) {
+      if (notStarted(sub) && !local && !starting.has(sub.id)) {
         if (startupAllows(state, run, job)) void start(run, job, sub)
       }
       else if (sub.status === 'terminating' && local) void stop(local, sub.termination_reason === 'aborted_by_user' ? 'kill' : 'stop')
@@ -259,18 +277,18 @@ export function startAgent (opts: AgentOptions): Agent {
           exitCode: null, signal: null, reason: 'lost', finishedAt: Date.now(), message: `could not re-adopt the job after a restart: ${(err as Error).message}`
         }))
         if (found === null) {
-          if (sub.status !== 'provisioning' && !isFinal(sub.status)) void report(job, sub, { exitCode: null, signal: null, reason: 'lost', finishedAt: Date.now(), message: 'the job was not found on this host after a restart' })
+          if (!notStarted(sub) && !isFinal(sub.status)) void report(job, sub, { exitCode: null, signal: null, reason: 'lost', finishedAt: Date.now(), message: 'the job was not found on this host after a restart' })
           continue
         }
         if (!isJobExit(found)) {
           running.set(sub.id, { job, sub, stopping: null, exited: false })
           opts.log('info', 'job re-adopted', { job: job.spec.job_name, submission: sub.id, pid: found.pid })
-          if (sub.status === 'provisioning') void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running' })
+          if (notStarted(sub)) void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running' })
           void follow(run, job, sub)
         } else if (!isFinal(sub.status)) {
           opts.log('info', 'job ended while dstackd was down', { job: job.spec.job_name, reason: found.reason })
           // It ran (its output is there) even if its start was never recorded.
-          if (sub.status === 'provisioning' && found.reason !== 'lost') void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running' })
+          if (notStarted(sub) && found.reason !== 'lost') void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running' })
           if (run.spec.workflow) await save(run, job, sub).catch(() => undefined)
           await report(job, sub, found)
         }

@@ -23,6 +23,7 @@ import type { Handlers } from '../../mesh/rpc/server.ts'
 import { eventVisible } from './access.ts'
 import { bindMethods, type ParamsOf } from './methods.ts'
 import { checkUpdate } from './update.ts'
+import { redactRegistryAuth, registryAuthFor, type Sealer } from '../agent/registry-auth.ts'
 import { fleetView, jobView, offerView, runView, type ClusterInfo, type OfferView, type Plan, type Rejection, type RunView } from './views.ts'
 
 export type { ClusterInfo } from './views.ts'
@@ -42,6 +43,8 @@ export interface HandlerDeps {
   /** The caller is a global admin: the audit stream shows users' events too. */
   admin?: boolean
   version: string
+  /** Seals registry_auth for the job specs (agent/registry-auth.ts). */
+  sealer: Sealer
 }
 
 function bad (message: string): never {
@@ -133,7 +136,15 @@ export function createHandlers (deps: HandlerDeps): Handlers {
   const state = () => store.state
 
   async function submit (p: ParamsOf<'runs.submit'>): Promise<{ run: RunView, action: 'submitted' | 'updated' | 'unchanged' }> {
-    const configuration = configurationOf(p.configuration)
+    const submitted = configurationOf(p.configuration)
+    let registryAuth
+    try {
+      registryAuth = registryAuthFor(submitted, p.registry_auth)
+    } catch (err) {
+      bad((err as Error).message)
+    }
+    // Kept and shown without a literal password; the credentials go to the jobs sealed.
+    const configuration = redactRegistryAuth(submitted)
     const jobEnv = p.env ?? {}
     for (const [k, v] of Object.entries(jobEnv)) if (/\$\{\{\s*secrets\./.test(v)) bad(`env.${k} uses a secret: secrets are not available yet`)
     const name = configuration.name ?? p.name ?? null
@@ -151,6 +162,7 @@ export function createHandlers (deps: HandlerDeps): Handlers {
     let specs
     try {
       specs = jobSpecsFor(configuration, jobEnv)
+      if (registryAuth) { const sealed = deps.sealer.seal(registryAuth); specs = specs.map(s => ({ ...s, registry_auth: sealed })) }
     } catch (err) {
       throw new RpcError('invalid', (err as Error).message)
     }
@@ -176,7 +188,7 @@ export function createHandlers (deps: HandlerDeps): Handlers {
     },
 
     async 'runs.plan' (p): Promise<Plan> {
-      const configuration = configurationOf(p.configuration)
+      const configuration = redactRegistryAuth(configurationOf(p.configuration))
       const req = requirementsFor(configuration)
       const { offers, rejected } = offersFor(state(), req)
       const name = configuration.name
