@@ -94,6 +94,7 @@ class ProcessRuntime implements Runtime {
     const dir = job.dir
     return new Promise<JobInfo | JobExit>((resolvePromise, reject) => {
       let settled = false
+      let sent = false // the supervisor has the job
       let answered = false
       const settle = (err: Error | null, info?: JobInfo | JobExit) => {
         if (settled) return
@@ -126,14 +127,14 @@ class ProcessRuntime implements Runtime {
           void check().then(done => { if (!done) settle(new Error(`job ${spec.id}: the supervisor did not take the job (see ${this.link.logPath})`)) })
         } else if (f === null) {
           void check().then(done => {
-            if (!done && !answered && !this.link.connected()) settle(new Error(`job ${spec.id}: the supervisor went away before starting the command (see ${this.link.logPath})`))
+            if (!done && sent && !answered && !this.link.connected()) settle(new Error(`job ${spec.id}: the supervisor went away before starting the command (see ${this.link.logPath})`))
           })
         }
       })
       const timeout = setTimeout(() => {
         settle(new Error(`job ${spec.id}: the supervisor did not start the command within ${this.startTimeoutMs} ms (see ${this.link.logPath})`))
       }, this.startTimeoutMs)
-      this.link.start(dir).catch((err: Error) => settle(new Error(`job ${spec.id}: ${err.message}`)))
+      this.link.start(dir).then(() => { sent = true }, (err: Error) => settle(new Error(`job ${spec.id}: ${err.message}`)))
     })
   }
 
@@ -146,7 +147,7 @@ class ProcessRuntime implements Runtime {
     if (exit) { job.exit = exit; return exit }
     const runner = (await readJson<RunnerRecord>(join(dir, 'runner.json'))) ?? await this.runnerStartingUp(job)
     if (runner && 'reason' in runner) { job.exit = runner; return runner }
-    if (runner && supervisorAlive(runner)) {
+    if (runner && supervisorAlive(runner, dir)) {
       job.runner = runner
       this.link.connect().catch(() => {}) // its messages say when the job ends
       return infoOf(id, runner)
@@ -188,7 +189,7 @@ class ProcessRuntime implements Runtime {
         const runner = job.runner ?? await readJson<RunnerRecord>(join(job.dir, 'runner.json'))
         if (!runner) return // still starting: start says when it fails
         job.runner = runner
-        if (supervisorAlive(runner)) return
+        if (supervisorAlive(runner, job.dir)) return
         const late = await readJson<JobExit>(join(job.dir, 'exit.json'))
         if (done) return
         finish(late ?? await this.markLost(job, runner, LOST_UP))
@@ -292,7 +293,7 @@ class ProcessRuntime implements Runtime {
     const job = this.get(id)
     if (job.exit || fs.existsSync(join(job.dir, 'exit.json'))) return null
     const runner = job.runner ?? await readJson<RunnerRecord>(join(job.dir, 'runner.json'))
-    if (!runner || !supervisorAlive(runner)) return null
+    if (!runner || !supervisorAlive(runner, job.dir)) return null
     job.runner = runner
     let ticks = 0
     let rss = 0
@@ -339,7 +340,7 @@ class ProcessRuntime implements Runtime {
     const prev = await readJson<{ action: string }>(stopPath)
     if (!(req.action === 'stop' && prev?.action === 'kill')) await writeAtomic(stopPath, { ...req, at: Date.now() })
     // Signal only the live supervisor of this job: its pid may have been reused since it exited.
-    if (!supervisorAlive(runner)) return
+    if (!supervisorAlive(runner, job.dir)) return
     try { process.kill(runner.runnerPid, 'SIGUSR2') } catch {}
   }
 
@@ -482,9 +483,11 @@ function procStat (pid: number): string[] | null {
 
 /**
  * Whether the supervisor named in runner.json still runs: that pid, still a supervisor, started
- * when the record says (a pid is reused; a pid and a start time are not).
+ * when the record says (a pid is reused; a pid and a start time are not). A job started before
+ * the supervisor came (a host upgraded while it ran) names its own runner.js, whose last
+ * argument, or working dir, is the job's dir.
  */
-function supervisorAlive (r: RunnerRecord): boolean {
+function supervisorAlive (r: RunnerRecord, dir: string): boolean {
   const pid = r.runnerPid
   if (!Number.isInteger(pid) || pid <= 0) return false
   let argv: string[]
@@ -494,10 +497,19 @@ function supervisorAlive (r: RunnerRecord): boolean {
     if (fs.existsSync('/proc/self/stat')) return false
     try { process.kill(pid, 0); return true } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM' }
   }
+  if (argv.some(a => a.endsWith('runner.js'))) {
+    const last = argv[argv.length - 1] ?? ''
+    const own = last === '-' ? readlinkOrNull(`/proc/${pid}/cwd`) === dir : resolve(last) === dir
+    return own && procStat(pid)?.[0] !== 'Z'
+  }
   if (!argv.some(a => a.endsWith('supervisor.js'))) return false
   const f = procStat(pid)
   if (f === null || f[0] === 'Z') return false
   return r.runnerStart === undefined || Number(f[19]) === r.runnerStart
+}
+
+function readlinkOrNull (path: string): string | null {
+  try { return fs.readlinkSync(path) } catch { return null }
 }
 
 /** The job's processes: its process group and session (the command's pid) and its cgroups. */
