@@ -131,6 +131,7 @@ function startJob (dirIn, sock) {
 function newJob (dir) {
   let spec, logFd, idxFd, offset, t, slaveFd = -1, stream
   let pid = 0 // the command, once forked
+  let startedAt = 0
   let reason = null // set by stop, kill or the deadline
   let stopping = false
   let exited = null // { code, signal } once the command has exited
@@ -206,7 +207,7 @@ function newJob (dir) {
     }
     pid = t.pid
     terminals.add(t.fd)
-    const startedAt = Date.now()
+    startedAt = Date.now()
     // The supervisor holds the terminal's other end too, so that the command's exit never hangs
     // it up under a read: libuv takes a hang-up after a partial read for end-of-file and drops
     // what the kernel still holds. After the exit the supervisor lets go of its end and reads
@@ -324,9 +325,14 @@ function newJob (dir) {
   // background jobs their own groups) and whatever is left in its cgroups.
   function jobPids () {
     const pids = new Set()
+    // A process of the job's session or group was forked after the command, so its pid is
+    // higher, unless pids wrapped around meanwhile: the last pid handed out is then lower, or,
+    // for a job that ran long, may have gone all the way round. Otherwise older pids are
+    // skipped unread (each read costs; a trivial job's scan was a third of its CPU here).
+    const newerOnly = Date.now() - startedAt < 10_000 && lastPid() >= pid
     for (const name of fs.readdirSync('/proc')) {
       const c = name.charCodeAt(0)
-      if (c < 48 || c > 57) continue
+      if (c < 48 || c > 57 || (newerOnly && Number(name) < pid)) continue
       const f = procStat(name) // state ppid pgrp session …
       if (f && (Number(f[2]) === pid || Number(f[3]) === pid)) pids.add(Number(name))
     }
@@ -494,6 +500,11 @@ function newJob (dir) {
 function withoutOtherTerminals (argv) {
   if (terminals.size === 0 || !fs.existsSync('/bin/bash')) return argv
   return ['/bin/bash', '-c', `exec ${[...terminals].map(fd => `${fd}<&-`).join(' ')}; exec "$@"`, 'bash', ...argv]
+}
+
+/** The last pid the kernel handed out in this pid namespace, or 0 when unknown. */
+function lastPid () {
+  try { return Number(fs.readFileSync('/proc/sys/kernel/ns_last_pid', 'latin1')) || 0 } catch { return 0 }
 }
 
 /** The fields of /proc/PID/stat after the command name ([0] state, [1] ppid, [2] pgrp, [3] session, …), or null. */
