@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process'
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { bundleOptions, clientBundleOptions, RUNNER } from './bundle-options.js'
+import { bundleOptions, clientBundleOptions, SUPERVISOR } from './bundle-options.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const out = join(root, 'dist')
@@ -20,8 +20,8 @@ await Promise.all([
   build({ ...common, ...clientBundleOptions, entryPoints: { dstack: 'tui/main.ts' }, outExtension: { '.js': '.cjs' } })
 ])
 await mkdir(out, { recursive: true })
-// The job runner is started as its own process by path (next to the code that starts it).
-await copyFile(join(root, RUNNER), join(out, 'runner.js'))
+// The job supervisor is started as its own process by path (next to the code that starts it).
+await copyFile(join(root, SUPERVISOR), join(out, 'supervisor.js'))
 await writeFile(join(out, 'BUILT'), new Date().toISOString() + '\n')
 // The client's code cache (scripts/entry.js), made now so that the first command is fast too
 // and an installation nobody may write to has one: validating a configuration compiles the

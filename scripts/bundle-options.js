@@ -1,6 +1,6 @@
 // What every bundle of the two commands shares (scripts/build.js, scripts/gpu/build.js): ESM
 // split per entry point for Node 20, npm packages left external (native addons load from
-// node_modules), and the job runner beside the bundle, since it is started as a process by path.
+// node_modules), and the job supervisor beside the bundle, since it is started as a process by path.
 export const bundleOptions = {
   bundle: true,
   splitting: true,
@@ -29,5 +29,5 @@ export const clientBundleOptions = {
   banner: { js: "const __dstackModuleUrl = require('node:url').pathToFileURL(__filename).href;" }
 }
 
-/** The job runner, relative to the repository root: copy it next to the bundles as runner.js. */
-export const RUNNER = 'drivers/runtime/process/runner.js'
+/** The job supervisor, relative to the repository root: copy it next to the bundles as supervisor.js. */
+export const SUPERVISOR = 'drivers/runtime/process/supervisor.js'

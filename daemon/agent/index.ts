@@ -321,8 +321,8 @@ export function startAgent (opts: AgentOptions): Agent {
     for (const root of [opts.area.dir, join(opts.dataDir, 'jobs')]) {
       for (const entry of await readdir(root, { withFileTypes: true }).catch(() => [])) {
         const id = entry.name
-        // `home` is the job user's home (jobs-area.ts), not a job's.
-        if (entry.isDirectory() && id !== 'home' && !known.has(id) && !running.has(id) && !starting.has(id)) await removeDir(join(root, id))
+        // `home` is the job user's home (jobs-area.ts), `.supervisor` the runtime's: not jobs'.
+        if (entry.isDirectory() && id !== 'home' && !id.startsWith('.') && !known.has(id) && !running.has(id) && !starting.has(id)) await removeDir(join(root, id))
       }
     }
     for (const id of await readdir(join(opts.dataDir, 'code')).catch(() => [])) {

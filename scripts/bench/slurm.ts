@@ -15,7 +15,7 @@
 //          [--applies N (10 per round)] [--slurm-dir DIR] [--no-slurm] [--before DIR]
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import type { ApiClient } from '../../daemon/api/client.ts'
@@ -50,7 +50,7 @@ function timed (cmd: string, argv: string[], env: NodeJS.ProcessEnv): Promise<{ 
 /** A checkout under test: its daemon, and its `dstack` run as a program. */
 interface Side { label: string, root: string, d: Daemon, c: ApiClient, file: string, applyMs: number[], tp: number[], cpu: Cpu[] }
 
-/** CPU per job of the throughput runs (ms): the clients, the daemon, the job runners. */
+/** CPU per job of the throughput runs (ms): the clients, the daemon, what runs the jobs (runners or the supervisor, with the commands). */
 interface Cpu { client: number, daemon: number, runners: number }
 
 /**
@@ -63,6 +63,32 @@ async function cpuOf (pid: number | 'self'): Promise<{ own: number, children: nu
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number) // state is f[0]: utime is f[11]
   const tick = 1000 / 100 // USER_HZ
   return { own: (f[11]! + f[12]!) * tick, children: (f[13]! + f[14]!) * tick }
+}
+
+/**
+ * The CPU (ms) of a process's live children, each with what it reaped: the supervisor of the
+ * jobs, which lives on and so never shows in its daemon's reaped children.
+ */
+async function liveChildrenCpu (parent: number): Promise<Map<number, number>> {
+  const out = new Map<number, number>()
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'latin1')
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== parent) continue
+      const c = await cpuOf(Number(name))
+      out.set(Number(name), c.own + c.children)
+    } catch {} // gone meanwhile
+  }
+  return out
+}
+
+/** What the daemon's children used between two looks: those reaped (in full) and those still alive. */
+function childrenDelta (reaped0: number, reaped1: number, live0: Map<number, number>, live1: Map<number, number>): number {
+  let ms = reaped1 - reaped0
+  for (const [pid, cpu] of live1) ms += cpu - (live0.get(pid) ?? 0)
+  for (const [pid, cpu] of live0) if (!live1.has(pid)) ms -= cpu // reaped meanwhile: counted in full above
+  return ms
 }
 
 async function startSide (label: string, root: string): Promise<Side> {
@@ -87,7 +113,7 @@ async function dstack (side: Side, argv: string[]): Promise<number> {
 /** 200 × `dstack apply -d -y`, one after another, then until every run is done: jobs/s. */
 async function dstackThroughput (side: Side, round: number): Promise<number> {
   const prefix = `tp${round}-`
-  const [bench0, daemon0] = [await cpuOf('self'), await cpuOf(side.d.process.pid!)]
+  const [bench0, daemon0, live0] = [await cpuOf('self'), await cpuOf(side.d.process.pid!), await liveChildrenCpu(side.d.process.pid!)]
   const t0 = performance.now()
   for (let i = 0; i < JOBS; i++) await dstack(side, ['apply', '-f', side.file, '-d', '-y', '-n', `${prefix}${i}`])
   const bench1 = await cpuOf('self')
@@ -103,8 +129,9 @@ async function dstackThroughput (side: Side, round: number): Promise<number> {
   }
   const jobsPerSecond = JOBS / ((performance.now() - t0) / 1000)
   await sleep(1000) // the last runners reaped
-  const daemon1 = await cpuOf(side.d.process.pid!)
-  side.cpu.push({ client: (bench1.children - bench0.children) / JOBS, daemon: (daemon1.own - daemon0.own) / JOBS, runners: (daemon1.children - daemon0.children) / JOBS })
+  const [daemon1, live1] = [await cpuOf(side.d.process.pid!), await liveChildrenCpu(side.d.process.pid!)]
+  const runners = childrenDelta(daemon0.children, daemon1.children, live0, live1)
+  side.cpu.push({ client: (bench1.children - bench0.children) / JOBS, daemon: (daemon1.own - daemon0.own) / JOBS, runners: runners / JOBS })
   return jobsPerSecond
 }
 
@@ -174,7 +201,7 @@ try {
   for (const side of sides) {
     lines.push(`${side.label}: ${JOBS} tasks, one \`dstack apply -d -y\` each, then all done: ${median(side.tp).toFixed(1)} jobs/s (${side.tp.map(x => x.toFixed(1)).join(', ')})`)
     const cpu = (k: keyof Cpu) => f0(median(side.cpu.map(x => x[k])))
-    lines.push(`${side.label}: CPU per job of those: client ${cpu('client')} ms, daemon ${cpu('daemon')} ms, job runner ${cpu('runners')} ms`)
+    lines.push(`${side.label}: CPU per job of those: client ${cpu('client')} ms, daemon ${cpu('daemon')} ms, job runner or supervisor with the command ${cpu('runners')} ms`)
   }
   if (slurm.length > 0) {
     const s = slurm.map(x => x.throughput_oversub_jobs_per_s)

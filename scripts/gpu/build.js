@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds a self-contained copy of dstackd for a host where `npm install` cannot run (a GPU
 // machine with no network): .scratch/gpu/app/ with dist/ (dstack, dstackd, inventory bundles, the
-// drivers/host test suite, and the job runner) and the npm packages they keep external, pruned to
+// drivers/host test suite, and the job supervisor) and the npm packages they keep external, pruned to
 // what runs on linux-x64 (node-pty's and classic-level's native addons included). Run it there with
 //   node app/dist/dstackd.js run --data-dir /tmp/d   and   node app/dist/dstack.js ...
 //   node app/dist/inventory.js [DISK_PATH]   and   node app/dist/host.test.js
@@ -10,7 +10,7 @@ import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { dirname, join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { bundleOptions, RUNNER } from '../bundle-options.js'
+import { bundleOptions, SUPERVISOR } from '../bundle-options.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const app = join(root, '.scratch', 'gpu', 'app')
@@ -23,10 +23,10 @@ const result = await build({
   metafile: true,
   logLevel: 'warning'
 })
-await cp(join(root, RUNNER), join(app, 'dist', 'runner.js'))
+await cp(join(root, SUPERVISOR), join(app, 'dist', 'supervisor.js'))
 await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'dstackd-gpu-check', private: true, type: 'module' }) + '\n')
 
-// The external packages, their dependencies transitively, and node-pty for the runner.
+// The external packages, their dependencies transitively, and node-pty for the job supervisor.
 const wanted = new Set(['node-pty'])
 for (const o of Object.values(result.metafile.outputs)) {
   for (const i of o.imports) {

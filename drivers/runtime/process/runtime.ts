@@ -1,32 +1,29 @@
-// The process runtime, daemon side. Each job is run by its own detached runner (runner.js), so
-// the job outlives a `kill -9` of dstackd; everything the daemon knows about a job it reads from
-// the job directory, which is what lets a restarted daemon re-adopt it (recover).
-import { spawn, type ChildProcess } from 'node:child_process'
+// The process runtime, daemon side. The jobs of an area are run by one detached supervisor
+// (supervisor.js, see there why one and not a process per job), so they outlive a `kill -9` of
+// dstackd; everything the daemon knows about a job it reads from the job directory, which is
+// what lets a restarted daemon re-adopt it (recover). The supervisor's messages only tell the
+// daemon when to read.
 import fs from 'node:fs'
 import fsp from 'node:fs/promises'
-import { availableParallelism, homedir } from 'node:os'
+import { homedir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { readJson, readLogFiles, writeAtomic } from '../jobfiles.ts'
 import type { JobExit, JobInfo, JobSpec, JobStats, JobUser, LimitsStatus, LogChunk, LogsOptions, Runtime } from '../types.ts'
+import { supervisorLink, SUPERVISOR_PATH, type SupervisorLink } from './link.ts'
 
-export const RUNNER_PATH = fileURLToPath(new URL('./runner.js', import.meta.url))
-// The runner only moves bytes between native calls: V8's interpreter is enough, and without the
-// JIT a runner starts in about half the CPU time (what counts when many jobs start at once).
-const RUNNER_FLAGS = ['--jitless', '--no-expose-wasm']
+export { SUPERVISOR_PATH }
 
 export interface ProcessRuntimeOptions {
   /** Base for relative job dirs, and where an id not seen by this instance is looked up (rootDir/id). */
   rootDir?: string
-  /** How long start waits for the runner to report the command running (default 30 s). */
+  /** How long start waits for the supervisor to report the command running (default 30 s). */
   startTimeoutMs?: number
-  /** How many runners may be starting at once (default: twice the CPU count); more starts queue. */
-  concurrentStarts?: number
 }
 
-/** runner.json */
+/** runner.json: runnerPid and runnerStart name the supervisor that runs the job. */
 interface RunnerRecord {
   runnerPid: number
+  runnerStart?: number
   pid: number
   startedAt: number
   pty?: string
@@ -38,7 +35,6 @@ interface Job {
   id: string
   dir: string
   watch: DirWatch
-  child?: ChildProcess
   runner?: RunnerRecord
   exit?: JobExit
   exitPromise?: Promise<JobExit>
@@ -46,7 +42,7 @@ interface Job {
 
 const SAFE_ID = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$/
 const LOST_DOWN = "the job's process disappeared while dstackd was down"
-const LOST_UP = "the job's runner process disappeared"
+const LOST_UP = "the job's supervisor process disappeared"
 
 export function processRuntime (opts: ProcessRuntimeOptions = {}): Runtime {
   return new ProcessRuntime(opts)
@@ -57,15 +53,18 @@ class ProcessRuntime implements Runtime {
   private readonly rootDir: string
   private readonly startTimeoutMs: number
   private readonly jobs = new Map<string, Job>()
-  // Runners starting at the same time share the CPU: past a few, every start gets slower and
-  // none gets done sooner. A queue keeps the first jobs of a burst fast.
-  private readonly startSlots: Semaphore
-  private spare: ChildProcess | null = null
+  private readonly byDir = new Map<string, Job>()
+  private readonly link: SupervisorLink
 
   constructor (opts: ProcessRuntimeOptions) {
     this.rootDir = resolve(opts.rootDir ?? join(homedir(), '.dstack', 'dstackd', 'jobs'))
     this.startTimeoutMs = opts.startTimeoutMs ?? 30_000
-    this.startSlots = new Semaphore(opts.concurrentStarts ?? Math.max(2, availableParallelism() * 2))
+    this.link = supervisorLink(this.rootDir, {
+      // What the supervisor says happened in a job dir: read the file now.
+      event: (op, dir) => this.byDir.get(dir)?.watch.poke(op === 'exit' ? 'exit.json' : 'runner.json'),
+      // It went away (it died, or exited idle): every job checks whether its supervisor lives.
+      gone: () => { for (const job of this.byDir.values()) job.watch.poke(null) }
+    })
   }
 
   async start (spec: JobSpec): Promise<JobInfo | JobExit> {
@@ -88,24 +87,19 @@ class ProcessRuntime implements Runtime {
     await fsp.mkdir(spec.workingDir, { recursive: true })
     await writeAtomic(join(dir, 'spec.json'), { ...spec, dir })
     const job = this.register(spec.id, dir, true)
-
-    await this.startSlots.acquire()
-    try {
-      return await this.launch(spec, job)
-    } finally {
-      this.startSlots.release()
-    }
+    return await this.launch(spec, job)
   }
 
   private launch (spec: JobSpec, job: Job): Promise<JobInfo | JobExit> {
     const dir = job.dir
     return new Promise<JobInfo | JobExit>((resolvePromise, reject) => {
       let settled = false
+      let sent = false // the supervisor has the job
+      let answered = false
       const settle = (err: Error | null, info?: JobInfo | JobExit) => {
         if (settled) return
         settled = true
         off()
-        clearInterval(poll)
         clearTimeout(timeout)
         if (err) reject(err); else resolvePromise(info!)
       }
@@ -118,56 +112,30 @@ class ProcessRuntime implements Runtime {
       }
       const checkFiles = async (): Promise<boolean> => {
         if (settled) return true
-        // exit.json first: the runner writes runner.json before it, so runner.json read after
+        // exit.json first: the supervisor writes runner.json before it, so runner.json read after
         // exit.json is there whenever the command ran at all.
         const exit = await readJson<JobExit>(join(dir, 'exit.json'))
         const runner = await readJson<RunnerRecord>(join(dir, 'runner.json'))
         if (runner) { job.runner = runner; settle(null, infoOf(job.id, runner)); return true }
-        if (exit) { job.exit = exit; settle(null, exit); return true } // it never ran: the runner says why
+        if (exit) { job.exit = exit; settle(null, exit); return true } // it never ran: the supervisor says why
         return false
       }
-      const off = job.watch.on(f => { if (f === null || f === 'runner.json' || f === 'exit.json') void check() })
-      const poll = setInterval(() => void check(), 100) // in case the directory cannot be watched
-      const timeout = setTimeout(() => {
-        if (job.child?.pid) { try { process.kill(job.child.pid, 'SIGKILL') } catch {} }
-        settle(new Error(`job ${spec.id}: the runner did not start the command within ${this.startTimeoutMs} ms`))
-      }, this.startTimeoutMs)
-
-      const child = this.runnerFor(dir)
-      job.child = child
-      child.on('error', err => settle(new Error(`job ${spec.id}: could not start the runner: ${err.message}`)))
-      child.on('exit', (code, signal) => {
-        void check().then(done => {
-          if (!done) settle(new Error(`job ${spec.id}: the runner exited (${signal ?? `code ${code}`}) before starting the command`))
-        })
+      const off = job.watch.on(f => {
+        if (f === 'runner.json' || f === 'exit.json') {
+          // The supervisor has answered: the record is there, or it refused the job.
+          answered = true
+          void check().then(done => { if (!done) settle(new Error(`job ${spec.id}: the supervisor did not take the job (see ${this.link.logPath})`)) })
+        } else if (f === null) {
+          void check().then(done => {
+            if (!done && sent && !answered && !this.link.connected()) settle(new Error(`job ${spec.id}: the supervisor went away before starting the command (see ${this.link.logPath})`))
+          })
+        }
       })
-      child.unref()
+      const timeout = setTimeout(() => {
+        settle(new Error(`job ${spec.id}: the supervisor did not start the command within ${this.startTimeoutMs} ms (see ${this.link.logPath})`))
+      }, this.startTimeoutMs)
+      this.link.start(dir).then(() => { sent = true }, (err: Error) => settle(new Error(`job ${spec.id}: ${err.message}`)))
     })
-  }
-
-  /**
-   * A runner for the job in `dir`: the spare started after the previous job (Node already up,
-   * waiting for a job dir on stdin), or a new one; then the next spare. A spare costs no more
-   * CPU than starting the runner with its job, and takes Node's start-up out of the job's way.
-   */
-  private runnerFor (dir: string): ChildProcess {
-    const spare = this.spare
-    this.spare = null
-    let child: ChildProcess
-    if (spare && spare.exitCode === null && spare.signalCode === null && spare.stdin?.writable === true) {
-      spare.stdin.end(`${dir}\n`)
-      child = spare
-    } else {
-      child = spawnRunner(dir, dir)
-    }
-    setImmediate(() => {
-      if (this.spare) return
-      const next = spawnRunner('-', '/')
-      next.on('error', () => {}) // a spare that cannot start: the next job spawns its own runner
-      next.once('exit', () => { if (this.spare === next) this.spare = null })
-      this.spare = next
-    })
-    return child
   }
 
   async recover (id: string, dirIn: string): Promise<JobInfo | JobExit | null> {
@@ -179,11 +147,15 @@ class ProcessRuntime implements Runtime {
     if (exit) { job.exit = exit; return exit }
     const runner = (await readJson<RunnerRecord>(join(dir, 'runner.json'))) ?? await this.runnerStartingUp(job)
     if (runner && 'reason' in runner) { job.exit = runner; return runner }
-    if (runner && runnerAlive(runner.runnerPid, dir)) { job.runner = runner; return infoOf(id, runner) }
+    if (runner && supervisorAlive(runner, dir)) {
+      job.runner = runner
+      this.link.connect().catch(() => {}) // its messages say when the job ends
+      return infoOf(id, runner)
+    }
     const late = await readJson<JobExit>(join(dir, 'exit.json')) // it finished between our reads
     if (late) { job.exit = late; return late }
     if (!runner) {
-      // The runner went before it started the command: the job never ran, and may start afresh.
+      // The supervisor went before it started the command: the job never ran, and may start afresh.
       this.jobs.delete(id)
       await fsp.rm(join(dir, 'spec.json'), { force: true })
       return null
@@ -215,15 +187,9 @@ class ProcessRuntime implements Runtime {
         if (e) return finish(e)
         if (!liveness) return
         const runner = job.runner ?? await readJson<RunnerRecord>(join(job.dir, 'runner.json'))
-        if (!runner) { // still starting, unless our runner died before it started anything
-          const child = job.child
-          if (!child || (child.exitCode === null && child.signalCode === null)) return
-          const late = await readJson<JobExit>(join(job.dir, 'exit.json'))
-          if (!done) finish(late ?? await this.markLost(job, null, 'the runner exited before starting the command'))
-          return
-        }
+        if (!runner) return // still starting: start says when it fails
         job.runner = runner
-        if (runnerAlive(runner.runnerPid, job.dir)) return
+        if (supervisorAlive(runner, job.dir)) return
         const late = await readJson<JobExit>(join(job.dir, 'exit.json'))
         if (done) return
         finish(late ?? await this.markLost(job, runner, LOST_UP))
@@ -232,7 +198,6 @@ class ProcessRuntime implements Runtime {
         if (f === 'exit.json') void check(false)
         else if (f === null) void check(true)
       })
-      job.child?.once('exit', () => void check(true))
       void check(true)
     })
     return job.exitPromise
@@ -254,7 +219,7 @@ class ProcessRuntime implements Runtime {
     let finished = false
     let wake: (() => void) | null = null
     const poke = () => { const w = wake; wake = null; w?.() }
-    const off = job.watch.on(f => { if (f === null || f === 'output.log' || f === 'output.idx' || f === 'exit.json') poke() })
+    const off = job.watch.on(f => { if (f === null || f === 'output.log' || f === 'output.idx' || f === 'exit.json') poke() }, { files: true })
     void this.wait(id).then(() => { finished = true; poke() })
     signal?.addEventListener('abort', poke, { once: true })
     try {
@@ -279,7 +244,7 @@ class ProcessRuntime implements Runtime {
     const job = this.get(id)
     if (job.exit || fs.existsSync(join(job.dir, 'exit.json'))) return null
     const runner = job.runner ?? await readJson<RunnerRecord>(join(job.dir, 'runner.json'))
-    if (!runner || !runnerAlive(runner.runnerPid, job.dir)) return null
+    if (!runner || !supervisorAlive(runner, job.dir)) return null
     job.runner = runner
     let ticks = 0
     let rss = 0
@@ -305,6 +270,7 @@ class ProcessRuntime implements Runtime {
     if (known && known.dir === dir && !fresh) return known
     const job: Job = { id, dir, watch: new DirWatch(dir, 1000) }
     this.jobs.set(id, job)
+    this.byDir.set(dir, job)
     return job
   }
 
@@ -324,12 +290,12 @@ class ProcessRuntime implements Runtime {
     job.runner = runner
     const prev = await readJson<{ action: string }>(stopPath)
     if (!(req.action === 'stop' && prev?.action === 'kill')) await writeAtomic(stopPath, { ...req, at: Date.now() })
-    // Signal only a live runner of this job: its pid may have been reused since it exited.
-    if (!runnerAlive(runner.runnerPid, job.dir)) return
+    // Signal only the live supervisor of this job: its pid may have been reused since it exited.
+    if (!supervisorAlive(runner, job.dir)) return
     try { process.kill(runner.runnerPid, 'SIGUSR2') } catch {}
   }
 
-  /** No runner.json: a runner started just before dstackd went down may still be starting. */
+  /** No runner.json: a job sent to the supervisor just before dstackd went down may still be starting. */
   private async runnerStartingUp (job: Job): Promise<RunnerRecord | JobExit | null> {
     let specAge = Infinity
     try { specAge = Date.now() - (await fsp.stat(join(job.dir, 'spec.json'))).mtimeMs } catch {}
@@ -352,7 +318,7 @@ class ProcessRuntime implements Runtime {
     })
   }
 
-  /** The runner is gone and left no exit record: end what is left of the job, record it lost. */
+  /** The supervisor is gone and left no exit record: end what is left of the job, record it lost. */
   private async markLost (job: Job, runner: RunnerRecord | null | undefined, message: string): Promise<JobExit> {
     if (runner) {
       for (let i = 0; i < 3; i++) {
@@ -372,57 +338,48 @@ class ProcessRuntime implements Runtime {
   }
 }
 
-class Semaphore {
-  private readonly waiting: Array<() => void> = []
-  constructor (private free: number) {}
-  async acquire (): Promise<void> {
-    if (this.free > 0) { this.free--; return }
-    await new Promise<void>(resolve => this.waiting.push(resolve))
-  }
-
-  release (): void {
-    const next = this.waiting.shift()
-    if (next) next(); else this.free++
-  }
-}
-
 function infoOf (id: string, r: RunnerRecord): JobInfo {
   return { id, pid: r.pid, startedAt: r.startedAt, limits: r.limits }
 }
 
-/** One watcher per job directory, shared by everything waiting on it, with a polling fallback. */
+/**
+ * What happens in one job directory, for everything waiting on it: the supervisor's messages
+ * (poke), a poll as the fallback, and inotify for those that follow the output (files).
+ */
 type Listener = (file: string | null) => void
 class DirWatch {
   private watcher: fs.FSWatcher | null = null
   private timer: NodeJS.Timeout | null = null
   private readonly listeners = new Set<Listener>()
+  private fileListeners = 0
   constructor (readonly dir: string, private readonly pollMs: number) {}
 
-  on (fn: Listener): () => void {
+  on (fn: Listener, opts: { files?: boolean } = {}): () => void {
     this.listeners.add(fn)
-    if (this.listeners.size === 1) this.open()
+    if (opts.files === true && this.fileListeners++ === 0) this.openWatcher()
+    this.timer ??= setInterval(() => this.poke(null), this.pollMs)
     return () => {
-      if (this.listeners.delete(fn) && this.listeners.size === 0) this.close()
+      if (!this.listeners.delete(fn)) return
+      if (opts.files === true && --this.fileListeners === 0) this.closeWatcher()
+      if (this.listeners.size === 0 && this.timer) { clearInterval(this.timer); this.timer = null }
     }
   }
 
-  private emit (file: string | null) {
+  /** Tells every listener that file changed (null: anything may have). */
+  poke (file: string | null) {
     for (const fn of [...this.listeners]) fn(file)
   }
 
-  private open () {
+  private openWatcher () {
     try {
-      this.watcher = fs.watch(this.dir, (_event, file) => this.emit(file ? String(file) : null))
+      this.watcher = fs.watch(this.dir, (_event, file) => this.poke(file ? String(file) : null))
       this.watcher.on('error', () => { this.watcher?.close(); this.watcher = null })
     } catch { this.watcher = null } // e.g. out of inotify watches: polling only
-    this.timer = setInterval(() => this.emit(null), this.pollMs)
   }
 
-  private close () {
+  private closeWatcher () {
     this.watcher?.close()
     this.watcher = null
-    if (this.timer) clearInterval(this.timer)
-    this.timer = null
   }
 }
 
@@ -445,25 +402,13 @@ function procStat (pid: number): string[] | null {
 }
 
 /**
- * A detached runner with nothing of the daemon's environment (which also spares it Node's
- * parsing of NODE_EXTRA_CA_CERTS at start-up); the job gets exactly spec.env. `arg` is the job
- * dir, or '-' for a spare, whose stdin is a pipe that brings its job dir.
+ * Whether the supervisor named in runner.json still runs: that pid, still a supervisor, started
+ * when the record says (a pid is reused; a pid and a start time are not). A job started before
+ * the supervisor came (a host upgraded while it ran) names its own runner.js, whose last
+ * argument, or working dir, is the job's dir.
  */
-function spawnRunner (arg: string, cwd: string): ChildProcess {
-  const env: Record<string, string> = {}
-  if (process.env.LD_LIBRARY_PATH) env.LD_LIBRARY_PATH = process.env.LD_LIBRARY_PATH
-  const spare = arg === '-'
-  const child = spawn(process.execPath, [...RUNNER_FLAGS, RUNNER_PATH, arg], { detached: true, stdio: [spare ? 'pipe' : 'ignore', 'ignore', 'ignore'], env, cwd })
-  child.unref()
-  if (spare) (child.stdin as unknown as { unref (): void }).unref()
-  return child
-}
-
-/**
- * Whether the runner of the job in dir is still running (and the pid was not reused): the dir
- * is its last argument, or, for a spare, its working directory.
- */
-function runnerAlive (pid: number, dir: string): boolean {
+function supervisorAlive (r: RunnerRecord, dir: string): boolean {
+  const pid = r.runnerPid
   if (!Number.isInteger(pid) || pid <= 0) return false
   let argv: string[]
   try {
@@ -472,14 +417,19 @@ function runnerAlive (pid: number, dir: string): boolean {
     if (fs.existsSync('/proc/self/stat')) return false
     try { process.kill(pid, 0); return true } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM' }
   }
-  if (!argv.some(a => a.endsWith('runner.js'))) return false
-  const last = argv[argv.length - 1] ?? ''
-  if (last === '-' ? cwdOf(pid) !== dir : resolve(last) !== dir) return false
-  return procStat(pid)?.[0] !== 'Z'
+  if (argv.some(a => a.endsWith('runner.js'))) {
+    const last = argv[argv.length - 1] ?? ''
+    const own = last === '-' ? readlinkOrNull(`/proc/${pid}/cwd`) === dir : resolve(last) === dir
+    return own && procStat(pid)?.[0] !== 'Z'
+  }
+  if (!argv.some(a => a.endsWith('supervisor.js'))) return false
+  const f = procStat(pid)
+  if (f === null || f[0] === 'Z') return false
+  return r.runnerStart === undefined || Number(f[19]) === r.runnerStart
 }
 
-function cwdOf (pid: number): string | null {
-  try { return fs.readlinkSync(`/proc/${pid}/cwd`) } catch { return null }
+function readlinkOrNull (path: string): string | null {
+  try { return fs.readlinkSync(path) } catch { return null }
 }
 
 /** The job's processes: its process group and session (the command's pid) and its cgroups. */

@@ -1,4 +1,4 @@
-// The process runtime on real processes: runners, ptys, signals, cgroups. No mocks.
+// The process runtime on real processes: its supervisor, ptys, signals, cgroups. No mocks.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
@@ -197,37 +197,87 @@ test('the job survives kill -9 of the daemon that started it, and a new daemon r
   assert.equal(lines(await output(restarted, s.id)), Array.from({ length: 30 }, (_, i) => `n ${i + 1}`))
 })
 
-test('a job started by the spare runner survives kill -9 of the daemon and is re-adopted; the idle spare exits', async () => {
+test('the supervisor outlives kill -9 of its daemon and runs the job on; with no daemon and no job left it exits', async () => {
   const first = bash('echo first')
   const s = bash('for i in $(seq 1 20); do echo "n $i"; sleep 0.05; done; exit 4')
   const runtimeUrl = new URL('../../../drivers/runtime/index.ts', import.meta.url).href
-  // The second job goes to the spare started after the first; then a new spare waits.
+  // A root of its own, so that no other test's daemon keeps this supervisor busy.
+  const own = fs.mkdtempSync(join(os.tmpdir(), 'dstackd-supervisor-test-'))
+  for (const x of [first, s]) { x.dir = join(own, x.id); x.workingDir = join(own, 'work', x.id) }
   const script = `import { processRuntime } from ${JSON.stringify(runtimeUrl)}
-    const rt = processRuntime({ rootDir: ${JSON.stringify(root)} })
+    const rt = processRuntime({ rootDir: ${JSON.stringify(own)} })
     await rt.wait((await rt.start(${JSON.stringify(first)})).id)
     const info = await rt.start(${JSON.stringify(s)})
-    await new Promise(resolve => setTimeout(resolve, 200))
-    process.stdout.write(JSON.stringify({ info, spare: rt.spare?.pid ?? null }) + '\\n')
+    process.stdout.write(JSON.stringify(info) + '\\n')
     setInterval(() => {}, 1000)`
   const { spawn } = await import('node:child_process')
   const daemon = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const { info, spare } = await within(new Promise<{ info: JobInfo, spare: number | null }>((resolve, reject) => {
-    let out = ''
-    daemon.stdout.on('data', d => { out += d; if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!)) })
-    daemon.on('exit', code => reject(new Error(`the daemon exited (${code}) before starting the jobs`)))
-  }), 30_000, 'the daemon starting the jobs')
-  assert.ok(spare !== null, 'a spare runner waits for the next job')
-  assert.is(fs.readlinkSync(`/proc/${runnerOf(s.dir).runnerPid}/cwd`), s.dir, 'the spare moved into its job dir')
-  daemon.kill('SIGKILL')
-  await waitFor(() => daemon.exitCode !== null || daemon.signalCode !== null, { what: 'the daemon to die' })
-  await waitFor(() => gone(spare!), { what: 'the idle spare to exit with its daemon' })
-  assert.not.ok(gone(info.pid), 'the job outlived the daemon')
+  try {
+    const info = await within(new Promise<JobInfo>((resolve, reject) => {
+      let out = ''
+      daemon.stdout.on('data', d => { out += d; if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!)) })
+      daemon.on('exit', code => reject(new Error(`the daemon exited (${code}) before starting the jobs`)))
+    }), 30_000, 'the daemon starting the jobs')
+    const supervisor = runnerOf(s.dir).runnerPid
+    assert.is(runnerOf(first.dir).runnerPid, supervisor, 'one supervisor ran both jobs')
+    assert.is.not(supervisor, daemon.pid)
+    daemon.kill('SIGKILL')
+    await waitFor(() => daemon.exitCode !== null || daemon.signalCode !== null, { what: 'the daemon to die' })
+    assert.not.ok(gone(info.pid), 'the job outlived the daemon')
+    assert.not.ok(gone(supervisor), 'so did its supervisor')
+    // The job ends while no daemon runs: its exit is recorded all the same, then the supervisor goes.
+    await waitFor(() => fs.existsSync(join(s.dir, 'exit.json')), { what: 'the exit record', timeout: 10_000 })
+    await waitFor(() => gone(supervisor), { what: 'the idle supervisor to exit', timeout: 10_000 })
+    const restarted = processRuntime({ rootDir: own })
+    const got = await recovered(restarted, s)
+    assert.ok(isJobExit(got))
+    assert.is((got as JobExit).exitCode, 4)
+    assert.equal(lines(await output(restarted, s.id)), Array.from({ length: 20 }, (_, i) => `n ${i + 1}`))
+    // The next job starts a new supervisor.
+    const next = bash('echo again')
+    next.dir = join(own, next.id)
+    await begin(restarted, next)
+    assert.is((await within(restarted.wait(next.id))).exitCode, 0)
+    assert.is.not(runnerOf(next.dir).runnerPid, supervisor)
+  } finally {
+    if (daemon.exitCode === null && daemon.signalCode === null) daemon.kill('SIGKILL')
+    fs.rmSync(own, { recursive: true, force: true })
+  }
+})
+
+test('a supervisor that dies loses no record of a finished job, and the next start brings a new one', async () => {
+  const done = bash('echo finished; exit 6')
+  await begin(rt, done)
+  assert.is((await within(rt.wait(done.id))).exitCode, 6)
+  const running = bash('echo ready; sleep 300')
+  await begin(rt, running)
+  await waitForOutput(rt, running.id, 'ready')
+  const supervisor = runnerOf(running.dir).runnerPid
+  const waiting = rt.wait(running.id)
+  process.kill(supervisor, 'SIGKILL')
+  assert.is((await within(waiting)).reason, 'lost')
   const restarted = processRuntime({ rootDir: root })
-  const got = await within(restarted.recover(s.id, s.dir))
-  assert.ok(got !== null && !isJobExit(got), 'the job is re-adopted while it runs')
-  const exit = await within(restarted.wait(s.id))
-  assert.is(exit.exitCode, 4)
-  assert.equal(lines(await output(restarted, s.id)), Array.from({ length: 20 }, (_, i) => `n ${i + 1}`))
+  const got = await recovered(restarted, done)
+  assert.ok(isJobExit(got))
+  assert.is((got as JobExit).exitCode, 6)
+  assert.ok((await output(restarted, done.id)).includes('finished'))
+  const after = bash('echo after')
+  await begin(rt, after)
+  assert.is((await within(rt.wait(after.id))).exitCode, 0)
+  assert.is.not(runnerOf(after.dir).runnerPid, supervisor)
+})
+
+test('jobs running side by side cannot reach each other\'s terminal', async () => {
+  const a = bash('echo ready; sleep 300')
+  await begin(rt, a)
+  await waitForOutput(rt, a.id, 'ready')
+  // Every descriptor b holds past stdio is listed: none may be a terminal's master (ptmx).
+  const b = bash('for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && readlink "$f"; done; true')
+  await begin(rt, b)
+  assert.is((await within(rt.wait(b.id))).exitCode, 0)
+  assert.not.match(await output(rt, b.id), /ptmx/)
+  await rt.kill(a.id)
+  await within(rt.wait(a.id))
 })
 
 test('stop: SIGINT reaches the job (a trap runs), reason stopped', async () => {
@@ -377,7 +427,7 @@ test('recover: a job that finished while the daemon was down gives its exit', as
   assert.is((await restarted.wait(s.id)).exitCode, 4)
 })
 
-test('recover: a job whose runner vanished without an exit record is lost', async () => {
+test('recover: a job whose supervisor vanished without an exit record is lost', async () => {
   // A runtime of its own that nothing waits on, as the daemon that went down.
   const before = processRuntime({ rootDir: root })
   const s = bash('echo ready; sleep 300')
@@ -386,7 +436,7 @@ test('recover: a job whose runner vanished without an exit record is lost', asyn
   const { runnerPid } = runnerOf(s.dir)
   process.kill(runnerPid, 'SIGKILL')
   try { process.kill(-info.pid, 'SIGKILL') } catch {}
-  await waitFor(() => gone(runnerPid) && gone(info.pid), { what: 'the runner and the job to be gone', timeout: 10_000 })
+  await waitFor(() => gone(runnerPid) && gone(info.pid), { what: 'the supervisor and the job to be gone', timeout: 10_000 })
   const restarted = processRuntime({ rootDir: root })
   const got = await recovered(restarted, s)
   assert.ok(isJobExit(got))
@@ -396,7 +446,7 @@ test('recover: a job whose runner vanished without an exit record is lost', asyn
   assert.equal(await restarted.wait(s.id), exit)
 })
 
-test('wait: a runner that dies while the daemon is up gives reason lost', async () => {
+test('wait: a supervisor that dies while the daemon is up gives reason lost', async () => {
   const s = bash('trap "" HUP; echo ready; sleep 300')
   const info = await begin(rt, s)
   await waitForOutput(rt, s.id, 'ready')
@@ -436,7 +486,7 @@ test('cgroup limits: the CPU quota is set while the job runs, and the cgroups go
     else assert.is(fs.readFileSync(join(cgroups[0]!, 'cpu.max'), 'utf8').trim(), '50000 100000')
     const procs = fs.readFileSync(join(cgroups[0]!, 'cgroup.procs'), 'utf8')
     assert.ok(procs.split('\n').includes(String(info.pid)), 'the command is in the cgroup')
-    assert.not.ok(procs.split('\n').includes(String(runnerOf(s.dir).runnerPid)), 'the runner left it')
+    assert.not.ok(procs.split('\n').includes(String(runnerOf(s.dir).runnerPid)), 'the supervisor left it')
   } else {
     assert.ok(info.limits.why)
   }
@@ -480,7 +530,7 @@ function hostHasWritableMemoryCgroupV1 (): boolean {
 }
 
 test.after(async () => {
-  // Leave nothing behind: kill what still runs, then make sure runners and jobs are gone.
+  // Leave nothing behind: kill what still runs, then make sure supervisors and jobs are gone.
   for (const { id, dir } of started) {
     if (!fs.existsSync(join(dir, 'runner.json')) || fs.existsSync(join(dir, 'exit.json'))) continue
     try { await rt.kill(id); await within(rt.wait(id), 10_000) } catch {}
@@ -502,13 +552,13 @@ test('recover: a job this runtime never started gives null', async () => {
   assert.is(await within(rt.recover(s.id, s.dir)), null)
 })
 
-test('a command the runner cannot start: start resolves with its JobExit, not a rejection', async () => {
+test('a command the supervisor cannot start: start resolves with its JobExit, not a rejection', async () => {
   if (process.getuid?.() !== 0) {
     // Not root: another user is refused before anything starts.
     await rejects(rt.start({ ...spec(['/bin/true']), user: { uid: 65533, gid: 65533 } }), /cannot run a job as uid 65533/)
     return
   }
-  // A group the host does not have: the runner fails before the fork and says so.
+  // A group the host does not have: the supervisor fails before the fork and says so.
   const s = { ...spec(['/bin/true']), user: { uid: 65533, gid: 65533, groups: ['no-such-group-here' as unknown as number] } }
   const got = await within(rt.start(s))
   assert.ok(isJobExit(got), JSON.stringify(got))
