@@ -128,8 +128,31 @@ export function createHandlers (deps: HandlerDeps): Handlers {
   const { store, project } = deps
   const state = () => store.state
 
-  async function submit (p: ParamsOf<'runs.submit'>): Promise<{ run: RunView, action: 'submitted' | 'updated' | 'unchanged' }> {
-    const configuration = configurationOf(p.configuration)
+  /** What `dstack apply` shows before it asks: the offers, and what would happen to an active run of the same name. */
+  function planFor (configuration: RunConfiguration): Plan {
+    const req = requirementsFor(configuration)
+    const { offers, rejected } = offersFor(state(), req)
+    const name = configuration.name
+    const active = name ? findRun(state(), project, name) : undefined
+    let existing = null
+    if (active && !isRunFinal(active.status)) {
+      const verdict = checkUpdate(active.spec.configuration, configuration)
+      existing = { name: active.name, status: active.status, ...verdict }
+    }
+    return {
+      project, user: deps.user,
+      type: configuration.type,
+      resources: formatResources(configuration.resources),
+      spot_policy: configuration.spot_policy,
+      max_price: configuration.max_price,
+      retry: configuration.retry,
+      idle_duration: formatDuration(configuration.idle_duration < 0 ? 'off' : configuration.idle_duration),
+      max_duration: formatDuration(configuration.max_duration),
+      offers, total_offers: offers.length, rejected, existing
+    }
+  }
+
+  async function submit (p: ParamsOf<'runs.submit'>, configuration: RunConfiguration): Promise<{ run: RunView, action: 'submitted' | 'updated' | 'unchanged' }> {
     const jobEnv = p.env ?? {}
     for (const [k, v] of Object.entries(jobEnv)) if (/\$\{\{\s*secrets\./.test(v)) bad(`env.${k} uses a secret: secrets are not available yet`)
     const name = configuration.name ?? p.name ?? null
@@ -171,32 +194,19 @@ export function createHandlers (deps: HandlerDeps): Handlers {
       return { token: deps.joinToken() }
     },
 
-    async 'runs.plan' (p): Promise<Plan> {
-      const configuration = configurationOf(p.configuration)
-      const req = requirementsFor(configuration)
-      const { offers, rejected } = offersFor(state(), req)
-      const name = configuration.name
-      const active = name ? findRun(state(), project, name) : undefined
-      let existing = null
-      if (active && !isRunFinal(active.status)) {
-        const verdict = checkUpdate(active.spec.configuration, configuration)
-        existing = { name: active.name, status: active.status, ...verdict }
-      }
-      return {
-        project, user: deps.user,
-        type: configuration.type,
-        resources: formatResources(configuration.resources),
-        spot_policy: configuration.spot_policy,
-        max_price: configuration.max_price,
-        retry: configuration.retry,
-        idle_duration: formatDuration(configuration.idle_duration < 0 ? 'off' : configuration.idle_duration),
-        max_duration: formatDuration(configuration.max_duration),
-        offers, total_offers: offers.length, rejected, existing
-      }
+    async 'runs.plan' (p) {
+      return planFor(configurationOf(p.configuration))
     },
 
     async 'runs.submit' (p) {
-      return await submit(p)
+      return await submit(p, configurationOf(p.configuration))
+    },
+
+    async 'runs.apply' (p) {
+      const configuration = configurationOf(p.configuration)
+      const plan = planFor(configuration)
+      if (plan.existing?.kind === 'impossible') return { plan, run: null, action: 'refused' }
+      return { plan, ...await submit(p, configuration) }
     },
 
     async 'runs.list' (p) {

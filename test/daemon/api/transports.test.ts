@@ -196,7 +196,8 @@ const rows: Row[] = [
         ['runs.stop', { names: [] }, 'runs.stop: params.names: expected at least one run name, got 0'],
         ['runs.stop', { names: ['a', 2] }, 'runs.stop: params.names[1]: expected a string, got 2'],
         ['runs.submit', { configuration: {}, code: [{ path: '../etc/passwd' }] }, 'runs.submit: params.code[0].path: must stay inside the job\'s directory, got "../etc/passwd"'],
-        ['runs.submit', { configuration: {}, env: { A: 1 } }, 'runs.submit: params.env.A: expected a string, got 1']
+        ['runs.submit', { configuration: {}, env: { A: 1 } }, 'runs.submit: params.env.A: expected a string, got 1'],
+        ['runs.apply', { configuration: {}, code: [{ path: 'a/../../x' }] }, 'runs.apply: params.code[0].path: must stay inside the job\'s directory, got "a/../../x"']
       ]
       for (const [method, params, message] of cases) {
         const e = await errorOf((c as RpcClient).call(method, params))
