@@ -20,10 +20,17 @@ function newestSource (dir) {
   return newest
 }
 
-/** The bundle in dist/ was built after the last change to any source file. */
-function bundleIsFresh () {
+/**
+ * The bundle dist/NAME was built after the last change to any of its sources: those the build
+ * listed in dist/NAME.inputs (a JSON list of paths under the root; a missing one means stale),
+ * else every source file of the four source folders.
+ */
+function bundleIsFresh (name) {
   try {
     const built = statSync(join(root, 'dist', 'BUILT')).mtimeMs
+    let inputs
+    try { inputs = JSON.parse(readFileSync(join(root, 'dist', `${name}.inputs`), 'utf8')) } catch {}
+    if (inputs !== undefined) return inputs.every(p => statSync(join(root, p)).mtimeMs < built)
     return ['tui', 'daemon', 'drivers', 'mesh'].every(d => { try { return newestSource(join(root, d)) < built } catch { return true } })
   } catch {
     return false
@@ -35,12 +42,13 @@ function bundleIsFresh () {
  * earlier run is not parsed and compiled again. Node 20 keeps no such cache by itself. A cache
  * that is missing, or that V8 rejects (another Node, other V8 flags), is written anew when this
  * process exits, with everything the run compiled; where dist/ is not writable it is not kept.
+ * FILE must be ASCII (the client's bundle is: scripts/bundle-options.js): it is read as latin1.
  */
 function loadWithCodeCache (file) {
   const cacheFile = `${file}.cache`
   let cachedData
   try { cachedData = readFileSync(cacheFile) } catch {}
-  const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${readFileSync(file, 'utf8')}\n})`, { filename: file, cachedData })
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${readFileSync(file, 'latin1')}\n})`, { filename: file, cachedData })
   if (cachedData === undefined || script.cachedDataRejected) {
     process.once('exit', () => {
       try {

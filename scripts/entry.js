@@ -17,7 +17,7 @@ const root = entry.root
  */
 export async function run (name, source, opts = {}) {
   let mod
-  if (process.env.DSTACK_NO_BUNDLE !== '1' && bundleIsFresh()) {
+  if (process.env.DSTACK_NO_BUNDLE !== '1' && bundleIsFresh(name)) {
     const cjs = join(root, 'dist', `${name}.cjs`)
     let isCjs = true
     try { statSync(cjs) } catch { isCjs = false }

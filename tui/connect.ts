@@ -2,7 +2,6 @@
 // talk"): --url/--token/--project, then DSTACK_URL/DSTACK_TOKEN/DSTACK_PROJECT, then
 // ~/.dstack/config.yml. With nothing configured and no local daemon answering, a local dstackd
 // is started in the background and the config written, so `dstack apply` works right away.
-import { spawn } from 'node:child_process'
 import { closeSync, openSync } from 'node:fs'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
@@ -85,6 +84,7 @@ async function startLocalDaemon (dataDir: string): Promise<void> {
   const logPath = logPathOf(dataDir)
   const socketPath = socketPathOf(dataDir)
   const err = openSync(logPath, 'a', 0o600)
+  const { spawn } = await import('node:child_process') // only here: see tui/code.ts
   const child = spawn(process.execPath, [bin, 'run', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--log-file', logPath], { detached: true, stdio: ['ignore', 'ignore', err], env: process.env })
   child.unref()
   closeSync(err)

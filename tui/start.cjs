@@ -16,7 +16,7 @@ if (process.env.DSTACK_NODE_EXTRA_CA_CERTS !== undefined) {
 
 const entry = require('../scripts/entry.cjs')
 const bundle = join(entry.root, 'dist', 'dstack.cjs')
-if (process.env.DSTACK_NO_BUNDLE !== '1' && entry.bundleIsFresh() && existsSync(bundle)) {
+if (process.env.DSTACK_NO_BUNDLE !== '1' && entry.bundleIsFresh('dstack') && existsSync(bundle)) {
   entry.loadWithCodeCache(bundle).main(process.argv.slice(2)).then(code => { process.exitCode = code })
 } else {
   import(pathToFileURL(join(__dirname, 'bin.js')).href)
