@@ -131,14 +131,15 @@ export async function connect (g: GlobalOptions): Promise<ApiClient> {
     throw new Error(`${url} is a mesh address: only dstackd hosts speak the mesh (a client would need its swarm key); use the socket of a node on this host, or run dstack on one of the mesh's hosts (ssh:// URLs for remote nodes come next)`)
   }
   token ??= await localToken(url)
-  const attempt = async () => connectApi({ socketPath: url!, token: token ?? '', timeoutMs: 5000 })
+  // The command's first call goes out with the token (one round trip less); a refused token
+  // fails that call with this message.
+  const attempt = async () => connectApi({
+    socketPath: url!, token: token ?? '', timeoutMs: 5000, pipeline: true, refused: `the daemon at ${url} refused the token: pass --token or set DSTACK_TOKEN`
+  })
   try {
     return await attempt()
   } catch (err) {
-    if (!(err instanceof ApiError) || err.code !== 'unavailable' || url !== defaultSocket) {
-      if (err instanceof ApiError && err.code === 'unauthenticated') throw new Error(`the daemon at ${url} refused the token: pass --token or set DSTACK_TOKEN`)
-      throw err
-    }
+    if (!(err instanceof ApiError) || err.code !== 'unavailable' || url !== defaultSocket) throw err
   }
   await startLocalDaemon(dataDir)
   token = await localToken(url)

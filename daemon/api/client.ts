@@ -21,6 +21,10 @@ export interface ConnectOptions {
   token: string
   /** How long connecting and authenticating may take. Default 10 s. */
   timeoutMs?: number
+  /** Calls go out without waiting for the token to be accepted (see OpenOptions.pipeline). */
+  pipeline?: boolean
+  /** The message of the error a refused token gives. */
+  refused?: string
 }
 
 /** Connects to a daemon's socket and authenticates; fails with an ApiError (`unavailable`, `unauthenticated`, `timeout`). */
@@ -37,7 +41,9 @@ export async function connectApi (opts: ConnectOptions): Promise<ApiClient> {
   return await openSession<ClientMethods>(duplexTransport(socket, opts.socketPath), {
     token: opts.token,
     timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)),
-    remote: `the daemon on ${opts.socketPath}`
+    remote: `the daemon on ${opts.socketPath}`,
+    pipeline: opts.pipeline,
+    refused: opts.refused
   })
 }
 
