@@ -15,11 +15,14 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const out = join(root, 'dist')
 await rm(out, { recursive: true, force: true })
 const common = { absWorkingDir: root, outdir: out, sourcemap: 'linked', logLevel: 'warning' }
-await Promise.all([
+const [, client] = await Promise.all([
   build({ ...common, ...bundleOptions, entryPoints: { dstackd: 'daemon/main.ts' } }),
-  build({ ...common, ...clientBundleOptions, entryPoints: { dstack: 'tui/main.ts' }, outExtension: { '.js': '.cjs' } })
+  build({ ...common, ...clientBundleOptions, entryPoints: { dstack: 'tui/main.ts' }, outExtension: { '.js': '.cjs' }, metafile: true })
 ])
 await mkdir(out, { recursive: true })
+// The client's own source files: whether its bundle is fresh is a stat of each (scripts/entry.cjs),
+// not a walk of every source folder at every command.
+await writeFile(join(out, 'dstack.inputs'), JSON.stringify(Object.keys(client.metafile.inputs).filter(p => !p.startsWith('node_modules/'))) + '\n')
 // The job supervisor is started as its own process by path (next to the code that starts it).
 await copyFile(join(root, SUPERVISOR), join(out, 'supervisor.js'))
 await writeFile(join(out, 'BUILT'), new Date().toISOString() + '\n')

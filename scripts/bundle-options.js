@@ -25,6 +25,12 @@ export const clientBundleOptions = {
   target: 'node20',
   minifySyntax: true,
   minifyWhitespace: true,
+  // `await import('node:…')` of a built-in becomes require(): the bundle runs as a vm.Script,
+  // which has no dynamic import.
+  supported: { 'dynamic-import': false },
+  // Every character outside ASCII escaped (esbuild's default, stated): the loader reads the
+  // bundle as latin1, which is cheaper than decoding UTF-8.
+  charset: 'ascii',
   define: { 'import.meta.url': '__dstackModuleUrl' },
   banner: { js: "const __dstackModuleUrl = require('node:url').pathToFileURL(__filename).href;" }
 }

@@ -1,11 +1,9 @@
 // The code a run takes along: the local repo (`repos: [.]`, or the directory of an older
 // workflows file) and `files`, read here and sent with the submission, so the job starts with
 // them in its working directory as dstack's runner does.
-import { execFile } from 'node:child_process'
 import { readFile, readdir, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { isAbsolute, join, posix, resolve } from 'node:path'
-import { promisify } from 'node:util'
 import type { RunConfiguration } from '../daemon/config/index.ts'
 
 export interface CodeFile {
@@ -32,6 +30,9 @@ function expand (p: string, base: string): string {
 /** A directory's files: what git tracks or would track (ignoring .gitignore'd ones), else every file. */
 async function listDir (dir: string): Promise<string[]> {
   try {
+    // Loaded only here: node:child_process costs ~5 ms of every command that never starts one.
+    const { execFile } = await import('node:child_process')
+    const { promisify } = await import('node:util')
     const { stdout } = await promisify(execFile)('git', ['-C', dir, 'ls-files', '-co', '--exclude-standard', '-z'], { maxBuffer: 64 * 1024 * 1024 })
     return stdout.split('\0').filter(Boolean)
   } catch {

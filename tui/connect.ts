@@ -2,7 +2,6 @@
 // talk"): --url/--token/--project, then DSTACK_URL/DSTACK_TOKEN/DSTACK_PROJECT, then
 // ~/.dstack/config.yml. With nothing configured and no local daemon answering, a local dstackd
 // is started in the background and the config written, so `dstack apply` works right away.
-import { spawn } from 'node:child_process'
 import { closeSync, openSync } from 'node:fs'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
@@ -85,6 +84,7 @@ async function startLocalDaemon (dataDir: string): Promise<void> {
   const logPath = logPathOf(dataDir)
   const socketPath = socketPathOf(dataDir)
   const err = openSync(logPath, 'a', 0o600)
+  const { spawn } = await import('node:child_process') // only here: see tui/code.ts
   const child = spawn(process.execPath, [bin, 'run', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--log-file', logPath], { detached: true, stdio: ['ignore', 'ignore', err], env: process.env })
   child.unref()
   closeSync(err)
@@ -133,14 +133,15 @@ export async function connect (g: GlobalOptions): Promise<ApiClient> {
     throw new Error(`${url} is a mesh address: only dstackd hosts speak the mesh (a client would need its swarm key); use the socket of a node on this host, or run dstack on one of the mesh's hosts (ssh:// URLs for remote nodes come next)`)
   }
   token ??= await localToken(url)
-  const attempt = async () => connectApi({ socketPath: url!, token: token ?? '', project: projectName, timeoutMs: 5000 })
+  // The command's first call goes out with the token (one round trip less); a refused token
+  // fails that call with this message.
+  const attempt = async () => connectApi({
+    socketPath: url!, token: token ?? '', project: projectName, timeoutMs: 5000, pipeline: true, refused: `the daemon at ${url} refused the token: pass --token or set DSTACK_TOKEN`
+  })
   try {
     return await attempt()
   } catch (err) {
-    if (!(err instanceof ApiError) || err.code !== 'unavailable' || url !== defaultSocket) {
-      if (err instanceof ApiError && err.code === 'unauthenticated') throw new Error(`the daemon at ${url} refused the token: pass --token or set DSTACK_TOKEN`)
-      throw err
-    }
+    if (!(err instanceof ApiError) || err.code !== 'unavailable' || url !== defaultSocket) throw err
   }
   await startLocalDaemon(dataDir)
   token = await localToken(url)

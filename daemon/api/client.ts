@@ -23,6 +23,10 @@ export interface ConnectOptions {
   project?: string
   /** How long connecting and authenticating may take. Default 10 s. */
   timeoutMs?: number
+  /** Calls go out without waiting for the token to be accepted (see OpenOptions.pipeline). */
+  pipeline?: boolean
+  /** The message of the error a refused token gives. */
+  refused?: string
 }
 
 /** Connects to a daemon's socket and authenticates; fails with an ApiError (`unavailable`, `unauthenticated`, `timeout`). */
@@ -40,7 +44,9 @@ export async function connectApi (opts: ConnectOptions): Promise<ApiClient> {
     token: opts.token,
     project: opts.project,
     timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)),
-    remote: `the daemon on ${opts.socketPath}`
+    remote: `the daemon on ${opts.socketPath}`,
+    pipeline: opts.pipeline,
+    refused: opts.refused
   })
 }
 

@@ -135,8 +135,32 @@ export function createHandlers (deps: HandlerDeps): Handlers {
   const { store, project } = deps
   const state = () => store.state
 
-  async function submit (p: ParamsOf<'runs.submit'>): Promise<{ run: RunView, action: 'submitted' | 'updated' | 'unchanged' }> {
-    const submitted = configurationOf(p.configuration)
+  /** What `dstack apply` shows before it asks: the offers, and what would happen to an active run of the same name. */
+  function planFor (configuration: RunConfiguration): Plan {
+    const req = requirementsFor(configuration)
+    const { offers, rejected } = offersFor(state(), req)
+    const name = configuration.name
+    const active = name ? findRun(state(), project, name) : undefined
+    let existing = null
+    if (active && !isRunFinal(active.status)) {
+      const verdict = checkUpdate(active.spec.configuration, configuration)
+      existing = { name: active.name, status: active.status, ...verdict }
+    }
+    return {
+      project, user: deps.user,
+      type: configuration.type,
+      resources: formatResources(configuration.resources),
+      spot_policy: configuration.spot_policy,
+      max_price: configuration.max_price,
+      retry: configuration.retry,
+      idle_duration: formatDuration(configuration.idle_duration < 0 ? 'off' : configuration.idle_duration),
+      max_duration: formatDuration(configuration.max_duration),
+      offers, total_offers: offers.length, rejected, existing
+    }
+  }
+
+  /** `submitted` as parsed, registry_auth included: it is kept and shown redacted (planFor gets it so). */
+  async function submit (p: ParamsOf<'runs.submit'>, submitted: RunConfiguration): Promise<{ run: RunView, action: 'submitted' | 'updated' | 'unchanged' }> {
     let registryAuth
     try {
       registryAuth = registryAuthFor(submitted, p.registry_auth)
@@ -187,32 +211,19 @@ export function createHandlers (deps: HandlerDeps): Handlers {
       return { token: deps.joinToken() }
     },
 
-    async 'runs.plan' (p): Promise<Plan> {
-      const configuration = redactRegistryAuth(configurationOf(p.configuration))
-      const req = requirementsFor(configuration)
-      const { offers, rejected } = offersFor(state(), req)
-      const name = configuration.name
-      const active = name ? findRun(state(), project, name) : undefined
-      let existing = null
-      if (active && !isRunFinal(active.status)) {
-        const verdict = checkUpdate(active.spec.configuration, configuration)
-        existing = { name: active.name, status: active.status, ...verdict }
-      }
-      return {
-        project, user: deps.user,
-        type: configuration.type,
-        resources: formatResources(configuration.resources),
-        spot_policy: configuration.spot_policy,
-        max_price: configuration.max_price,
-        retry: configuration.retry,
-        idle_duration: formatDuration(configuration.idle_duration < 0 ? 'off' : configuration.idle_duration),
-        max_duration: formatDuration(configuration.max_duration),
-        offers, total_offers: offers.length, rejected, existing
-      }
+    async 'runs.plan' (p) {
+      return planFor(redactRegistryAuth(configurationOf(p.configuration)))
     },
 
     async 'runs.submit' (p) {
-      return await submit(p)
+      return await submit(p, configurationOf(p.configuration))
+    },
+
+    async 'runs.apply' (p) {
+      const submitted = configurationOf(p.configuration)
+      const plan = planFor(redactRegistryAuth(submitted))
+      if (plan.existing?.kind === 'impossible') return { plan, run: null, action: 'refused' }
+      return { plan, ...await submit(p, submitted) }
     },
 
     async 'runs.list' (p) {

@@ -65,33 +65,42 @@ const projectRole = v.picklist(['admin', 'manager', 'user'])
 /** A configuration: checked by the configuration language (daemon/config), which names the field and line. */
 const configuration = v.unknown()
 
+/** What `runs.submit` and `runs.apply` take: a run to submit, with its env and code. */
+const submission = v.object({
+  configuration,
+  env: v.nullish(v.record(v.string(), v.string())),
+  name: v.nullish(text),
+  configuration_path: v.nullish(text),
+  /** registry_auth with `${{ env.X }}` resolved by the client (as templates: `$` doubled); never stored in clear. */
+  registry_auth: v.nullish(v.object({ username: v.string(), password: v.string() })),
+  /** The older workflows format's workflow, recorded with the run. */
+  workflow: v.nullish(v.object({
+    name: text,
+    artifacts: v.array(v.object({ path: relativePath, mount: v.boolean() })),
+    cache: v.array(v.object({ path: relativePath }))
+  })),
+  force: flag,
+  /** The files the run takes along; `data` is base64. */
+  code: v.nullish(v.array(v.object({
+    path: relativePath,
+    data: v.optional(v.string()),
+    mode: v.optional(v.pipe(count, v.maxValue(0o777)))
+  })))
+})
+
 export const methods = {
   'server.info': unary('client', none, returns<ServerInfo>()),
   /** The mesh's join token: a secret (it carries the swarm key). */
   'mesh.token': unary('admin', none, returns<{ token: string }>()),
 
   'runs.plan': unary('client', v.object({ configuration }), returns<Plan>()),
-  'runs.submit': unary('client', v.object({
-    configuration,
-    env: v.nullish(v.record(v.string(), v.string())),
-    name: v.nullish(text),
-    configuration_path: v.nullish(text),
-    /** registry_auth with `${{ env.X }}` resolved by the client (as templates: `$` doubled); never stored in clear. */
-    registry_auth: v.nullish(v.object({ username: v.string(), password: v.string() })),
-    /** The older workflows format's workflow, recorded with the run. */
-    workflow: v.nullish(v.object({
-      name: text,
-      artifacts: v.array(v.object({ path: relativePath, mount: v.boolean() })),
-      cache: v.array(v.object({ path: relativePath }))
-    })),
-    force: flag,
-    /** The files the run takes along; `data` is base64. */
-    code: v.nullish(v.array(v.object({
-      path: relativePath,
-      data: v.optional(v.string()),
-      mode: v.optional(v.pipe(count, v.maxValue(0o777)))
-    })))
-  }), returns<{ run: RunView, action: 'submitted' | 'updated' | 'unchanged' }>()),
+  'runs.submit': unary('client', submission, returns<{ run: RunView, action: 'submitted' | 'updated' | 'unchanged' }>()),
+  /**
+   * `runs.plan` and `runs.submit` in one round trip, for `dstack apply -y`: the plan, and what
+   * was done by it. Nothing is submitted when the plan's `existing` says `unchanged` (unless
+   * `force`) or `impossible`: `action` is then `unchanged` or `refused`.
+   */
+  'runs.apply': unary('client', submission, returns<{ plan: Plan, run: RunView | null, action: 'submitted' | 'updated' | 'unchanged' | 'refused' }>()),
   'runs.list': unary('client', v.nullish(v.object({ all: flag, limit: v.nullish(count) })), returns<{ project: string, runs: RunView[] }>()),
   'runs.get': unary('client', v.object({ name: text }), returns<RunDetail>()),
   /** The active runs (or the one named) at once, then at every change. */

@@ -55,6 +55,14 @@ export interface OpenOptions {
   remote: string
   /** Called once when the session closes, with why. */
   onClose?: (err: RpcError) => void
+  /**
+   * Requests go out right behind the token instead of after the server accepted it: one round
+   * trip less for a one-shot command. A refused token (or no answer within `timeoutMs`) then
+   * fails the session and the calls made meanwhile, instead of `openSession`.
+   */
+  pipeline?: boolean
+  /** The message of the error a refused token gives (default: the server's). */
+  refused?: string
 }
 
 /** Stream items buffered beyond this stop the client reading the transport until they are consumed. */
@@ -116,7 +124,7 @@ export async function openSession<M extends MethodTypes = AnyMethods> (transport
           handshake.resolve()
           handshake = undefined
         } else {
-          shutDown(RpcError.from(frame.error))
+          shutDown(opts.refused === undefined ? RpcError.from(frame.error) : new RpcError(frame.error.code, opts.refused, frame.error.details, true))
         }
         return
       case 'error':
@@ -171,7 +179,7 @@ export async function openSession<M extends MethodTypes = AnyMethods> (transport
 
   if (opts.token !== undefined) {
     const timeoutMs = opts.timeoutMs ?? 10_000
-    await new Promise<void>((resolve, reject) => {
+    const accepted = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         shutDown(new RpcError(RPC_ERRORS.timeout, `no answer from ${opts.remote} within ${timeoutMs} ms`))
       }, timeoutMs)
@@ -181,6 +189,9 @@ export async function openSession<M extends MethodTypes = AnyMethods> (transport
       }
       try { send(opts.project === undefined ? { type: 'auth', token: opts.token! } : { type: 'auth', token: opts.token!, project: opts.project }) } catch { /* the close handler reports it */ }
     })
+    // Pipelined, a failed handshake reaches the caller through shutDown: the calls and the session.
+    if (opts.pipeline === true) accepted.catch(() => {})
+    else await accepted
   }
 
   function request (id: number, method: string, params: unknown): RpcError | undefined {

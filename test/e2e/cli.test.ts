@@ -37,6 +37,15 @@ test('a workflow whose exact cpu fits a share of the host: the plan shows the of
   assert.match(r.stdout, /local \(local\)/)
 })
 
+test('a wrong token: the daemon refuses it, and every command says so (its first call carries the token)', async () => {
+  for (const args of [['ps'], ['apply', '-f', 'examples/hello/.dstack.yml', '-y', '-d'], ['logs', 'hello']]) {
+    const r = await dstack(d, [...args, '--token', 'not-the-token'])
+    assert.is(r.code, 1, args.join(' '))
+    assert.match(r.stderr, `dstack ${args[0]}: the daemon at ${d.dataDir}/api.sock refused the token: pass --token or set DSTACK_TOKEN`)
+    assert.not.match(r.stdout, /Project/, 'no plan before the refusal')
+  }
+})
+
 test('stop of a run that already ended says so, not "Stopped"', async () => {
   const r = await dstack(d, ['stop', 'hello', '-y'])
   assert.is(r.code, 0, r.stderr)

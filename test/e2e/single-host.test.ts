@@ -69,6 +69,35 @@ test('an invalid file: every error with file:line:col, exit 1, nothing submitted
   assert.is(await runNamed(d, 'bad-one'), undefined)
 })
 
+test('apply -y of an active run (plan and submission in one call): unchanged, --force, in place, refused', async () => {
+  const yaml = (extra: string) => `type: task\nname: again\ncommands: ['sleep 60']\n${SMALL}${extra}`
+  const file = await writeConfig(work, 'again.dstack.yml', yaml(''))
+  const first = await dstack(d, ['apply', '-f', file, '-y', '-d'])
+  assert.is(first.code, 0, first.stderr)
+  assert.match(first.stdout, /Run again submitted/)
+  const id = (await runNamed(d, 'again'))!.id
+  const same = await dstack(d, ['apply', '-f', file, '-y', '-d'])
+  assert.is(same.code, 0, same.stderr)
+  assert.match(same.stdout, /Project\s+main/)
+  assert.match(same.stdout, /Run again is \w+ and nothing changed\. Use --force to apply anyway\./)
+  const forced = await dstack(d, ['apply', '-f', file, '-y', '-d', '--force'])
+  assert.is(forced.code, 0, forced.stderr)
+  assert.match(forced.stdout, /Run again updated/)
+  await writeConfig(work, 'again.dstack.yml', yaml('priority: 5\n'))
+  const inPlace = await dstack(d, ['apply', '-f', file, '-y', '-d'])
+  assert.is(inPlace.code, 0, inPlace.stderr)
+  assert.match(inPlace.stdout, /Run again updated/)
+  await writeConfig(work, 'again.dstack.yml', yaml('priority: 5\nenv: [A=1]\n'))
+  const refused = await dstack(d, ['apply', '-f', file, '-y', '-d'])
+  assert.is(refused.code, 1)
+  assert.match(refused.stdout, /Project\s+main/)
+  assert.match(refused.stderr, /Cannot override active run again\. Stop the run first \(`dstack stop again`\)\. changed: env/)
+  const run = await runNamed(d, 'again')
+  assert.is(run!.id, id, 'still the first run')
+  assert.is(run!.priority, 5, 'the in-place update took')
+  assert.is((await dstack(d, ['stop', '-x', '-y', 'again'])).code, 0)
+})
+
 test('stop: SIGINT reaches the job, the run ends `stopped`', async () => {
   await applyDetached('to-stop', ['trap "echo got SIGINT; exit 130" INT; echo started; while true; do sleep 0.1; done'])
   await statusOf('to-stop', ['running'])

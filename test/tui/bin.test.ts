@@ -1,9 +1,11 @@
-// tui/bin.js is shell and JavaScript at once: run as a program it starts Node without
+// tui/bin.js is shell and JavaScript at once: run as a program it starts Node (on tui/start.cjs) without
 // NODE_EXTRA_CA_CERTS (which the client never needs) and puts the variable back for what the
 // client passes on; run as `node tui/bin.js` it is plain JavaScript.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawnSync } from 'node:child_process'
+import { mkdtemp, rm, symlink } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { dstack, ROOT, startDaemon, writeConfig } from '../e2e/harness.ts'
 
@@ -18,6 +20,21 @@ test('run as a program: Node starts without NODE_EXTRA_CA_CERTS', () => {
   assert.is(r.status, 0, r.stderr)
   assert.match(r.stdout, /^dstack \d/)
   assert.not.match(r.stderr, /extra certs/i)
+})
+
+test('run through a link (as npm installs bins) and with the sources instead of the bundle', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'dstack-bin-'))
+  try {
+    await symlink(BIN, join(dir, 'dstack'))
+    for (const extra of [{}, { DSTACK_NO_BUNDLE: '1' }]) {
+      const r = spawnSync(join(dir, 'dstack'), ['--version'], { env: { ...env, ...extra }, encoding: 'utf8' })
+      assert.is(r.status, 0, r.stderr)
+      assert.match(r.stdout, /^dstack \d/)
+      assert.not.match(r.stderr, /extra certs/i)
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
 })
 
 test('run through node: the same client, and Node read the variable (the control)', () => {

@@ -6,10 +6,11 @@ import {
   ConfigError, interpolate, mergeEnv, parseEnvArg, parsePortMapping, parseRunConfiguration, readConfigurationFile, resolveEnv, selectProfile,
   type EnvSpec, type RunConfiguration
 } from '../../daemon/config/index.ts'
-import type { ApiClient } from '../../daemon/api/client.ts'
+import { ApiError, type ApiClient } from '../../daemon/api/client.ts'
 import type { ClientMethods } from '../../daemon/api/methods.ts'
 import type { Plan } from '../../daemon/api/views.ts'
 import { resolveRegistryAuth, type RegistryAuth } from '../../daemon/agent/registry-auth.ts'
+import { RPC_ERRORS } from '../../mesh/rpc/protocol.ts'
 import { attach } from '../attach.ts'
 import { collectCode, describeCode, type CodeFile } from '../code.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
@@ -188,7 +189,23 @@ export async function submitRun (client: ApiClient, a: {
   workflow?: ClientMethods['runs.submit']['params']['workflow'], code: CodeFile[], yes: boolean, detach: boolean, force: boolean, maxOffers: number
 }): Promise<number> {
   const { formatDuration } = await import('../../daemon/config/index.ts')
-  const plan = await client.call('runs.plan', { configuration: a.configuration })
+  const submission = {
+    configuration: a.configuration, env: a.env, registry_auth: a.registryAuth ?? null, configuration_path: a.configurationPath, workflow: a.workflow ?? null, force: a.force, code: a.code
+  }
+  // With -y no one is asked between the plan and the submission: one round trip does both.
+  // Should the submission fail, the plan is asked for on its own, so that the output is the
+  // same either way: the plan, then the error. A daemon older than `runs.apply` gets the two
+  // calls.
+  let applied = null
+  let failure: unknown = null
+  if (a.yes) {
+    try {
+      applied = await client.call('runs.apply', submission)
+    } catch (err) {
+      if (!(err instanceof ApiError && err.code === RPC_ERRORS.unknownMethod)) failure = err
+    }
+  }
+  const plan = applied?.plan ?? await client.call('runs.plan', { configuration: a.configuration })
   process.stdout.write(formatPlan(a.configuration, plan, a.maxOffers, formatDuration) + '\n\n')
   const existing = plan.existing
   if (existing?.kind === 'unchanged' && !a.force) {
@@ -202,9 +219,10 @@ export async function submitRun (client: ApiClient, a: {
   const question = existing ? `Update the run ${existing.name}? (changes: ${existing.changes.join(', ')})` : a.configuration.name ? `Submit the run ${a.configuration.name}?` : 'Submit a new run?'
   if (!a.yes && !(await confirm(question))) return 1
   if (a.code.length > 0) process.stderr.write(dim(`Uploading the code (${describeCode(a.code)})\n`))
-  const { run, action } = await client.call('runs.submit', {
-    configuration: a.configuration, env: a.env, registry_auth: a.registryAuth ?? null, configuration_path: a.configurationPath, workflow: a.workflow ?? null, force: a.force, code: a.code
-  })
+  if (failure !== null) throw failure
+  const { run, action } = applied ?? await client.call('runs.submit', submission)
+  // `runs.apply` refuses only what the plan above said it would (`existing` impossible).
+  if (run === null) return 1
   if (action === 'updated') {
     process.stdout.write(`Run ${run.name} updated\n`)
     return 0

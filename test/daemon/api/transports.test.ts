@@ -196,7 +196,8 @@ const rows: Row[] = [
         ['runs.stop', { names: [] }, 'runs.stop: params.names: expected at least one run name, got 0'],
         ['runs.stop', { names: ['a', 2] }, 'runs.stop: params.names[1]: expected a string, got 2'],
         ['runs.submit', { configuration: {}, code: [{ path: '../etc/passwd' }] }, 'runs.submit: params.code[0].path: must stay inside the job\'s directory, got "../etc/passwd"'],
-        ['runs.submit', { configuration: {}, env: { A: 1 } }, 'runs.submit: params.env.A: expected a string, got 1']
+        ['runs.submit', { configuration: {}, env: { A: 1 } }, 'runs.submit: params.env.A: expected a string, got 1'],
+        ['runs.apply', { configuration: {}, code: [{ path: 'a/../../x' }] }, 'runs.apply: params.code[0].path: must stay inside the job\'s directory, got "a/../../x"']
       ]
       for (const [method, params, message] of cases) {
         const e = await errorOf((c as RpcClient).call(method, params))
@@ -297,5 +298,26 @@ for (const make of [unixSide, libp2pSide]) {
     }
   })
 }
+
+test('a pipelined session: calls go out behind the token; a refused token fails them with the given message', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rpc-pipeline-'))
+  const socketPath = join(dir, 'api.sock')
+  const server = await createApiServer({ socketPath, token: TOKEN, handlers })
+  try {
+    const ok = await connectApi({ socketPath, token: TOKEN, pipeline: true })
+    assert.equal(await ok.call('runs.get', { name: 'a' }), { name: 'a' })
+    await ok.close()
+    const refused = await connectApi({ socketPath, token: 'wrong', pipeline: true, refused: 'that token is not this daemon\'s' })
+    const [first, second] = await Promise.all([errorOf(refused.call('runs.get', { name: 'a' })), errorOf(refused.call('runs.list', null))])
+    for (const e of [first, second]) {
+      assert.is(e.code, 'unauthenticated')
+      assert.is(e.message, 'that token is not this daemon\'s')
+    }
+    assert.is((await errorOf(connectApi({ socketPath, token: 'wrong' }))).code, 'unauthenticated', 'not pipelined: openSession itself fails')
+  } finally {
+    await server.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
 
 test.run()

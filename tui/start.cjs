@@ -1,0 +1,23 @@
+'use strict'
+// `dstack` run as a program: tui/bin.js's first line starts Node on this file. CommonJS, so
+// that Node's ES module loader (~20 ms of every command here) is never started when the bundle
+// is fresh: dist/dstack.cjs is loaded through V8's code cache (scripts/entry.cjs). Otherwise
+// tui/bin.js runs the sources, as it does when started through `node`.
+const { existsSync } = require('node:fs')
+const { join } = require('node:path')
+const { pathToFileURL } = require('node:url')
+
+// Put back what tui/bin.js's shell line took away, before anything the client starts (a local
+// dstackd) or passes on (a job's env) could miss it.
+if (process.env.DSTACK_NODE_EXTRA_CA_CERTS !== undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = process.env.DSTACK_NODE_EXTRA_CA_CERTS
+  delete process.env.DSTACK_NODE_EXTRA_CA_CERTS
+}
+
+const entry = require('../scripts/entry.cjs')
+const bundle = join(entry.root, 'dist', 'dstack.cjs')
+if (process.env.DSTACK_NO_BUNDLE !== '1' && entry.bundleIsFresh('dstack') && existsSync(bundle)) {
+  entry.loadWithCodeCache(bundle).main(process.argv.slice(2)).then(code => { process.exitCode = code })
+} else {
+  import(pathToFileURL(join(__dirname, 'bin.js')).href)
+}
