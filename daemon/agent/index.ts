@@ -145,10 +145,15 @@ export function startAgent (opts: AgentOptions): Agent {
   function endedHere (state: State): Array<{ run: Run, job: Job, sub: JobSubmission }> {
     const out = []
     for (const job of Object.values(state.jobs)) {
-      const sub = latest(job)
-      if (sub.placement?.node !== node || !isFinal(sub.status)) continue
-      const run = state.runs[job.run_id]
-      if (run) out.push({ run, job, sub })
+      const last = latest(job)
+      for (const sub of job.submissions) {
+        // The latest attempt, or an older one given up as unreachable: by the time this host
+        // looks, its run may have been retried elsewhere, and the old attempt still runs here.
+        if (sub !== last && sub.termination_reason !== 'instance_unreachable') continue
+        if (sub.placement?.node !== node || !isFinal(sub.status)) continue
+        const run = state.runs[job.run_id]
+        if (run) out.push({ run, job, sub })
+      }
     }
     return out
   }

@@ -237,6 +237,26 @@ test('after a restart: a placed job the runtime never started is started once; a
   agent.close()
 })
 
+test('after a restart: an attempt given up as unreachable and retried elsewhere is found and killed, even when the state already has the retry', async () => {
+  const store = memoryStore()
+  const sub = place(store, 'type: task\ncommands: [sleep 100]\nretry: {on_events: [error]}')
+  await store.propose({ type: 'job.status', at: Date.now(), job_id: sub.job_id, submission_id: sub.id, status: 'running' })
+  // While this host was away: the attempt given up, the run retried on another host.
+  await store.propose({ type: 'job.status', at: Date.now(), job_id: sub.job_id, submission_id: sub.id, status: 'failed', reason: 'instance_unreachable' })
+  const runId = store.state.jobs[sub.job_id]!.run_id
+  const retry = `${sub.job_id}-s1`
+  await store.propose({ type: 'run.resubmit', at: Date.now(), run_id: runId, submissions: [{ job_id: sub.job_id, submission_id: retry }] })
+  await store.propose({ type: 'job.assign', at: Date.now(), job_id: sub.job_id, submission_id: retry, placement: { instance: 'i2', node: 'node-other', hostname: 'other', address: '127.0.0.2', cpus: 1, memory: 1, gpus: 0 } })
+  assert.is(store.state.jobs[sub.job_id]!.submissions.at(-1)!.id, retry)
+  const { runtime, calls } = fakeRuntime({ found: { [sub.id]: { id: sub.id, pid: 1, startedAt: 1, limits: { applied: true } } } })
+  const agent = agentOf(store, runtime)
+  await agent.recovered
+  await until(() => calls.includes(`kill ${sub.id}`), () => `a kill of the old attempt (calls: ${calls.join(', ')})`)
+  assert.not.ok(calls.some(c => c.startsWith(`start `)))
+  assert.is(statusOf(store, { id: retry, job_id: sub.job_id }).status, 'provisioning')
+  agent.close()
+})
+
 test('after an upgrade: a job still in the data dir\'s old jobs/ is re-adopted from there', async () => {
   const store = memoryStore()
   const sub = place(store, 'type: task\ncommands: [sleep 100]')
