@@ -184,6 +184,10 @@ class DockerRuntime implements Runtime {
       return await this.failStart(job, `${this.engine} does not answer: ${engineMessage(e)}`)
     }
     this.armTimers(job, info.startedAt)
+    // A stop or kill that came while the container was being created.
+    const ending = job.ending as Ending | undefined // set by a stop or kill meanwhile
+    if (ending?.reason === 'killed') await container!.kill().catch(() => undefined)
+    else if (ending) await this.signalAll(job, ending.reason === 'stopped' ? 'SIGINT' : 'SIGTERM')
     return info
   }
 

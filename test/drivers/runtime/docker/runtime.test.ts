@@ -5,7 +5,7 @@ import net from 'node:net'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { dockerRuntime, isJobExit, type JobInfo, type LogChunk } from '../../../../drivers/runtime/index.ts'
+import { dockerRuntime, isJobExit, type JobInfo, type JobSpec, type LogChunk } from '../../../../drivers/runtime/index.ts'
 import { suiteNeeding } from '../../../skip.ts'
 import { waitFor } from '../../../poll.ts'
 import { begin, BUSYBOX, cleanup, docker, engineMissing, finished, jobRoot, lines, output, outputUntil, SOCKET, within } from './engine.ts'
@@ -16,6 +16,14 @@ const rt = dockerRuntime({ rootDir: root, socketPath: SOCKET })
 const sh = (script: string, extra = {}, image = BUSYBOX) => spec(['/bin/sh', '-c', script], extra, image)
 
 test.after(async () => { await cleanup(root) })
+
+/** A started job that loops until stopped, once it runs (`before` runs first in its shell). */
+async function looping (before = '', extra: Partial<JobSpec> = {}): Promise<JobSpec> {
+  const s = sh(`${before ? before + '; ' : ''}echo ready; while true; do sleep 1; done`, extra)
+  await begin(rt, s)
+  await outputUntil(rt, s.id, 'ready')
+  return s
+}
 
 test('exit code and the complete output: seq 1 20000 and lines past the engine\'s 16 KiB message size', async () => {
   const s = sh('seq 1 20000; printf "%040000d\\n" 7; printf "no newline at the end"; exit 3')
@@ -144,9 +152,7 @@ test('a memory limit holds: an allocation past it is OOM-killed and reported so'
 })
 
 test('stop: SIGINT reaches every process (a shell\'s sleep too), so it ends long before the grace', async () => {
-  const s = sh('echo ready; while true; do sleep 1; done')
-  await begin(rt, s)
-  await outputUntil(rt, s.id, 'ready')
+  const s = await looping()
   await rt.stop(s.id, 120_000)
   const exit = await finished(rt, s.id)
   assert.is(exit.reason, 'stopped')
@@ -154,9 +160,7 @@ test('stop: SIGINT reaches every process (a shell\'s sleep too), so it ends long
 })
 
 test('stop: a job that ignores SIGINT is killed after the grace', async () => {
-  const s = sh('trap "" INT; echo ready; while true; do sleep 1; done')
-  await begin(rt, s)
-  await outputUntil(rt, s.id, 'ready')
+  const s = await looping('trap "" INT')
   await rt.stop(s.id, 300)
   const exit = await finished(rt, s.id)
   assert.is(exit.reason, 'stopped')
@@ -165,9 +169,7 @@ test('stop: a job that ignores SIGINT is killed after the grace', async () => {
 })
 
 test('kill ends it at once; max_duration ends a job with SIGTERM', async () => {
-  const s = sh('echo ready; while true; do sleep 1; done')
-  await begin(rt, s)
-  await outputUntil(rt, s.id, 'ready')
+  const s = await looping()
   await rt.kill(s.id)
   const exit = await finished(rt, s.id)
   assert.is(exit.reason, 'killed')
@@ -227,9 +229,7 @@ test('recover after kill -9 of the daemon: the container ran on, its max_duratio
 })
 
 test('exec with a pty: a shell in the running job, resized, with its exit code', async () => {
-  const s = sh('echo ready; while true; do sleep 1; done', { env: { PATH: '/bin', JOBVAR: 'from-the-job' } })
-  await begin(rt, s)
-  await outputUntil(rt, s.id, 'ready')
+  const s = await looping('', { env: { PATH: '/bin', JOBVAR: 'from-the-job' } })
   const session = await within(rt.exec!(s.id, { command: ['/bin/sh'], tty: { cols: 100, rows: 30 } }))
   let out = ''
   session.output.on('data', (d: Buffer) => { out += d.toString() })
