@@ -63,8 +63,10 @@ export function dockerRuntime (opts: DockerRuntimeOptions = {}): Runtime {
 
 /** Errors of a request that never got the engine's answer (rather than an answer that says no). */
 function unanswered (e: unknown): boolean {
-  const err = e as { statusCode?: number, code?: string, name?: string }
-  return err?.statusCode === undefined
+  const err = e as { statusCode?: number, code?: string, name?: string, syscall?: string, message?: string }
+  if (!err || err.statusCode !== undefined) return false
+  return err.syscall === 'connect' || err.code === 'ECONNRESET' || err.code === 'EPIPE' ||
+    err.name === 'AbortError' || err.name === 'TimeoutError' || /socket hang up/.test(err.message ?? '')
 }
 
 function statusOf (e: unknown): number | undefined {
@@ -193,7 +195,15 @@ class DockerRuntime implements Runtime {
 
   async recover (id: string, dirIn: string): Promise<JobInfo | JobExit | null> {
     if (!SAFE_ID.test(id)) throw new Error(`job id ${JSON.stringify(id)} is not safe as a file name`)
-    const dir = resolve(this.rootDir, dirIn)
+    try {
+      return await this.recoverFrom(id, resolve(this.rootDir, dirIn))
+    } catch (e) {
+      if (unanswered(e)) throw new Error(`${this.engine} does not answer: ${engineMessage(e)}`)
+      throw e
+    }
+  }
+
+  private async recoverFrom (id: string, dir: string): Promise<JobInfo | JobExit | null> {
     const spec = await readJson<StoredSpec>(join(dir, 'spec.json'))
     if (!spec) return null
     const job = this.register(id, dir, spec)

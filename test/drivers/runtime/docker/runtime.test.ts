@@ -243,6 +243,15 @@ test('exec with a pty: a shell in the running job, resized, with its exit code',
   await finished(rt, s.id)
 })
 
+test('stats: CPU seconds and memory from the engine while it runs, null once it ended', async () => {
+  const s = await looping('i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done')
+  const st = await within(rt.stats(s.id))
+  assert.ok(st && st.cpuSeconds! > 0 && st.memoryBytes! > 0, JSON.stringify(st))
+  await rt.kill(s.id)
+  await finished(rt, s.id)
+  assert.is(await rt.stats(s.id), null)
+})
+
 test('remove: the container goes, the output stays readable', async () => {
   const s = sh('echo kept')
   await begin(rt, s)
