@@ -421,7 +421,8 @@ class DockerRuntime implements Runtime {
       let head = ''
       const writer = new LogFileWriter(job.dir)
       try {
-        for await (const chunk of this.engineChunks(job.containerId!, false)) {
+        // Read as a stream (a follow on an exited container ends with its log), never whole in memory.
+        for await (const chunk of this.engineChunks(job.containerId!, true)) {
           if (head.length < 512) head += chunk.data.toString('utf8', 0, 512)
           await writer.append(chunk.at, chunk.data)
         }
