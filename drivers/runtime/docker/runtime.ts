@@ -357,8 +357,8 @@ class DockerRuntime implements Runtime {
     let pos = 0 // bytes of the output given so far (or skipped by since)
     for (;;) {
       if (signal?.aborted) return
+      if (!job.containerId && !job.exit && follow) { await sleep(100); continue } // being created
       if (job.exit || fs.existsSync(join(job.dir, 'exit.json')) || !job.containerId) {
-        if (!job.containerId && !job.exit && follow) { await this.wait(id); continue }
         yield * readLogFiles(job.dir, { since, from: pos, signal })
         return
       }
@@ -381,7 +381,10 @@ class DockerRuntime implements Runtime {
       // the engine went away or restarted (reading resumes after what was given).
       const state = await this.inspect(job).catch(() => null)
       if (state?.Running) continue
-      await this.wait(id)
+      if (state?.Status === 'created') { await sleep(100); continue } // not started yet
+      // Exited (the output is being copied) or the engine is away (it may come back): until the
+      // job's end is settled, looking again now and then.
+      await Promise.race([this.wait(id), sleep(this.pollMs)])
     }
   }
 
