@@ -298,7 +298,8 @@ class DockerRuntime implements Runtime {
     job.ending = ending
     await writeAtomic(join(job.dir, 'stop.json'), ending)
     if (!job.containerId) return // still starting: start sees job.ending
-    if (signal) await this.signalAll(job, signal)
+    if (signal === null) { await this.docker.getContainer(job.containerId).kill().catch(() => undefined); return }
+    await this.signalAll(job, signal)
     this.armKill(job)
   }
 
