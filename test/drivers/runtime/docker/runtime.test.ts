@@ -5,7 +5,7 @@ import net from 'node:net'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { dockerRuntime, isJobExit, type JobInfo, type LogChunk } from '../../../../drivers/runtime/index.ts'
+import { dockerRuntime, isJobExit, type JobInfo, type JobSpec, type LogChunk } from '../../../../drivers/runtime/index.ts'
 import { suiteNeeding } from '../../../skip.ts'
 import { waitFor } from '../../../poll.ts'
 import { begin, BUSYBOX, cleanup, docker, engineMissing, finished, jobRoot, lines, output, outputUntil, SOCKET, within } from './engine.ts'
@@ -16,6 +16,14 @@ const rt = dockerRuntime({ rootDir: root, socketPath: SOCKET })
 const sh = (script: string, extra = {}, image = BUSYBOX) => spec(['/bin/sh', '-c', script], extra, image)
 
 test.after(async () => { await cleanup(root) })
+
+/** A started job that loops until stopped, once it runs (`before` runs first in its shell). */
+async function looping (before = '', extra: Partial<JobSpec> = {}): Promise<JobSpec> {
+  const s = sh(`${before ? before + '; ' : ''}echo ready; while true; do sleep 1; done`, extra)
+  await begin(rt, s)
+  await outputUntil(rt, s.id, 'ready')
+  return s
+}
 
 test('exit code and the complete output: seq 1 20000 and lines past the engine\'s 16 KiB message size', async () => {
   const s = sh('seq 1 20000; printf "%040000d\\n" 7; printf "no newline at the end"; exit 3')
@@ -144,9 +152,7 @@ test('a memory limit holds: an allocation past it is OOM-killed and reported so'
 })
 
 test('stop: SIGINT reaches every process (a shell\'s sleep too), so it ends long before the grace', async () => {
-  const s = sh('echo ready; while true; do sleep 1; done')
-  await begin(rt, s)
-  await outputUntil(rt, s.id, 'ready')
+  const s = await looping()
   await rt.stop(s.id, 120_000)
   const exit = await finished(rt, s.id)
   assert.is(exit.reason, 'stopped')
@@ -154,9 +160,7 @@ test('stop: SIGINT reaches every process (a shell\'s sleep too), so it ends long
 })
 
 test('stop: a job that ignores SIGINT is killed after the grace', async () => {
-  const s = sh('trap "" INT; echo ready; while true; do sleep 1; done')
-  await begin(rt, s)
-  await outputUntil(rt, s.id, 'ready')
+  const s = await looping('trap "" INT')
   await rt.stop(s.id, 300)
   const exit = await finished(rt, s.id)
   assert.is(exit.reason, 'stopped')
@@ -165,9 +169,7 @@ test('stop: a job that ignores SIGINT is killed after the grace', async () => {
 })
 
 test('kill ends it at once; max_duration ends a job with SIGTERM', async () => {
-  const s = sh('echo ready; while true; do sleep 1; done')
-  await begin(rt, s)
-  await outputUntil(rt, s.id, 'ready')
+  const s = await looping()
   await rt.kill(s.id)
   const exit = await finished(rt, s.id)
   assert.is(exit.reason, 'killed')
@@ -203,15 +205,16 @@ test('recover: a new runtime (a restarted daemon) re-adopts a running container;
   assert.is(await output(rt, s.id), first + rest)
 })
 
-test('recover after kill -9 of the daemon: the container ran on, its max_duration still holds, an exited one gives its exit', async () => {
-  const s = sh('echo started; while true; do sleep 1; done', { maxDurationSec: 4, killGraceMs: 500 })
+test('recover after kill -9 of the daemon: the container ran on, its max_duration and a pending stop\'s kill still hold, an exited one gives its exit', async () => {
+  const s = sh('echo started; while true; do sleep 1; done', { maxDurationSec: 6, killGraceMs: 500 })
   const q = sh('echo quick; exit 7')
+  const st = sh('trap "" INT; while true; do sleep 1; done') // stopped with a grace just before the daemon dies
   // The "daemon": a process that starts the jobs, then is killed with SIGKILL.
   const fixture = fileURLToPath(new URL('./start-jobs.ts', import.meta.url))
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, root, JSON.stringify([s, q])], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture, root, JSON.stringify([q, st, s]), JSON.stringify({ [st.id]: 3000 })], { stdio: ['ignore', 'pipe', 'inherit'] })
   let said = ''
   child.stdout.on('data', d => { said += d })
-  await waitFor(() => said.includes('started 2'), { what: 'the fixture daemon to start its jobs' })
+  await waitFor(() => said.includes('started 3'), { what: 'the fixture daemon to start its jobs' })
   child.kill('SIGKILL')
   await new Promise(r => child.once('exit', r))
   const again = dockerRuntime({ rootDir: root, socketPath: SOCKET })
@@ -219,17 +222,21 @@ test('recover after kill -9 of the daemon: the container ran on, its max_duratio
   assert.is(qExit.exitCode, 7)
   assert.is(await output(again, q.id), 'quick\r\n')
   const found = await within(again.recover(s.id, s.dir))
-  assert.ok(found && !isJobExit(found))
+  assert.ok(found && !isJobExit(found), `still running when re-adopted: ${JSON.stringify(found)}`)
   const exit = await within(again.wait(s.id))
   assert.is(exit.reason, 'max_duration_exceeded')
-  assert.ok(exit.finishedAt - (found as JobInfo).startedAt >= 4000)
+  assert.ok(exit.finishedAt - (found as JobInfo).startedAt >= 6000)
   assert.is(await within(again.recover('never-started', join(root, 'never-started'))), null)
+  // The stop's kill after its grace was the dead daemon's to do: the new one does it, and the reason holds.
+  const stopped = await within(again.recover(st.id, st.dir))
+  assert.ok(stopped)
+  const stExit = await within(again.wait(st.id))
+  assert.is(stExit.reason, 'stopped')
+  assert.is(stExit.exitCode, 137)
 })
 
 test('exec with a pty: a shell in the running job, resized, with its exit code', async () => {
-  const s = sh('echo ready; while true; do sleep 1; done', { env: { PATH: '/bin', JOBVAR: 'from-the-job' } })
-  await begin(rt, s)
-  await outputUntil(rt, s.id, 'ready')
+  const s = await looping('', { env: { PATH: '/bin', JOBVAR: 'from-the-job' } })
   const session = await within(rt.exec!(s.id, { command: ['/bin/sh'], tty: { cols: 100, rows: 30 } }))
   let out = ''
   session.output.on('data', (d: Buffer) => { out += d.toString() })
@@ -241,6 +248,15 @@ test('exec with a pty: a shell in the running job, resized, with its exit code',
   assert.match(out, /\/workflow/)
   await rt.kill(s.id)
   await finished(rt, s.id)
+})
+
+test('stats: CPU seconds and memory from the engine while it runs, null once it ended', async () => {
+  const s = await looping('i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done')
+  const st = await within(rt.stats(s.id))
+  assert.ok(st && st.cpuSeconds! > 0 && st.memoryBytes! > 0, JSON.stringify(st))
+  await rt.kill(s.id)
+  await finished(rt, s.id)
+  assert.is(await rt.stats(s.id), null)
 })
 
 test('remove: the container goes, the output stays readable', async () => {
@@ -290,7 +306,14 @@ test('the engine going away: wait reports the job lost, naming the engine', asyn
   const exit = await within(waiting)
   assert.is(exit.reason, 'lost')
   assert.match(exit.message!, new RegExp(`the Docker engine at ${proxyPath} stopped answering`))
-  // Its container is still there on the real engine: the suite's cleanup removes it.
+  // The engine back (a daemon restarted onto it): the job stays lost, and its container, which
+  // ran on meanwhile, does not outlive that.
+  const back = dockerRuntime({ rootDir: root, socketPath: SOCKET })
+  assert.equal(await within(back.recover(s.id, s.dir)), exit)
+  await waitFor(async () => {
+    const [c] = await docker.listContainers({ all: true, filters: { label: [`dstackd.job=${s.id}`] } })
+    return c && c.State !== 'running'
+  }, { what: 'the lost job\'s container to be killed' })
 })
 
 test.run()
