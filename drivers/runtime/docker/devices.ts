@@ -42,6 +42,9 @@ export interface DeviceHost {
   amdRenderNodes: ReadonlyMap<number, string>
 }
 
+/** A host with no device nodes and no toolkit: a job given a GPU there cannot start. */
+export const NO_DEVICES: DeviceHost = { root: '/dev', nvidiaToolkit: false, nodes: new Map(), amdRenderNodes: new Map() }
+
 /** The parts of a container's configuration that give it its devices. */
 export interface DeviceOptions {
   hostConfig: Pick<Docker.HostConfig, 'DeviceRequests' | 'Devices' | 'GroupAdd'>

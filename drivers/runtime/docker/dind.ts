@@ -8,7 +8,6 @@
 // start-dockerd is written into the job's directory and mounted read-only over
 // /usr/local/bin/start-dockerd, so any image that carries the engine's binaries works (ours:
 // local/dind; dstack's dstackai/dind has its own, which this one shadows).
-import { existsSync } from 'node:fs'
 import { chmod, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type Docker from 'dockerode'
@@ -63,22 +62,32 @@ export function wantsPrivileges (container: ContainerSpec): boolean {
   return container.privileged === true || container.docker === true
 }
 
-/**
- * What `docker: true` adds to a container, with start-dockerd written into the job's directory
- * `jobDir` (the runtime removes the container with its volumes: `remove({ v: true })`). null when
- * the job did not ask for an engine.
- */
-export async function dockerInDocker (container: ContainerSpec, jobDir: string): Promise<DockerInDocker | null> {
-  if (container.docker !== true) return null
+/** Where start-dockerd is written on the host: the job's directory. */
+export function startDockerdPath (jobDir: string): string {
+  return join(jobDir, 'start-dockerd')
+}
+
+/** Writes start-dockerd into the job's directory (before its container is created). */
+export async function writeStartDockerd (jobDir: string): Promise<void> {
   await mkdir(jobDir, { recursive: true })
-  const script = join(jobDir, 'start-dockerd')
-  await writeFile(script, START_DOCKERD_SCRIPT)
-  await chmod(script, 0o755)
-  const hostConfig: DockerInDocker['hostConfig'] = {
-    Binds: [`${script}:${START_DOCKERD}:ro`],
-    Mounts: [{ Type: 'volume', Source: '', Target: '/var/lib/docker' }]
+  await writeFile(startDockerdPath(jobDir), START_DOCKERD_SCRIPT)
+  await chmod(startDockerdPath(jobDir), 0o755)
+}
+
+/**
+ * What `docker: true` adds to the container of the job in `jobDir` (start-dockerd written there
+ * by writeStartDockerd; the container removed with its volumes: `remove({ v: true })`). null
+ * when the job did not ask for an engine.
+ */
+export function dockerInDocker (container: ContainerSpec, jobDir: string, cgroupV1: boolean): DockerInDocker | null {
+  if (container.docker !== true) return null
+  return {
+    hostConfig: {
+      Binds: [`${startDockerdPath(jobDir)}:${START_DOCKERD}:ro`],
+      Mounts: [{ Type: 'volume', Source: '', Target: '/var/lib/docker' }],
+      // cgroup v2: the default private namespace is what an inner engine wants.
+      ...(cgroupV1 ? { CgroupnsMode: 'host' as const } : {})
+    },
+    entrypointPrefix: [START_DOCKERD]
   }
-  // cgroup v2 hosts: the default private namespace is what an inner engine wants.
-  if (!existsSync('/sys/fs/cgroup/cgroup.controllers')) hostConfig.CgroupnsMode = 'host'
-  return { hostConfig, entrypointPrefix: [START_DOCKERD] }
 }
