@@ -6,7 +6,9 @@ import { execFileSync } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createOptions } from '../../../../drivers/runtime/docker/create.ts'
 import { deviceOptions, probeDeviceHost, type DeviceHost } from '../../../../drivers/runtime/docker/devices.ts'
+import { START_DOCKERD } from '../../../../drivers/runtime/docker/dind.ts'
 import type { JobDevice } from '../../../../drivers/runtime/types.ts'
 import { suiteNeeding } from '../../../skip.ts'
 
@@ -95,6 +97,31 @@ test('probe: AMD device indices follow the KFD topology\'s GPU nodes, CPU nodes 
   } finally {
     rmSync(sys, { recursive: true, force: true })
   }
+})
+
+test('createOptions: the devices\' variables win over the job\'s host indices; the devices\' notes come back', () => {
+  const dir = '/jobs/j1'
+  const o = createOptions({ id: 'j1', dir, command: ['true'], env: { CUDA_VISIBLE_DEVICES: '1', A: 'b' }, workingDir: `${dir}/work`, container: { image: 'x', devices: [gpu1] } },
+    dir, { privileged: 'engine', cgroupV1: true, volumes: [], devices: host() })
+  assert.ok(o.Env!.includes(`CUDA_VISIBLE_DEVICES=${U1}`) && o.Env!.includes('A=b') && !o.Env!.includes('CUDA_VISIBLE_DEVICES=1'), o.Env!.join(' '))
+  assert.equal(o.HostConfig!.Devices!.map(d => d.PathInContainer), ['/dev/nvidia1', '/dev/nvidiactl', '/dev/nvidia-uvm'])
+  assert.match(o.notes.join(), 'no NVIDIA Container Toolkit')
+  assert.throws(() => createOptions({ id: 'j1', dir, command: ['true'], env: {}, workingDir: `${dir}/work`, container: { image: 'x', devices: [gpu1] } }, dir, { privileged: 'engine', cgroupV1: true, volumes: [] }), /nvidia1 does not exist/)
+})
+
+test('createOptions: docker: true is privileged, start-dockerd goes first, the engine gets a volume and (cgroup v1) the host\'s cgroup namespace', () => {
+  const dir = '/jobs/j2'
+  const spec = { id: 'j2', dir, command: ['/bin/sh', '-i', '-c', 'docker ps'], env: {}, workingDir: `${dir}/work`, container: { image: 'local/dind', docker: true } }
+  const o = createOptions(spec, dir, { privileged: 'engine', cgroupV1: true, volumes: [] })
+  assert.equal(o.Entrypoint, [START_DOCKERD, '/bin/sh', '-i', '-c', 'docker ps'])
+  assert.ok(o.HostConfig!.Binds!.includes(`${dir}/start-dockerd:${START_DOCKERD}:ro`), o.HostConfig!.Binds!.join(' '))
+  assert.equal(o.HostConfig!.Mounts, [{ Type: 'volume', Source: '', Target: '/var/lib/docker' }])
+  assert.is(o.HostConfig!.Privileged, true)
+  assert.is((o.HostConfig as { CgroupnsMode?: string }).CgroupnsMode, 'host')
+  const fallback = createOptions({ ...spec, container: { ...spec.container, entrypoint: ['/init'] } }, dir, { privileged: 'capabilities', cgroupV1: false, volumes: [] })
+  assert.equal([fallback.Entrypoint, fallback.Cmd], [[START_DOCKERD, '/init'], spec.command])
+  assert.equal(fallback.HostConfig!.CapAdd, ['ALL'])
+  assert.is((fallback.HostConfig as { CgroupnsMode?: string }).CgroupnsMode, undefined)
 })
 
 const rootTest = suiteNeeding(import.meta.url, 'root (mknod)', process.getuid?.() === 0 ? null : 'not root: cannot make stand-in device nodes')
