@@ -18,6 +18,8 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import Docker from 'dockerode'
+import { dockerRuntime } from '../../drivers/runtime/docker/index.ts'
+import { isJobExit } from '../../drivers/runtime/types.ts'
 import { apiClient, ROOT, sleep, startDaemon } from '../../test/e2e/harness.ts'
 
 const args = process.argv.slice(2)
@@ -111,6 +113,37 @@ async function dstackdSection (): Promise<void> {
   }
 }
 
+/** The docker runtime alone: start (pull check, create, start, inspect), wait (exit, output copied), remove. */
+async function runtimeSection (): Promise<void> {
+  const rt = dockerRuntime({ rootDir: join(scratch, 'jobs') })
+  const rows: Array<Record<string, number>> = []
+  const cli: number[] = []
+  const once = async (i: number) => {
+    const id = `bench-${process.pid}-${i}`
+    const dir = join(scratch, 'jobs', id)
+    const t: Record<string, number> = {}
+    let t0 = performance.now()
+    const step = (name: string) => { const now = performance.now(); t[name] = now - t0; t0 = now }
+    const info = await rt.start({ id, dir, command: ['true'], env: { PATH: '/bin' }, workingDir: join(dir, 'work'), container: { image: IMAGE } })
+    if (isJobExit(info)) throw new Error(`the runtime did not start true: ${info.message}`)
+    step('start')
+    const exit = await rt.wait(id)
+    if (exit.exitCode !== 0) throw new Error(`true exited ${exit.exitCode}: ${exit.message}`)
+    step('wait')
+    await rt.remove!(id)
+    step('remove')
+    rows.push(t)
+  }
+  await once(-1) // the first start probes the engine
+  rows.length = 0
+  for (let i = 0; i < ROUNDS; i++) {
+    if (i % 2 === 0) { await once(i); cli.push(await dockerCli.done()) } else { cli.push(await dockerCli.done()); await once(i) }
+  }
+  const total = rows.map(r => Object.values(r).reduce((a, b) => a + b, 0))
+  const steps = Object.keys(rows[0]!).map(s => `${s} ${ms(median(rows.map(r => r[s]!)))}`).join(', ')
+  lines.push(`runtime: start → wait → remove of \`true\`: p50 ${ms(median(total))}, p95 ${ms(pct(total, 0.95))} (${steps})  vs  \`docker run --rm ${IMAGE} true\`: p50 ${ms(median(cli))}  → ${ratio(total, cli)}`)
+}
+
 /** The engine's steps for one container of `true`, through dockerode, each timed. */
 async function engineSteps (opts: { init: boolean, attach: boolean }): Promise<Record<string, number>> {
   const t: Record<string, number> = {}
@@ -160,7 +193,7 @@ async function cleanupLabelled (): Promise<void> {
   for (const c of left) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {})
 }
 
-const sections: Record<string, () => Promise<void>> = { dstackd: dstackdSection, engine: engineSection }
+const sections: Record<string, () => Promise<void>> = { dstackd: dstackdSection, runtime: runtimeSection, engine: engineSection }
 const scratch = await mkdtemp(join(tmpdir(), 'dstackd-bench-docker-'))
 try {
   await docker.ping()
@@ -178,5 +211,8 @@ try {
   console.log(lines.join('\n'))
 } finally {
   await cleanupLabelled()
+  for (const c of await docker.listContainers({ all: true, filters: { label: ['dstackd.job'] } })) {
+    if (c.Labels['dstackd.dir']?.startsWith(scratch)) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {})
+  }
   await rm(scratch, { recursive: true, force: true })
 }
