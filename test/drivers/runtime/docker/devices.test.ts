@@ -104,7 +104,7 @@ test('createOptions: the devices\' variables win over the job\'s host indices; t
   const o = createOptions({ id: 'j1', dir, command: ['true'], env: { CUDA_VISIBLE_DEVICES: '1', A: 'b' }, workingDir: `${dir}/work`, container: { image: 'x', devices: [gpu1] } },
     dir, { privileged: 'engine', cgroupV1: true, volumes: [], devices: host() })
   assert.ok(o.Env!.includes(`CUDA_VISIBLE_DEVICES=${U1}`) && o.Env!.includes('A=b') && !o.Env!.includes('CUDA_VISIBLE_DEVICES=1'), o.Env!.join(' '))
-  assert.equal(o.HostConfig!.Devices!.map(d => d.PathInContainer), ['/dev/nvidia1', '/dev/nvidiactl', '/dev/nvidia-uvm'])
+  assert.equal(o.HostConfig!.Devices!.map((d: { PathInContainer: string }) => d.PathInContainer), ['/dev/nvidia1', '/dev/nvidiactl', '/dev/nvidia-uvm'])
   assert.match(o.notes.join(), 'no NVIDIA Container Toolkit')
   assert.throws(() => createOptions({ id: 'j1', dir, command: ['true'], env: {}, workingDir: `${dir}/work`, container: { image: 'x', devices: [gpu1] } }, dir, { privileged: 'engine', cgroupV1: true, volumes: [] }), /nvidia1 does not exist/)
 })
