@@ -12,7 +12,6 @@
 // Needs root and an engine with local/busybox (scripts/ci/docker.sh). A section that cannot run
 // here (a dstackd that refuses `image:`) says why and the others still run.
 // Usage: node --import tsx scripts/bench/docker.ts [--rounds N (10)] [--only dstackd|runtime|engine]
-import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -20,6 +19,7 @@ import { PassThrough } from 'node:stream'
 import Docker from 'dockerode'
 import { dockerRuntime } from '../../drivers/runtime/docker/index.ts'
 import { isJobExit } from '../../drivers/runtime/types.ts'
+import { median, pct, timed } from './timed.ts'
 import { apiClient, ROOT, sleep, startDaemon } from '../../test/e2e/harness.ts'
 
 const args = process.argv.slice(2)
@@ -29,23 +29,8 @@ const ONLY = flag('--only')
 const IMAGE = 'local/busybox:latest'
 const LABEL = { 'dstackd.bench': 'docker' }
 
-const pct = (xs: number[], q: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]! }
-const median = (xs: number[]) => pct(xs, 0.5)
 const ms = (x: number) => `${x.toFixed(0)} ms`
 const ratio = (a: number[], b: number[]) => `${(median(a) / median(b)).toFixed(2)}×`
-
-/** Runs a program to its exit; resolves to its wall time (ms) and output. */
-function timed (cmd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ ms: number, code: number | null, out: string }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now()
-    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout.on('data', b => { out += b })
-    child.stderr.on('data', b => { out += b })
-    child.on('error', reject)
-    child.on('close', code => resolve({ ms: performance.now() - t0, code, out }))
-  })
-}
 
 async function ok (cmd: string, argv: string[], env?: NodeJS.ProcessEnv): Promise<number> {
   const r = await timed(cmd, argv, env)
