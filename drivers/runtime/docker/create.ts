@@ -100,6 +100,7 @@ export function createOptions (spec: JobSpec, dir: string, choices: CreateChoice
     Cmd: entrypoint ? spec.command : [],
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     WorkingDir: containerPath(dir, spec.workingDir),
+    // The user inside the image (or the image's own); JobSpec.user, a user of the host, does not apply.
     ...(c.user ? { User: c.user } : {}),
     Tty: true, // as the process runtime: a terminal, one merged stream
     Labels: { [JOB_LABEL]: spec.id, [DIR_LABEL]: dir },

@@ -67,8 +67,10 @@ export function dockerRuntime (opts: DockerRuntimeOptions = {}): Runtime {
 
 /** Errors of a request that never got the engine's answer (rather than an answer that says no). */
 function unanswered (e: unknown): boolean {
-  const err = e as { statusCode?: number, code?: string, name?: string }
-  return err?.statusCode === undefined
+  const err = e as { statusCode?: number, code?: string, name?: string, syscall?: string, message?: string }
+  if (!err || err.statusCode !== undefined) return false
+  return err.syscall === 'connect' || err.code === 'ECONNRESET' || err.code === 'EPIPE' ||
+    err.name === 'AbortError' || err.name === 'TimeoutError' || /socket hang up/.test(err.message ?? '')
 }
 
 function statusOf (e: unknown): number | undefined {
@@ -212,7 +214,15 @@ class DockerRuntime implements Runtime {
 
   async recover (id: string, dirIn: string): Promise<JobInfo | JobExit | null> {
     if (!SAFE_ID.test(id)) throw new Error(`job id ${JSON.stringify(id)} is not safe as a file name`)
-    const dir = resolve(this.rootDir, dirIn)
+    try {
+      return await this.recoverFrom(id, resolve(this.rootDir, dirIn))
+    } catch (e) {
+      if (unanswered(e)) throw new Error(`${this.engine} does not answer: ${engineMessage(e)}`)
+      throw e
+    }
+  }
+
+  private async recoverFrom (id: string, dir: string): Promise<JobInfo | JobExit | null> {
     const spec = await readJson<StoredSpec>(join(dir, 'spec.json'))
     if (!spec) return null
     const job = this.register(id, dir, spec)
@@ -307,7 +317,8 @@ class DockerRuntime implements Runtime {
     job.ending = ending
     await writeAtomic(join(job.dir, 'stop.json'), ending)
     if (!job.containerId) return // still starting: start sees job.ending
-    if (signal) await this.signalAll(job, signal)
+    if (signal === null) { await this.docker.getContainer(job.containerId).kill().catch(() => undefined); return }
+    await this.signalAll(job, signal)
     this.armKill(job)
   }
 
@@ -366,8 +377,8 @@ class DockerRuntime implements Runtime {
     let pos = 0 // bytes of the output given so far (or skipped by since)
     for (;;) {
       if (signal?.aborted) return
+      if (!job.containerId && !job.exit && follow) { await sleep(100); continue } // being created
       if (job.exit || fs.existsSync(join(job.dir, 'exit.json')) || !job.containerId) {
-        if (!job.containerId && !job.exit && follow) { await this.wait(id); continue }
         yield * readLogFiles(job.dir, { since, from: pos, signal })
         return
       }
@@ -390,7 +401,10 @@ class DockerRuntime implements Runtime {
       // the engine went away or restarted (reading resumes after what was given).
       const state = await this.inspect(job).catch(() => null)
       if (state?.Running) continue
-      await this.wait(id)
+      if (state?.Status === 'created') { await sleep(100); continue } // not started yet
+      // Exited (the output is being copied) or the engine is away (it may come back): until the
+      // job's end is settled, looking again now and then.
+      await Promise.race([this.wait(id), sleep(this.pollMs)])
     }
   }
 
@@ -430,7 +444,8 @@ class DockerRuntime implements Runtime {
       let head = ''
       const writer = new LogFileWriter(job.dir)
       try {
-        for await (const chunk of this.engineChunks(job.containerId!, false)) {
+        // Read as a stream (a follow on an exited container ends with its log), never whole in memory.
+        for await (const chunk of this.engineChunks(job.containerId!, true)) {
           if (head.length < 512) head += chunk.data.toString('utf8', 0, 512)
           await writer.append(chunk.at, chunk.data)
         }

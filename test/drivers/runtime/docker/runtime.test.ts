@@ -205,15 +205,16 @@ test('recover: a new runtime (a restarted daemon) re-adopts a running container;
   assert.is(await output(rt, s.id), first + rest)
 })
 
-test('recover after kill -9 of the daemon: the container ran on, its max_duration still holds, an exited one gives its exit', async () => {
-  const s = sh('echo started; while true; do sleep 1; done', { maxDurationSec: 4, killGraceMs: 500 })
+test('recover after kill -9 of the daemon: the container ran on, its max_duration and a pending stop\'s kill still hold, an exited one gives its exit', async () => {
+  const s = sh('echo started; while true; do sleep 1; done', { maxDurationSec: 6, killGraceMs: 500 })
   const q = sh('echo quick; exit 7')
+  const st = sh('trap "" INT; while true; do sleep 1; done') // stopped with a grace just before the daemon dies
   // The "daemon": a process that starts the jobs, then is killed with SIGKILL.
   const fixture = fileURLToPath(new URL('./start-jobs.ts', import.meta.url))
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, root, JSON.stringify([s, q])], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture, root, JSON.stringify([q, st, s]), JSON.stringify({ [st.id]: 3000 })], { stdio: ['ignore', 'pipe', 'inherit'] })
   let said = ''
   child.stdout.on('data', d => { said += d })
-  await waitFor(() => said.includes('started 2'), { what: 'the fixture daemon to start its jobs' })
+  await waitFor(() => said.includes('started 3'), { what: 'the fixture daemon to start its jobs' })
   child.kill('SIGKILL')
   await new Promise(r => child.once('exit', r))
   const again = dockerRuntime({ rootDir: root, socketPath: SOCKET })
@@ -221,11 +222,17 @@ test('recover after kill -9 of the daemon: the container ran on, its max_duratio
   assert.is(qExit.exitCode, 7)
   assert.is(await output(again, q.id), 'quick\r\n')
   const found = await within(again.recover(s.id, s.dir))
-  assert.ok(found && !isJobExit(found))
+  assert.ok(found && !isJobExit(found), `still running when re-adopted: ${JSON.stringify(found)}`)
   const exit = await within(again.wait(s.id))
   assert.is(exit.reason, 'max_duration_exceeded')
-  assert.ok(exit.finishedAt - (found as JobInfo).startedAt >= 4000)
+  assert.ok(exit.finishedAt - (found as JobInfo).startedAt >= 6000)
   assert.is(await within(again.recover('never-started', join(root, 'never-started'))), null)
+  // The stop's kill after its grace was the dead daemon's to do: the new one does it, and the reason holds.
+  const stopped = await within(again.recover(st.id, st.dir))
+  assert.ok(stopped)
+  const stExit = await within(again.wait(st.id))
+  assert.is(stExit.reason, 'stopped')
+  assert.is(stExit.exitCode, 137)
 })
 
 test('exec with a pty: a shell in the running job, resized, with its exit code', async () => {
@@ -241,6 +248,15 @@ test('exec with a pty: a shell in the running job, resized, with its exit code',
   assert.match(out, /\/workflow/)
   await rt.kill(s.id)
   await finished(rt, s.id)
+})
+
+test('stats: CPU seconds and memory from the engine while it runs, null once it ended', async () => {
+  const s = await looping('i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done')
+  const st = await within(rt.stats(s.id))
+  assert.ok(st && st.cpuSeconds! > 0 && st.memoryBytes! > 0, JSON.stringify(st))
+  await rt.kill(s.id)
+  await finished(rt, s.id)
+  assert.is(await rt.stats(s.id), null)
 })
 
 test('remove: the container goes, the output stays readable', async () => {

@@ -1,8 +1,9 @@
-// A stand-in for dstackd in the recover tests: starts the jobs given (argv: root, JSON specs),
-// says `started N`, then idles until the test kills it with SIGKILL.
+// A stand-in for dstackd in the recover tests: starts the jobs given (argv: root, JSON specs,
+// then optionally JSON {id: graceMs} of jobs to stop once started), says `started N`, then idles
+// until the test kills it with SIGKILL.
 import { dockerRuntime, isJobExit, type JobSpec } from '../../../../drivers/runtime/index.ts'
 
-const [root, specs] = process.argv.slice(2)
+const [root, specs, stops] = process.argv.slice(2)
 const rt = dockerRuntime({ rootDir: root })
 let n = 0
 for (const s of JSON.parse(specs!) as JobSpec[]) {
@@ -10,5 +11,6 @@ for (const s of JSON.parse(specs!) as JobSpec[]) {
   if (isJobExit(got)) { console.error(`job ${s.id} did not start: ${got.message}`); process.exit(1) }
   n++
 }
+for (const [id, graceMs] of Object.entries(JSON.parse(stops ?? '{}') as Record<string, number>)) await rt.stop(id, graceMs)
 console.log(`started ${n}`)
 setInterval(() => {}, 1 << 30)
