@@ -306,7 +306,14 @@ test('the engine going away: wait reports the job lost, naming the engine', asyn
   const exit = await within(waiting)
   assert.is(exit.reason, 'lost')
   assert.match(exit.message!, new RegExp(`the Docker engine at ${proxyPath} stopped answering`))
-  // Its container is still there on the real engine: the suite's cleanup removes it.
+  // The engine back (a daemon restarted onto it): the job stays lost, and its container, which
+  // ran on meanwhile, does not outlive that.
+  const back = dockerRuntime({ rootDir: root, socketPath: SOCKET })
+  assert.equal(await within(back.recover(s.id, s.dir)), exit)
+  await waitFor(async () => {
+    const [c] = await docker.listContainers({ all: true, filters: { label: [`dstackd.job=${s.id}`] } })
+    return c && c.State !== 'running'
+  }, { what: 'the lost job\'s container to be killed' })
 })
 
 test.run()
