@@ -197,7 +197,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
 
     const agent = startAgent({
       store, runtime, area, node: self, dataDir, log: log.child('agent'), images: opts.images, sealer,
-      hostGpus: inventory.gpus.map(g => ({ vendor: g.vendor, index: g.index })),
+      hostGpus: inventory.gpus.map(g => ({ vendor: g.vendor, index: g.index, uuid: g.uuid })),
       fetchCode: (run, dir) => peers.fetchCode(run.spec.code_node!, run.id, dir)
     })
     closers.push(() => agent.close())

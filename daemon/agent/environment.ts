@@ -24,8 +24,8 @@ const VISIBLE_DEVICES: Record<string, string[]> = {
   tenstorrent: ['TT_VISIBLE_DEVICES']
 }
 
-/** This host's accelerators as the agent knows them: vendor and device index, in offer order. */
-export interface HostGpu { vendor: string, index: number }
+/** This host's accelerators as the agent knows them: vendor, device index and (NVIDIA) UUID, in offer order. */
+export interface HostGpu { vendor: string, index: number, uuid?: string }
 
 /**
  * A process job sees only the GPUs it was given (a job that asked for none sees none), so jobs

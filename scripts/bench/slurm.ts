@@ -19,6 +19,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import type { ApiClient } from '../../daemon/api/client.ts'
+import { median, pct, timed } from './timed.ts'
 import { apiClient, ROOT, sleep, startDaemon, type Daemon } from '../../test/e2e/harness.ts'
 
 const args = process.argv.slice(2)
@@ -30,22 +31,6 @@ const SLURM_DIR = flag('--slurm-dir') ?? '/work/shared/bench/slurm'
 const BEFORE = flag('--before')
 const TASK = 'type: task\ncommands: [echo hi]\nresources: {cpu: 0.., memory: 0.., disk: 0..}\n'
 const FINAL = ['done', 'failed', 'terminated']
-
-const pct = (xs: number[], q: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]! }
-const median = (xs: number[]) => pct(xs, 0.5)
-
-/** Runs a program to its exit; resolves to its wall time (ms) and output. */
-function timed (cmd: string, argv: string[], env: NodeJS.ProcessEnv): Promise<{ ms: number, code: number | null, out: string }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now()
-    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout.on('data', b => { out += b })
-    child.stderr.on('data', b => { out += b })
-    child.on('error', reject)
-    child.on('close', code => resolve({ ms: performance.now() - t0, code, out }))
-  })
-}
 
 /** A checkout under test: its daemon, and its `dstack` run as a program. */
 interface Side { label: string, root: string, d: Daemon, c: ApiClient, file: string, applyMs: number[], tp: number[], cpu: Cpu[] }

@@ -69,16 +69,25 @@ if ! docker image inspect local/debian:bookworm >/dev/null 2>&1; then
   log "built local/debian:bookworm"
 fi
 
-# An engine inside a job (`docker: true`): Debian plus this host's engine binaries and iptables.
-if ! docker image inspect local/dind:latest >/dev/null 2>&1; then
+# An engine inside a job (`docker: true`): Debian plus this host's engine binaries and the shared
+# libraries they link that minbase lacks (Debian's dockerd needs libdevmapper). No iptables:
+# start-dockerd then runs the inner engine with --iptables=false. The label marks the recipe, so
+# an image built by an older one is rebuilt.
+DIND_RECIPE=3
+if [ "$(docker image inspect -f '{{index .Config.Labels "dstackd.dind"}}' local/dind:latest 2>/dev/null)" != "$DIND_RECIPE" ]; then
   ctx=$(mktemp -d)
-  mkdir -p "$ctx/bin"
+  mkdir -p "$ctx/bin" "$ctx/lib"
   for b in docker dockerd containerd containerd-shim-runc-v2 runc docker-init docker-proxy ctr; do
-    p=$(command -v "$b" || true); [ -n "$p" ] && cp -L "$p" "$ctx/bin/"
+    p=$(command -v "$b" || true); [ -n "$p" ] || continue
+    cp -L "$p" "$ctx/bin/"
+    ldd "$p" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// && $1 !~ /^(libc|libm|libdl|librt|libpthread|ld-linux)[.-]/ { print $3 }' | while read -r l; do cp -Ln "$l" "$ctx/lib/"; done || true  # a static binary: ldd fails
   done
-  cat > "$ctx/Dockerfile" <<'EOF'
+  cat > "$ctx/Dockerfile" <<EOF
 FROM local/debian:bookworm
 COPY bin/ /usr/local/bin/
+COPY lib/ /usr/local/lib/dind/
+RUN echo /usr/local/lib/dind > /etc/ld.so.conf.d/zz-dind.conf && ldconfig
+LABEL dstackd.dind=$DIND_RECIPE
 EOF
   DOCKER_BUILDKIT=0 docker build -q -t local/dind:latest "$ctx" >/dev/null
   rm -rf "$ctx"

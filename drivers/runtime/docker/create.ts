@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto'
 import { join, relative, isAbsolute, sep } from 'node:path'
 import type { ContainerCreateOptions } from 'dockerode'
 import type { JobSpec } from '../types.ts'
-import { deviceOptions } from './devices.ts'
+import { deviceOptions, NO_DEVICES, type DeviceHost } from './devices.ts'
+import { dockerInDocker, wantsPrivileges } from './dind.ts'
 
 export type HostConfig = NonNullable<ContainerCreateOptions['HostConfig']>
 
@@ -57,6 +58,8 @@ export interface CreateChoices {
   cgroupV1: boolean
   /** The instance volumes to mount (optional ones whose host path is missing already left out). */
   volumes: Array<{ hostPath: string, path: string }>
+  /** The host's device nodes and NVIDIA toolkit (probeDeviceHost), for the job's GPUs. Default: none. */
+  devices?: DeviceHost
 }
 
 /** A container name unique to the job (id and directory): readable in `docker ps`, safe in a shared engine. */
@@ -64,31 +67,36 @@ export function containerName (id: string, dir: string): string {
   return `dstackd-${id.slice(0, 80)}-${createHash('sha256').update(dir).digest('hex').slice(0, 8)}`
 }
 
-export function createOptions (spec: JobSpec, dir: string, choices: CreateChoices): ContainerCreateOptions {
+/** The container's options, and what differs from what the job asked for (JobInfo.notes). Throws when a device cannot be given. */
+export function createOptions (spec: JobSpec, dir: string, choices: CreateChoices): ContainerCreateOptions & { notes: string[] } {
   const c = spec.container
   if (!c) throw new Error(`job ${spec.id}: no container in the spec`)
-  const env = { ...spec.env }
+  const devices = deviceOptions(c, choices.devices ?? NO_DEVICES)
+  const dind = dockerInDocker(c, dir, choices.cgroupV1)
+  // The job's variables carry the host's device indices; inside the container the devices' own apply.
+  const env = { ...spec.env, ...devices.env }
   if (env.TERM === undefined) env.TERM = 'xterm-256color'
   const ports = c.ports ?? []
   const limits = spec.limits ?? {}
   const host: HostConfig = {
     Init: true, // an init as PID 1 forwards signals and reaps: stop is quick
-    Binds: [`${hostWorkDir(dir)}:${WORK_MOUNT}`, ...choices.volumes.map(v => `${v.hostPath}:${v.path}`)],
+    Binds: [`${hostWorkDir(dir)}:${WORK_MOUNT}`, ...choices.volumes.map(v => `${v.hostPath}:${v.path}`), ...(dind?.hostConfig.Binds ?? [])],
+    ...(dind ? { Mounts: dind.hostConfig.Mounts, ...(dind.hostConfig.CgroupnsMode ? { CgroupnsMode: dind.hostConfig.CgroupnsMode } : {}) } : {}),
     PortBindings: Object.fromEntries(ports.map(p => [`${p.container}/tcp`, [{ HostIp: '127.0.0.1', HostPort: p.host ? String(p.host) : '' }]])),
     LogConfig: { Type: 'json-file', Config: {} },
     ...(c.shmSizeBytes ? { ShmSize: c.shmSizeBytes } : {}),
     ...(limits.memoryBytes ? { Memory: Math.floor(limits.memoryBytes), MemorySwap: Math.floor(limits.memoryBytes) } : {}),
     ...(limits.cpus ? { NanoCpus: Math.round(limits.cpus * 1e9) } : {}),
-    ...(c.privileged ? (choices.privileged === 'engine' ? { Privileged: true } : privilegedFallback(choices.cgroupV1)) : {}),
-    ...deviceOptions(c)
-  }
+    ...(wantsPrivileges(c) ? (choices.privileged === 'engine' ? { Privileged: true } : privilegedFallback(choices.cgroupV1)) : {}),
+    ...devices.hostConfig
+  } as HostConfig
   const entrypoint = c.entrypoint && c.entrypoint.length > 0 ? c.entrypoint : null
   return {
     name: containerName(spec.id, dir),
     Image: c.image,
     // The image's own entrypoint is replaced, as dstack's runner does; `entrypoint` runs with
     // the job's command as its arguments.
-    Entrypoint: entrypoint ?? spec.command,
+    Entrypoint: [...dind?.entrypointPrefix ?? [], ...entrypoint ?? spec.command],
     Cmd: entrypoint ? spec.command : [],
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     WorkingDir: containerPath(dir, spec.workingDir),
@@ -97,6 +105,7 @@ export function createOptions (spec: JobSpec, dir: string, choices: CreateChoice
     Tty: true, // as the process runtime: a terminal, one merged stream
     Labels: { [JOB_LABEL]: spec.id, [DIR_LABEL]: dir },
     ExposedPorts: Object.fromEntries(ports.map(p => [`${p.container}/tcp`, {}])),
-    HostConfig: host
+    HostConfig: host,
+    notes: devices.notes
   }
 }

@@ -20,6 +20,8 @@ import type { ExecOptions, ExecSession, JobExit, JobInfo, JobSpec, JobStats, Log
 import { containerPath, createOptions, DIR_LABEL, hostWorkDir, JOB_LABEL, PRIVILEGED_NOTE } from './create.ts'
 import { chunksOf, MessageParser } from './engine-log.ts'
 import { PullError, pullImage } from './pull.ts'
+import { probeDeviceHost, type DeviceHost, type ProbeOptions } from './devices.ts'
+import { wantsPrivileges, writeStartDockerd } from './dind.ts'
 
 export interface DockerRuntimeOptions {
   /** The engine's Unix socket (default: DOCKER_HOST's unix:// path, else /var/run/docker.sock). */
@@ -30,6 +32,8 @@ export interface DockerRuntimeOptions {
   lostAfterMs?: number
   /** How often a running job's container is looked at, besides the engine's wait (default 2 s). */
   pollMs?: number
+  /** Where the host's device nodes are (default /dev; tests: stand-in nodes) and how the NVIDIA toolkit is found. */
+  devices?: Omit<ProbeOptions, 'engineRuntimes'>
 }
 
 type Reason = 'stopped' | 'killed' | 'max_duration_exceeded'
@@ -90,6 +94,8 @@ class DockerRuntime implements Runtime {
   private readonly jobs = new Map<string, Job>()
   private privilegedRefused = false
   private cgroupV1: boolean | null = null
+  private devices: DeviceHost | null = null
+  private readonly deviceProbe: Omit<ProbeOptions, 'engineRuntimes'>
 
   constructor (opts: DockerRuntimeOptions) {
     const fromEnv = process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST.slice('unix://'.length) : undefined
@@ -98,6 +104,7 @@ class DockerRuntime implements Runtime {
     this.rootDir = resolve(opts.rootDir ?? join(homedir(), '.dstack', 'dstackd', 'jobs'))
     this.lostAfterMs = opts.lostAfterMs ?? 15_000
     this.pollMs = opts.pollMs ?? 2000
+    this.deviceProbe = opts.devices ?? {}
   }
 
   private get engine (): string {
@@ -146,15 +153,27 @@ class DockerRuntime implements Runtime {
       }
     }
     try {
-      this.cgroupV1 ??= (await this.docker.info() as { CgroupVersion?: string }).CgroupVersion === '1'
+      if (this.cgroupV1 === null || this.devices === null) {
+        const info = await this.docker.info() as { CgroupVersion?: string, Runtimes?: Record<string, unknown> }
+        this.cgroupV1 = info.CgroupVersion === '1'
+        this.devices = await probeDeviceHost({ ...this.deviceProbe, engineRuntimes: Object.keys(info.Runtimes ?? {}) })
+      }
     } catch (e) {
       return await this.failStart(job, `${this.engine} does not answer: ${engineMessage(e)}`)
     }
 
+    if (c.docker === true) await writeStartDockerd(dir)
     let container: Dockerode.Container
     for (;;) {
-      const fallback = c.privileged === true && this.privilegedRefused
-      const options = createOptions(spec, dir, { privileged: fallback ? 'capabilities' : 'engine', cgroupV1: this.cgroupV1, volumes })
+      const fallback = wantsPrivileges(c) && this.privilegedRefused
+      let options: Dockerode.ContainerCreateOptions
+      try {
+        const { notes, ...created } = createOptions(spec, dir, { privileged: fallback ? 'capabilities' : 'engine', cgroupV1: this.cgroupV1, volumes, devices: this.devices })
+        options = created
+        job.notes.push(...notes.filter(n => !job.notes.includes(n)))
+      } catch (e) {
+        return await this.failStart(job, (e as Error).message)
+      }
       try {
         container = await this.docker.createContainer(options)
       } catch (e) {
@@ -171,9 +190,9 @@ class DockerRuntime implements Runtime {
         break
       } catch (e) {
         const msg = engineMessage(e)
-        if (c.privileged === true && !fallback && /unable to apply caps|operation not permitted/.test(msg)) {
+        if (wantsPrivileges(c) && !fallback && /unable to apply caps|operation not permitted/.test(msg)) {
           this.privilegedRefused = true
-          await container.remove({ force: true }).catch(() => undefined)
+          await container.remove({ force: true, v: true }).catch(() => undefined)
           await fsp.rm(join(dir, 'container.json'), { force: true })
           continue
         }
@@ -231,7 +250,7 @@ class DockerRuntime implements Runtime {
     const full = await this.inspectContainer(job)
     const state = full.State as unknown as State
     if (state.Status === 'created') { // created, never started: as if it never was
-      await this.docker.getContainer(found.Id).remove({ force: true }).catch(() => undefined)
+      await this.docker.getContainer(found.Id).remove({ force: true, v: true }).catch(() => undefined)
       this.jobs.delete(id)
       for (const f of ['container.json', 'spec.json']) await fsp.rm(join(dir, f), { force: true })
       return null
@@ -466,7 +485,7 @@ class DockerRuntime implements Runtime {
 
   /** A start that did not happen: the container (if any) goes, the JobExit says why. */
   private async failStart (job: Job, message: string, reason: JobExit['reason'] = 'exited'): Promise<JobExit> {
-    if (job.containerId) await this.docker.getContainer(job.containerId).remove({ force: true }).catch(() => undefined)
+    if (job.containerId) await this.docker.getContainer(job.containerId).remove({ force: true, v: true }).catch(() => undefined)
     const exit: JobExit = { exitCode: null, signal: null, reason, finishedAt: Date.now(), message }
     await writeAtomic(join(job.dir, 'exit.json'), exit)
     this.settle(job, exit)
@@ -556,7 +575,7 @@ class DockerRuntime implements Runtime {
     const found = job.containerId ?? (await this.findContainer(id, job.dir))?.Id
     if (!found) return
     try {
-      await this.docker.getContainer(found).remove({ force: true })
+      await this.docker.getContainer(found).remove({ force: true, v: true })
     } catch (e) {
       if (statusOf(e) !== 404) throw new Error(`job ${id}: could not remove its container: ${engineMessage(e)}`)
     }

@@ -44,7 +44,7 @@ export function jobRoot (): { root: string, spec: (command: string[], extra?: Pa
 export async function cleanup (root: string): Promise<void> {
   const list = await docker.listContainers({ all: true, filters: { label: [JOB_LABEL] } }).catch(() => [])
   for (const c of list) {
-    if (c.Labels?.[DIR_LABEL]?.startsWith(root + '/')) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)
+    if (c.Labels?.[DIR_LABEL]?.startsWith(root + '/')) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)
   }
   fs.rmSync(root, { recursive: true, force: true })
 }
