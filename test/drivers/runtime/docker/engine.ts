@@ -1,5 +1,6 @@
 // What the docker runtime's suites share: whether a real engine answers (else they skip,
 // loudly), job specs in a temporary root, and cleanup of exactly the containers they made.
+import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
@@ -27,12 +28,14 @@ export async function engineMissing (): Promise<string | null> {
 }
 
 export function jobRoot (): { root: string, spec: (command: string[], extra?: Partial<JobSpec>, image?: string) => JobSpec } {
-  const root = fs.mkdtempSync(join(os.tmpdir(), 'dstackd-docker-test-'))
-  const tag = root.slice(-6).toLowerCase().replace(/[^a-z0-9]/g, 'x')
+  // Made at the first job, so a suite that skips leaves nothing behind.
+  const tag = randomBytes(4).toString('hex')
+  const root = join(os.tmpdir(), `dstackd-docker-test-${tag}`)
   let n = 0
   return {
     root,
     spec (command, extra = {}, image = BUSYBOX) {
+      fs.mkdirSync(root, { recursive: true, mode: 0o700 })
       const id = `dj-${tag}-${++n}`
       const dir = join(root, id)
       return { id, dir, command, env: { PATH: '/usr/local/bin:/usr/bin:/bin' }, workingDir: join(dir, 'work'), container: { image }, ...extra }

@@ -125,7 +125,7 @@ test('a port already taken on the host: the start fails and says so', async () =
 
 test('instance volumes: a bind mount, and an optional one whose host path is missing is skipped', async () => {
   const host = join(root, 'volume-a')
-  fs.mkdirSync(host)
+  fs.mkdirSync(host, { recursive: true })
   fs.writeFileSync(join(host, 'in.txt'), 'from the host\n')
   const s = sh('cat /data/in.txt; echo back > /data/out.txt; ls /opt/missing 2>&1 || echo no-optional')
   s.container!.volumes = [{ hostPath: host, path: '/data' }, { hostPath: join(root, 'not-there'), path: '/opt/missing', optional: true }]
@@ -287,6 +287,7 @@ test('privileged: where the engine refuses it, the capability set instead, and a
 test('the engine going away: wait reports the job lost, naming the engine', async () => {
   // A socket of our own in front of the real engine, so "the engine" can go away without
   // touching the shared one.
+  fs.mkdirSync(root, { recursive: true })
   const proxyPath = join(root, 'engine.sock')
   const sockets = new Set<net.Socket>()
   const proxy = net.createServer(client => {
