@@ -5,13 +5,14 @@
 import { readdir, rm, stat } from 'node:fs/promises'
 import { constants } from 'node:os'
 import { join } from 'node:path'
-import { isJobExit, type JobExit, type Runtime } from '../../drivers/runtime/index.ts'
+import { isJobExit, type JobDevice, type JobExit, type Runtime } from '../../drivers/runtime/index.ts'
 import { activeJobs } from '../state/active.ts'
 import { isFinal, latest } from '../state/lifecycle.ts'
 import type { ApplyResult, Command, Compacted } from '../state/machine.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Job, JobSubmission, Run, State } from '../state/types.ts'
 import { saveArtifacts } from './artifacts.ts'
+import { runtimeFor, type RuntimeMode } from './container.ts'
 import { jobWorkingDir, type HostGpu } from './environment.ts'
 import type { JobsArea } from './jobs-area.ts'
 import { prepareWorkspace } from './workspace.ts'
@@ -19,7 +20,12 @@ import { prepareWorkspace } from './workspace.ts'
 export interface AgentOptions {
   /** Only `state`, `propose` and `subscribe` are used. */
   store: Pick<StateStore, 'state' | 'propose' | 'subscribe'>
+  /** Runs every job of this host: a job with a ContainerSpec in a container (hostRuntimes). */
   runtime: Runtime
+  /** Which jobs run in a container here (default auto: those that need one). */
+  mode?: RuntimeMode
+  /** The image a container job runs when its configuration names none; null: there is none. */
+  imageFor?: (c: Run['spec']['configuration']) => string | null
   /** Where job directories go, and who jobs run as (prepareJobsArea). */
   area: JobsArea
   /** This host's GPUs in offer order, for the devices each job may see. */
@@ -175,6 +181,19 @@ export function startAgent (opts: AgentOptions): Agent {
     running.delete(sub.id)
   }
 
+  /** The image and devices of a job that runs in a container here; null for a process job. */
+  function containerOf (run: Run, sub: JobSubmission): { image: string, devices: JobDevice[] } | null {
+    const c = run.spec.configuration
+    if (runtimeFor(opts.mode ?? 'auto', c) !== 'docker') return null
+    const image = c.image ?? opts.imageFor?.(c) ?? null
+    if (image === null) throw new Error('the job runs in a container and names no image: set `image`, or give this host a default image')
+    const devices = (sub.placement?.gpu_slots ?? []).flatMap(slot => {
+      const g = opts.hostGpus?.[slot]
+      return g === undefined ? [] : [{ vendor: g.vendor, index: g.index, ...(g.uuid !== undefined ? { uuid: g.uuid } : {}) }]
+    })
+    return { image, devices }
+  }
+
   async function start (run: Run, job: Job, sub: JobSubmission): Promise<void> {
     starting.add(sub.id)
     const failed = async (why: string) => {
@@ -185,7 +204,7 @@ export function startAgent (opts: AgentOptions): Agent {
       const dir = jobDir(sub)
       const ws = await prepareWorkspace({
         state: store.state, run, job, sub, dir, dataDir: opts.dataDir, area: opts.area, node,
-        hostGpus: opts.hostGpus, fetchCode: opts.fetchCode, onHost: runtime.name === 'process'
+        hostGpus: opts.hostGpus, fetchCode: opts.fetchCode, container: containerOf(run, sub)
       })
       const started = await runtime.start({
         id: sub.id,
@@ -198,10 +217,11 @@ export function startAgent (opts: AgentOptions): Agent {
       running.set(sub.id, { job, sub, stopping: null, exited: false })
       opts.log('info', 'job started', { job: job.spec.job_name, submission: sub.id, pid: started.pid, term: sub.placement?.term, index: sub.placement?.index })
       const limits = started.limits.applied || started.limits.why === 'no limits requested' ? null : `no resource limits: ${started.limits.why ?? 'not supported on this host'}`
-      const user = ws.user ? null : opts.area.note
+      // A container keeps the job from dstackd's files, whoever it runs as.
+      const user = ws.user || ws.container ? null : opts.area.note
       await propose({
         type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running',
-        limits_note: [limits, user].filter(Boolean).join('; ') || null
+        limits_note: [limits, user, ...started.notes ?? []].filter(Boolean).join('; ') || null
       })
       void follow(run, job, sub)
     } catch (err) {

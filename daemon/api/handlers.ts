@@ -6,12 +6,12 @@ import { randomUUID } from 'node:crypto'
 import { mkdir, open, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import {
-  ConfigError, formatDuration, formatResources, inferGpuVendor, offerMismatch, parseRunConfiguration, spotRequirement,
+  ConfigError, formatDuration, formatResources, needsContainer, offerMismatch, parseRunConfiguration,
   type Requirements, type RunConfiguration
 } from '../config/index.ts'
 import type { LogChunk, LogsOptions } from '../../drivers/runtime/index.ts'
 import { artifactsDir, listArtifacts } from '../agent/artifacts.ts'
-import { shareOf } from '../scheduler/index.ts'
+import { requirementsOf, shareOf } from '../scheduler/index.ts'
 import { jobSpecsFor } from '../state/jobs.ts'
 import { isFinal } from '../state/lifecycle.ts'
 import { isRunFinal } from '../state/machine.ts'
@@ -66,11 +66,6 @@ function mustFindRun (state: State, project: string, name: string): Run {
   return run
 }
 
-function requirementsFor (c: RunConfiguration): Requirements {
-  const resources = { ...c.resources, gpu: inferGpuVendor(c.resources.gpu, c) }
-  return { resources, spot: spotRequirement(c.spot_policy), max_price: c.max_price, reservation: c.reservation }
-}
-
 function offersFor (state: State, req: Requirements): { offers: OfferView[], rejected: Rejection[] } {
   const offers: OfferView[] = []
   const rejected: Rejection[] = []
@@ -81,6 +76,19 @@ function offersFor (state: State, req: Requirements): { offers: OfferView[], rej
     offers.push(offerView(i))
   }
   return { offers: offers.sort((a, b) => a.price - b.price), rejected }
+}
+
+/**
+ * A run whose jobs need a container, in a fleet where no host has a container engine, is
+ * refused before it is submitted: a clear error now rather than a failed run later. A host
+ * whose engine is not known (no inventory of it) counts as having one.
+ */
+function checkContainerEngine (state: State, c: RunConfiguration): void {
+  if (!needsContainer(c)) return
+  const hosts = Object.values(state.instances).filter(i => i.status !== 'terminated' && i.status !== 'terminating')
+  if (hosts.length === 0 || hosts.some(i => i.offer.container_engine !== null)) return
+  const what = c.image !== null ? `\`image: ${c.image}\`` : c.docker === true ? '`docker: true`' : '`nvcc: true`'
+  throw new RpcError('invalid', `${what} needs a container engine, and no host of the fleet has one (\`dstack fleet -v\` shows each host's engine): start Docker on a host, or run without a container`)
 }
 
 /** Resolves at the next applied command (or when the signal aborts). */
@@ -130,6 +138,7 @@ export function createHandlers (deps: HandlerDeps): Handlers {
 
   async function submit (p: ParamsOf<'runs.submit'>): Promise<{ run: RunView, action: 'submitted' | 'updated' | 'unchanged' }> {
     const configuration = configurationOf(p.configuration)
+    checkContainerEngine(state(), configuration)
     const jobEnv = p.env ?? {}
     for (const [k, v] of Object.entries(jobEnv)) if (/\$\{\{\s*secrets\./.test(v)) bad(`env.${k} uses a secret: secrets are not available yet`)
     const name = configuration.name ?? p.name ?? null
@@ -173,7 +182,8 @@ export function createHandlers (deps: HandlerDeps): Handlers {
 
     async 'runs.plan' (p): Promise<Plan> {
       const configuration = configurationOf(p.configuration)
-      const req = requirementsFor(configuration)
+      checkContainerEngine(state(), configuration)
+      const req = requirementsOf(configuration)
       const { offers, rejected } = offersFor(state(), req)
       const name = configuration.name
       const active = name ? findRun(state(), project, name) : undefined
@@ -285,7 +295,7 @@ export function createHandlers (deps: HandlerDeps): Handlers {
 
     async 'offers.list' (p) {
       const configuration = configurationOf(p?.configuration ?? { type: 'task', commands: ['true'] })
-      const req = requirementsFor(configuration)
+      const req = requirementsOf(configuration)
       const { offers, rejected } = offersFor(state(), req)
       return { project, user: deps.user, requirements: { resources: formatResources(configuration.resources), spot_policy: configuration.spot_policy, max_price: configuration.max_price }, offers, total_offers: offers.length, rejected }
     },

@@ -1,0 +1,126 @@
+// What a job that runs in a container asks of the docker runtime (drivers/runtime/types.ts,
+// ContainerSpec), from its run configuration: one pure function, so every field's rule sits
+// in one table test. Which jobs run in one is runtimeFor's judgement.
+//
+// Inside the container the job sees dstack's paths, not the host's: its code at /workflow
+// (the repository directory), the MPI hostfile at /dstack/mpi/hostfile (SPEC §3.7), its
+// script at /dstack/commands.sh. Those three are bind mounts of the job's directory.
+import { join, posix } from 'node:path'
+import { interpolate, needsContainer, type RunConfiguration } from '../config/index.ts'
+import type { ContainerSpec, JobDevice } from '../../drivers/runtime/index.ts'
+import { shellSplit } from '../state/jobs.ts'
+import type { JobSpec } from '../state/types.ts'
+
+export const CONTAINER_REPO_DIR = '/workflow'
+export const CONTAINER_HOSTFILE = '/dstack/mpi/hostfile'
+export const CONTAINER_SCRIPT = '/dstack/commands.sh'
+
+/** How this host runs jobs: `auto` runs in a container exactly the jobs that need one. */
+export type RuntimeMode = 'auto' | 'docker' | 'process'
+export const RUNTIME_MODES: readonly RuntimeMode[] = ['auto', 'docker', 'process']
+
+/** Which runtime runs a job of configuration `c` on a host set to `mode`. */
+export function runtimeFor (mode: RuntimeMode, c: RunConfiguration): 'docker' | 'process' {
+  if (mode === 'docker') return 'docker'
+  if (mode === 'process') return 'process'
+  return needsContainer(c) ? 'docker' : 'process'
+}
+
+/** The working directory inside the container: relative to /workflow; `~` and none are /workflow. */
+export function containerWorkingDir (workingDir: string | null): string {
+  if (workingDir === null || workingDir === '' || workingDir === '~' || workingDir.startsWith('~/')) {
+    return posix.join(CONTAINER_REPO_DIR, workingDir?.slice(2) ?? '')
+  }
+  return posix.isAbsolute(workingDir) ? posix.normalize(workingDir) : posix.join(CONTAINER_REPO_DIR, workingDir)
+}
+
+export interface ContainerJobInput {
+  configuration: RunConfiguration
+  job: JobSpec
+  /** The image to run (the configuration's, else the one the host chose for it). */
+  image: string
+  /** The job's directory on the host (holds work/, mpi-hostfile, commands.sh). */
+  dir: string
+  /** The job's env, for `${{ env.X }}` in registry_auth. */
+  env: Record<string, string>
+  /** The accelerators the scheduler gave the job. */
+  devices?: JobDevice[]
+}
+
+export interface ContainerJob {
+  container: ContainerSpec
+  /** argv after the entrypoint; [] with no entrypoint: the image's own ENTRYPOINT and CMD. */
+  command: string[]
+  workingDir: string
+}
+
+const GIB = 1024 ** 3
+
+/** The container side of a job; throws (with what and where) on what cannot run in one. */
+export function containerJob (a: ContainerJobInput): ContainerJob {
+  const c = a.configuration
+  const { entrypoint, command } = entrypointAndCommand(c, a.job.command)
+  const container: ContainerSpec = {
+    image: a.image,
+    registryAuth: registryAuthOf(c, a.env),
+    entrypoint,
+    user: c.user,
+    privileged: c.privileged || c.docker === true,
+    shmSizeBytes: a.job.resources.shm_size === null ? null : Math.round(a.job.resources.shm_size * GIB),
+    ports: portsOf(c, a.job),
+    volumes: [...instanceVolumes(c), ...jobMounts(a.dir)],
+    devices: a.devices ?? [],
+    docker: c.docker === true
+  }
+  return { container, command, workingDir: containerWorkingDir(a.job.working_dir) }
+}
+
+/**
+ * SPEC §3.7: `entrypoint` replaces the image's and the commands follow it (jobSpecsFor put
+ * both in the job's command); a script `[shell, -c, …]` runs from its file; no command at
+ * all runs the image's own.
+ */
+function entrypointAndCommand (c: RunConfiguration, argv: readonly string[]): { entrypoint: string[] | null, command: string[] } {
+  const own = c.type !== 'dev-environment' && c.entrypoint !== null ? shellSplit(c.entrypoint) : []
+  if (own.length > 0) return { entrypoint: own, command: argv.slice(own.length) }
+  if (argv.length === 0) return { entrypoint: null, command: [] }
+  if (argv.length === 3 && argv[1] === '-c') return { entrypoint: [argv[0]!], command: [CONTAINER_SCRIPT] }
+  return { entrypoint: [argv[0]!], command: argv.slice(1) }
+}
+
+function registryAuthOf (c: RunConfiguration, env: Record<string, string>): ContainerSpec['registryAuth'] {
+  if (c.registry_auth === null) return null
+  const value = (field: 'username' | 'password') => {
+    try {
+      return interpolate(c.registry_auth![field], ref => ref.ns === 'env' ? env[ref.name] : undefined)
+    } catch (err) {
+      // Names the variable, never a value.
+      throw new Error(`registry_auth.${field}: ${(err as Error).message}`)
+    }
+  }
+  return { username: value('username'), password: value('password') }
+}
+
+/** Container ports published on a free port of 127.0.0.1: the task's `ports`, a service's `port`. */
+function portsOf (c: RunConfiguration, job: JobSpec): Array<{ container: number, host: number }> {
+  const ports = job.ports.map(p => p.container_port)
+  if (c.type === 'service') ports.push(c.port.container_port)
+  return [...new Set(ports)].map(p => ({ container: p, host: 0 }))
+}
+
+/** Instance volumes (`/host:/container`, `{instance_path, path, optional}`); network volumes are refused. */
+function instanceVolumes (c: RunConfiguration): NonNullable<ContainerSpec['volumes']> {
+  return c.volumes.map((v, i) => {
+    if ('instance_path' in v) return { hostPath: v.instance_path, path: v.path, optional: v.optional }
+    throw new Error(`volumes[${i}]: network volume ${JSON.stringify(v.name)} is not supported yet; mount a host directory instead (\`/host/path:${v.path}\`)`)
+  })
+}
+
+/** The job's own files, at dstack's paths. */
+function jobMounts (dir: string): NonNullable<ContainerSpec['volumes']> {
+  return [
+    { hostPath: join(dir, 'work'), path: CONTAINER_REPO_DIR },
+    { hostPath: join(dir, 'mpi-hostfile'), path: CONTAINER_HOSTFILE },
+    { hostPath: join(dir, 'commands.sh'), path: CONTAINER_SCRIPT, optional: true }
+  ]
+}
