@@ -22,6 +22,7 @@ import { hostRuntimes } from './agent/runtimes.ts'
 import { prepareJobsArea } from './agent/jobs-area.ts'
 import { createHandlers, type ClusterInfo } from './api/handlers.ts'
 import { startPeerServices } from './api/peers.ts'
+import { startPortRelay } from './api/ports.ts'
 import { createApiServer } from './api/server.ts'
 import { startController } from './scheduler/controller.ts'
 import { makePrivate, makeTreePrivate, socketPathOf, socketPathProblem } from './datadir.ts'
@@ -254,6 +255,8 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     })
     closers.push(() => agent.close())
     await agent.recovered
+    const relay = await startPortRelay({ mesh, localPort: (submission, port) => agent.portOf(submission, port) })
+    closers.push(() => relay.close())
 
     // Who is alive, as the leader sees it: heard over Raft or gossip within the TTL. A new
     // leader has heard little from the others yet: for one TTL, silence proves nothing.
@@ -336,6 +339,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       handlers: createHandlers({
         store, dataDir, node: self, project: 'main', user: 'admin', version: VERSION,
         logs: (node, submission, o) => peers.logs(node, submission, o),
+        connectJob: (node, submission, port) => relay.connect(node, submission, port),
         cluster,
         joinToken: () => mesh.joinToken()
       }),

@@ -5,7 +5,8 @@
 import { readdir, rm, stat } from 'node:fs/promises'
 import { constants } from 'node:os'
 import { join } from 'node:path'
-import { isJobExit, type JobDevice, type JobExit, type Runtime } from '../../drivers/runtime/index.ts'
+import { isJobExit, type JobDevice, type JobExit, type JobInfo, type Runtime } from '../../drivers/runtime/index.ts'
+import { RpcError } from '../../mesh/rpc/protocol.ts'
 import { activeJobs } from '../state/active.ts'
 import { isFinal, latest } from '../state/lifecycle.ts'
 import type { ApplyResult, Command, Compacted } from '../state/machine.ts'
@@ -43,10 +44,16 @@ export interface AgentOptions {
 export interface Agent {
   /** Resolves once every job this node had before a restart was re-adopted or reported. */
   readonly recovered: Promise<void>
+  /**
+   * The port of 127.0.0.1 where this host's running job `submission` listens on its `port`:
+   * the host port a container's port was published on, or the port itself for a process job.
+   * Throws (RpcError not_found) when the job does not run here or does not publish the port.
+   */
+  portOf (submission: string, port: number): number
   close (): void
 }
 
-type Local = { job: Job, sub: JobSubmission, stopping: 'stop' | 'kill' | null, exited: boolean }
+type Local = { job: Job, sub: JobSubmission, stopping: 'stop' | 'kill' | null, exited: boolean, info?: JobInfo }
 
 const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false)
 
@@ -214,7 +221,7 @@ export function startAgent (opts: AgentOptions): Agent {
         maxDurationSec: job.spec.max_duration === 'off' ? null : job.spec.max_duration
       })
       if (isJobExit(started)) { await failed(started.message ?? 'the command could not be started'); return }
-      running.set(sub.id, { job, sub, stopping: null, exited: false })
+      running.set(sub.id, { job, sub, stopping: null, exited: false, info: started })
       opts.log('info', 'job started', { job: job.spec.job_name, submission: sub.id, pid: started.pid, term: sub.placement?.term, index: sub.placement?.index })
       const limits = started.limits.applied || started.limits.why === 'no limits requested' ? null : `no resource limits: ${started.limits.why ?? 'not supported on this host'}`
       // A container keeps the job from dstackd's files, whoever it runs as.
@@ -283,7 +290,7 @@ export function startAgent (opts: AgentOptions): Agent {
           continue
         }
         if (!isJobExit(found)) {
-          running.set(sub.id, { job, sub, stopping: null, exited: false })
+          running.set(sub.id, { job, sub, stopping: null, exited: false, info: found })
           opts.log('info', 'job re-adopted', { job: job.spec.job_name, submission: sub.id, pid: found.pid })
           if (sub.status === 'provisioning') void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running' })
           void follow(run, job, sub)
@@ -348,6 +355,15 @@ export function startAgent (opts: AgentOptions): Agent {
 
   return {
     recovered,
+    portOf (submission, port) {
+      const local = running.get(submission)
+      if (local === undefined || local.exited) throw new RpcError('not_found', `job ${submission} is not running on this host`)
+      const published = local.info?.ports
+      if (published === undefined) return port // a process job listens on the host itself
+      const p = published.find(x => x.container === port)
+      if (p === undefined) throw new RpcError('not_found', `job ${local.job.spec.job_name} publishes no port ${port}${published.length ? ` (it publishes ${published.map(x => x.container).join(', ')})` : ''}`)
+      return p.host
+    },
     close () {
       closed = true
       unsubscribe()

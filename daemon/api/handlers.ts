@@ -4,7 +4,9 @@
 // (the Raft leader on a cluster).
 import { randomUUID } from 'node:crypto'
 import { mkdir, open, writeFile } from 'node:fs/promises'
+import { createServer, type Socket } from 'node:net'
 import { dirname, join } from 'node:path'
+import type { Duplex } from 'node:stream'
 import {
   ConfigError, formatDuration, formatResources, needsContainer, offerMismatch, parseRunConfiguration,
   type Requirements, type RunConfiguration
@@ -13,7 +15,7 @@ import type { LogChunk, LogsOptions } from '../../drivers/runtime/index.ts'
 import { artifactsDir, listArtifacts } from '../agent/artifacts.ts'
 import { requirementsOf, shareOf } from '../scheduler/index.ts'
 import { jobSpecsFor } from '../state/jobs.ts'
-import { isFinal } from '../state/lifecycle.ts'
+import { isFinal, latest } from '../state/lifecycle.ts'
 import { isRunFinal } from '../state/machine.ts'
 import { randomNameBase } from '../state/names.ts'
 import type { StateStore } from '../state/store.ts'
@@ -31,6 +33,8 @@ export interface HandlerDeps {
   /** A job's output, wherever it runs (daemon/api/peers.ts). */
   logs: (node: string, submission: string, opts: LogsOptions) => AsyncIterable<LogChunk>
   cluster: () => ClusterInfo
+  /** A byte stream to `port` of the job submission `submission` running on `node` (api/ports.ts). */
+  connectJob: (node: string, submission: string, port: number) => Promise<Duplex>
   /** The mesh's join token (a secret: only for the admin socket). */
   joinToken: () => string
   dataDir: string
@@ -380,6 +384,41 @@ export function createHandlers (deps: HandlerDeps): Handlers {
           }
         } finally {
           await fh.close()
+        }
+      })()
+    },
+
+    'jobs.forward' (p, ctx) {
+      const run = mustFindRun(state(), project, p.run)
+      const replica = p.replica ?? 0
+      const jobNum = p.job ?? 0
+      const jobId = run.job_ids.find(id => { const j = state().jobs[id]!; return j.spec.replica_num === replica && j.spec.job_num === jobNum })
+      if (jobId === undefined) throw new RpcError('not_found', `run ${run.name} has no job ${jobNum} in replica ${replica}`)
+      return (async function * () {
+        const sockets = new Set<Socket>()
+        // Each connection goes to the job's latest submission, wherever it runs by then.
+        const server = createServer(socket => {
+          sockets.add(socket)
+          socket.on('close', () => sockets.delete(socket))
+          socket.on('error', () => {})
+          const sub = latest(state().jobs[jobId]!)
+          if (sub.status !== 'running' || sub.placement === null) { socket.destroy(); return }
+          deps.connectJob(sub.placement.node, sub.id, p.port).then(target => {
+            if (socket.destroyed) { target.destroy(); return }
+            target.on('error', () => socket.destroy())
+            socket.on('close', () => target.destroy())
+            target.on('close', () => socket.destroy())
+            socket.pipe(target)
+            target.pipe(socket)
+          }, () => socket.destroy())
+        })
+        await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve) })
+        try {
+          yield { host: '127.0.0.1', port: (server.address() as { port: number }).port }
+          if (!ctx.signal.aborted) await new Promise(resolve => ctx.signal.addEventListener('abort', resolve, { once: true }))
+        } finally {
+          server.close()
+          for (const s of sockets) s.destroy()
         }
       })()
     },
