@@ -4,3 +4,4 @@ export type { ContainerSpec, ExecOptions, ExecSession, JobDevice, StartHooks, Ex
 export { isJobExit } from './types.ts'
 export { processRuntime, RUNNER_PATH, type ProcessRuntimeOptions } from './process/runtime.ts'
 export { ensureJobUser, lookupUser, FALLBACK_JOB_ID, JOB_USER_NAME, type HostUser } from './process/users.ts'
+export { dockerRuntime, containerPath, hostWorkDir, WORK_MOUNT, type DockerRuntimeOptions } from './docker/index.ts'

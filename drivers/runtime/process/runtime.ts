@@ -7,6 +7,7 @@ import fsp from 'node:fs/promises'
 import { availableParallelism, homedir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { readJson, readLogFiles, writeAtomic } from '../jobfiles.ts'
 import type { JobExit, JobInfo, JobSpec, JobStats, JobUser, LimitsStatus, LogChunk, LogsOptions, Runtime } from '../types.ts'
 
 export const RUNNER_PATH = fileURLToPath(new URL('./runner.js', import.meta.url))
@@ -44,7 +45,6 @@ interface Job {
 }
 
 const SAFE_ID = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$/
-const READ_MAX = 64 * 1024
 const LOST_DOWN = "the job's process disappeared while dstackd was down"
 const LOST_UP = "the job's runner process disappeared"
 
@@ -248,79 +248,30 @@ class ProcessRuntime implements Runtime {
 
   async * logs (id: string, opts: LogsOptions = {}): AsyncGenerator<LogChunk> {
     const job = this.get(id)
-    const since = opts.since ?? -Infinity
     const { follow = false, signal } = opts
-    const logPath = join(job.dir, 'output.log')
-    const idxPath = join(job.dir, 'output.idx')
+    if (!follow) { yield * readLogFiles(job.dir, { since: opts.since, signal }); return }
 
     let finished = false
     let wake: (() => void) | null = null
     const poke = () => { const w = wake; wake = null; w?.() }
-    let off = () => {}
-    if (follow) {
-      off = job.watch.on(f => { if (f === null || f === 'output.log' || f === 'output.idx' || f === 'exit.json') poke() })
-      void this.wait(id).then(() => { finished = true; poke() })
-      signal?.addEventListener('abort', poke, { once: true })
-    }
-
-    // output.idx, read incrementally: entries[k] is the chunk holding byte pos.
-    const entries: Array<{ o: number, t: number }> = []
-    let k = -1
-    let idxPos = 0
-    let idxRest = ''
-    let pos = 0
-    const fh: { log: fsp.FileHandle | null, idx: fsp.FileHandle | null } = { log: null, idx: null }
-    const buf = Buffer.allocUnsafe(READ_MAX)
-
-    const readIdx = async () => {
-      fh.idx ??= await openOrNull(idxPath)
-      if (!fh.idx) return
-      for (;;) {
-        const { bytesRead } = await fh.idx.read(buf, 0, READ_MAX, idxPos)
-        if (bytesRead === 0) break
-        idxPos += bytesRead
-        const text = idxRest + buf.toString('latin1', 0, bytesRead)
-        const lines = text.split('\n')
-        idxRest = lines.pop()!
-        for (const line of lines) {
-          try {
-            const e = JSON.parse(line) as { o: number, t: number }
-            if (typeof e.o === 'number' && typeof e.t === 'number') entries.push(e)
-          } catch {} // a torn line (the host crashed mid-write): the chunk joins the one before
-        }
-      }
-    }
-
+    const off = job.watch.on(f => { if (f === null || f === 'output.log' || f === 'output.idx' || f === 'exit.json') poke() })
+    void this.wait(id).then(() => { finished = true; poke() })
+    signal?.addEventListener('abort', poke, { once: true })
     try {
-      for (;;) {
-        if (signal?.aborted) return
-        const ended = finished // seen before reading: everything written before exit.json gets read
-        await readIdx()
-        fh.log ??= await openOrNull(logPath)
-        const size = fh.log ? (await fh.log.stat()).size : 0
-        while (pos < size) {
-          if (signal?.aborted) return
-          while (k + 1 < entries.length && entries[k + 1]!.o <= pos) k++
-          if (k > 4096) { entries.splice(0, k); k = 0 }
-          const at = k >= 0 ? entries[k]!.t : (entries[0]?.t ?? Date.now())
-          const end = Math.min(size, entries[k + 1]?.o ?? size)
-          if (at < since) { pos = end; continue }
-          const { bytesRead } = await fh.log!.read(buf, 0, Math.min(READ_MAX, end - pos), pos)
-          if (bytesRead === 0) break
-          yield { at, offset: pos, data: Buffer.from(buf.subarray(0, bytesRead)) }
-          pos += bytesRead
+      yield * readLogFiles(job.dir, {
+        since: opts.since,
+        signal,
+        follow: {
+          ended: () => finished,
+          changed: () => new Promise<void>(resolve => {
+            wake = resolve
+            setTimeout(poke, 250) // fallback when the directory cannot be watched
+          })
         }
-        if (!follow || ended) return
-        await new Promise<void>(r => {
-          wake = r
-          setTimeout(poke, 250) // fallback when the directory cannot be watched
-        })
-      }
+      })
     } finally {
       off()
       signal?.removeEventListener('abort', poke)
-      await fh.log?.close()
-      await fh.idx?.close()
     }
   }
 
@@ -475,43 +426,12 @@ class DirWatch {
   }
 }
 
-/** null when the file is missing (or torn by a host crash); other errors (EMFILE, …) throw. */
-async function readJson<T> (path: string): Promise<T | null> {
-  let text: string
-  try {
-    text = await fsp.readFile(path, 'utf8')
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw e
-  }
-  try {
-    return JSON.parse(text) as T
-  } catch {
-    return null
-  }
-}
-
 /** Why this process cannot run a command as user, or null. */
 function problemWithUser (user: JobUser): string | null {
   if (!Number.isInteger(user.uid) || user.uid < 0 || !Number.isInteger(user.gid) || user.gid < 0) return `user ${JSON.stringify(user)} needs a uid and a gid`
   const self = process.getuid?.()
   if (self === undefined || self === 0 || (user.uid === self && user.gid === process.getgid?.())) return null
   return `dstackd runs as uid ${self}, so it cannot run a job as ${user.name ?? `uid ${user.uid}`} (only root can)`
-}
-
-/** Written by the daemon, readable only by it: a spec carries the job's environment. */
-async function writeAtomic (path: string, value: unknown): Promise<void> {
-  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
-  await fsp.writeFile(tmp, JSON.stringify(value) + '\n', { mode: 0o600 })
-  await fsp.rename(tmp, path)
-}
-
-async function openOrNull (path: string): Promise<fsp.FileHandle | null> {
-  try {
-    return await fsp.open(path, 'r')
-  } catch {
-    return null
-  }
 }
 
 /** The fields of /proc/PID/stat after the command name: [0] state, [1] ppid, [2] pgrp, [3] session, … */
