@@ -9,8 +9,8 @@ import { randomBytes } from 'node:crypto'
 import { chmod, readdir, readFile, writeFile } from 'node:fs/promises'
 import { hostname as osHostname } from 'node:os'
 import { join } from 'node:path'
-import { engineEndpoint, getInventory, probeEngine, type EngineEndpoint, type Inventory } from '../drivers/host/index.ts'
-import { processRuntime, type Runtime } from '../drivers/runtime/index.ts'
+import { describeEndpoint, engineEndpoint, getInventory, probeEngine, type EngineEndpoint, type Inventory } from '../drivers/host/index.ts'
+import { dockerRuntime, processRuntime, type Runtime } from '../drivers/runtime/index.ts'
 import { createMesh, DEFAULT_LISTEN } from '../mesh/index.ts'
 import { parseJoinToken } from '../mesh/token.ts'
 import { startAutopilot } from '../mesh/autopilot.ts'
@@ -150,8 +150,9 @@ async function inventoryOf (dataDir: string, file: string | undefined, engine: E
 }
 
 /** The docker runtime over this host's engine (created once; it connects on use). */
-function containerRuntime (_rootDir: string, _endpoint: EngineEndpoint | null): { runtime: Runtime, why?: undefined } | { runtime: null, why: string } {
-  return { runtime: null, why: 'this build of dstackd has no docker runtime' }
+function containerRuntime (rootDir: string, endpoint: EngineEndpoint | null): { runtime: Runtime, why?: undefined } | { runtime: null, why: string } {
+  if (endpoint === null) return { runtime: null, why: 'containers are off on this host (--runtime process)' }
+  return 'socketPath' in endpoint ? { runtime: dockerRuntime({ rootDir, socketPath: endpoint.socketPath }) } : { runtime: null, why: `no Unix socket: ${describeEndpoint(endpoint)}` }
 }
 
 /** Whether an --inventory file sets the engine itself (then no probe overrides it). */
@@ -189,6 +190,11 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
   let endpoint: EngineEndpoint | null = null
   if (mode !== 'process') {
     try { endpoint = engineEndpoint() } catch (err) { log.child('inventory').warn('no container engine can be asked', { error: (err as Error).message }) }
+    // The docker runtime speaks to a Unix socket only: an engine elsewhere is none for this host.
+    if (endpoint !== null && !('socketPath' in endpoint)) {
+      log.child('inventory').warn('no container engine can be used', { error: `the docker runtime reaches an engine on a Unix socket only, not ${describeEndpoint(endpoint)}` })
+      endpoint = null
+    }
   }
   let inventory = await inventoryOf(dataDir, opts.inventoryFile, endpoint, log.child('inventory'))
   if (inventory.containerEngine) log.child('inventory').info('container engine', { engine: inventory.containerEngine.name, version: inventory.containerEngine.version })

@@ -3,15 +3,16 @@
 // in one table test. Which jobs run in one is runtimeFor's judgement.
 //
 // Inside the container the job sees dstack's paths, not the host's: its code at /workflow
-// (the repository directory), the MPI hostfile at /dstack/mpi/hostfile (SPEC §3.7), its
-// script at /dstack/commands.sh. Those three are bind mounts of the job's directory.
+// (the repository directory: the runtime mounts the job's work/ there), the MPI hostfile at
+// /dstack/mpi/hostfile (SPEC §3.7), its script at /dstack/commands.sh (bind mounts of the
+// job's directory).
 import { join, posix } from 'node:path'
 import { interpolate, needsContainer, type RunConfiguration } from '../config/index.ts'
-import type { ContainerSpec, JobDevice } from '../../drivers/runtime/index.ts'
+import { WORK_MOUNT, type ContainerSpec, type JobDevice } from '../../drivers/runtime/index.ts'
 import { shellSplit } from '../state/jobs.ts'
 import type { JobSpec } from '../state/types.ts'
 
-export const CONTAINER_REPO_DIR = '/workflow'
+export const CONTAINER_REPO_DIR = WORK_MOUNT
 export const CONTAINER_HOSTFILE = '/dstack/mpi/hostfile'
 export const CONTAINER_SCRIPT = '/dstack/commands.sh'
 
@@ -49,7 +50,7 @@ export interface ContainerJobInput {
 
 export interface ContainerJob {
   container: ContainerSpec
-  /** argv after the entrypoint; [] with no entrypoint: the image's own ENTRYPOINT and CMD. */
+  /** argv: after `container.entrypoint` when there is one, else the whole command (the image's entrypoint replaced). */
   command: string[]
   workingDir: string
 }
@@ -77,15 +78,13 @@ export function containerJob (a: ContainerJobInput): ContainerJob {
 
 /**
  * SPEC §3.7: `entrypoint` replaces the image's and the commands follow it (jobSpecsFor put
- * both in the job's command); a script `[shell, -c, …]` runs from its file; no command at
- * all runs the image's own.
+ * both in the job's command); a script `[shell, -c, …]` runs from its file.
  */
 function entrypointAndCommand (c: RunConfiguration, argv: readonly string[]): { entrypoint: string[] | null, command: string[] } {
   const own = c.type !== 'dev-environment' && c.entrypoint !== null ? shellSplit(c.entrypoint) : []
   if (own.length > 0) return { entrypoint: own, command: argv.slice(own.length) }
-  if (argv.length === 0) return { entrypoint: null, command: [] }
-  if (argv.length === 3 && argv[1] === '-c') return { entrypoint: [argv[0]!], command: [CONTAINER_SCRIPT] }
-  return { entrypoint: [argv[0]!], command: argv.slice(1) }
+  if (argv.length === 3 && argv[1] === '-c') return { entrypoint: null, command: [argv[0]!, CONTAINER_SCRIPT] }
+  return { entrypoint: null, command: [...argv] }
 }
 
 function registryAuthOf (c: RunConfiguration, env: Record<string, string>): ContainerSpec['registryAuth'] {
@@ -116,10 +115,9 @@ function instanceVolumes (c: RunConfiguration): NonNullable<ContainerSpec['volum
   })
 }
 
-/** The job's own files, at dstack's paths. */
+/** The job's own files, at dstack's paths (its work/ the runtime mounts itself). */
 function jobMounts (dir: string): NonNullable<ContainerSpec['volumes']> {
   return [
-    { hostPath: join(dir, 'work'), path: CONTAINER_REPO_DIR },
     { hostPath: join(dir, 'mpi-hostfile'), path: CONTAINER_HOSTFILE },
     { hostPath: join(dir, 'commands.sh'), path: CONTAINER_SCRIPT, optional: true }
   ]

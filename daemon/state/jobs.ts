@@ -1,6 +1,6 @@
 // From a run configuration to its jobs (SPEC §3.6, §3.7): one job per node per replica, ranked
 // contiguously across groups, each with the command the runtime executes.
-import { needsContainer, type RunConfiguration } from '../config/index.ts'
+import type { RunConfiguration } from '../config/index.ts'
 import type { JobSpec } from './types.ts'
 
 const SHELLS: Record<string, string> = { sh: '/bin/sh', bash: '/bin/bash' }
@@ -47,11 +47,7 @@ function command (c: RunConfiguration, commands: readonly string[]): string[] {
   }
   const entrypoint = c.entrypoint === null ? [] : shellSplit(c.entrypoint)
   if (entrypoint.length > 0) return [...entrypoint, ...commands]
-  if (commands.length === 0) {
-    // An image alone runs its own ENTRYPOINT and CMD.
-    if (needsContainer(c)) return []
-    throw Object.assign(new Error('nothing to run: a job that runs as a process needs `commands` (or `image`, to run the image\'s own command)'), { code: 'invalid' })
-  }
+  if (commands.length === 0) throw Object.assign(new Error('nothing to run: the configuration needs `commands` (running an image\'s own command is not supported yet)'), { code: 'invalid' })
   return [shell, '-c', joinCommands(commands)]
 }
 

@@ -29,15 +29,15 @@ test('which runtime: image, docker or nvcc need a container; the host\'s mode ca
 
 test('commands run from the script file through the shell (sh with a custom image); entrypoint is shell-split and the commands follow it', () => {
   const a = jobOf('type: task\nimage: local/busybox\ncommands: [echo hi, exit 3]\n')
-  assert.equal(a.container.entrypoint, ['/bin/sh'])
-  assert.equal(a.command, [CONTAINER_SCRIPT])
+  assert.is(a.container.entrypoint, null)
+  assert.equal(a.command, ['/bin/sh', CONTAINER_SCRIPT])
   const b = jobOf('type: task\nimage: local/busybox\nshell: bash\ncommands: [ls]\n')
-  assert.equal(b.container.entrypoint, ['/bin/bash'])
+  assert.equal(b.command, ['/bin/bash', CONTAINER_SCRIPT])
   const c = jobOf('type: task\nimage: local/busybox\nentrypoint: "/bin/sh -c \'echo \\"$0\\" $1\'"\ncommands: [a, b]\n')
   assert.equal(c.container.entrypoint, ['/bin/sh', '-c', 'echo "$0" $1'])
   assert.equal(c.command, ['a', 'b'])
   const d = jobOf('type: service\nimage: local/busybox\nport: 8000\ncommands: [httpd -f -p 8000]\n')
-  assert.equal(d.container.entrypoint, ['/bin/sh'])
+  assert.equal(d.command, ['/bin/sh', CONTAINER_SCRIPT])
 })
 
 test('user, privileged (forced by docker: true), shm_size in bytes, image and registry_auth from the env', () => {
@@ -73,12 +73,11 @@ test('ports: container ports, and a service\'s port, published on a free host po
   assert.equal(jobOf('type: task\nimage: x\ncommands: [ls]\n').container.ports, [])
 })
 
-test('volumes: instance volumes in both forms, then the job\'s own files at dstack\'s paths; a network volume is refused by name', () => {
+test('volumes: instance volumes in both forms, then the job\'s own files at dstack\'s paths (work/ is the runtime\'s); a network volume is refused by name', () => {
   const a = jobOf('type: task\nimage: x\nvolumes:\n  - /data/cache:/cache\n  - instance_path: /mnt/opt\n    path: /opt/x\n    optional: true\ncommands: [ls]\n')
   assert.equal(a.container.volumes, [
     { hostPath: '/data/cache', path: '/cache', optional: false },
     { hostPath: '/mnt/opt', path: '/opt/x', optional: true },
-    { hostPath: '/jobs/sub-1/work', path: '/workflow' },
     { hostPath: '/jobs/sub-1/mpi-hostfile', path: '/dstack/mpi/hostfile' },
     { hostPath: '/jobs/sub-1/commands.sh', path: '/dstack/commands.sh', optional: true }
   ])
