@@ -18,7 +18,7 @@ Commands:
            [--data-dir DIR] [--name NAME] [--listen MULTIADDR]... [--join TOKEN]
            [--inventory FILE] [--mdns] [--unreachable-grace DURATION] [--ssh-port N]
            [--keep-runs N] [--keep-for DURATION] [--log-file FILE] [--jobs-dir DIR]
-           [--runtime auto|docker|process]
+           [--runtime auto|docker|process] [--default-image IMAGE] [--image-table FILE]
   join     TOKEN [run's options]: join the mesh of a token printed by \`dstackd token\`
            on another host, and run (the same as \`dstackd run --join TOKEN\`)
   status   this node: peer id, role, term, leader, peers     [--data-dir DIR] [--json]
@@ -53,6 +53,12 @@ Run options:
   --runtime MODE      which jobs run in a container: auto (default) those whose configuration
                       sets image, docker or nvcc; docker every job; process none (the
                       container engine, DOCKER_HOST or /var/run/docker.sock, is not used)
+  --default-image IMAGE
+                      the image of container jobs that name none (default dstack's
+                      dstackai/base:0.14-base-ubuntu24.04)
+  --image-table FILE  images by need, JSON or YAML, every key optional: {"default": IMAGE,
+                      "nvcc": IMAGE, "docker": IMAGE, "python": {"3.12": IMAGE}} (nvcc: true,
+                      docker: true, python: 3.X); --default-image wins over its default
 
 A node started without --join founds a mesh of its own; every other host joins it with the
 token that \`dstackd token\` prints there. Voters (1, 3 or 5) are chosen automatically. Jobs run
@@ -105,6 +111,8 @@ async function run (argv: string[]): Promise<number> {
       'keep-for': { type: 'string' },
       'log-file': { type: 'string' },
       runtime: { type: 'string' },
+      'default-image': { type: 'string' },
+      'image-table': { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -120,12 +128,15 @@ async function run (argv: string[]): Promise<number> {
   }
   let unreachableGrace: number | undefined
   let retention
+  let images
   try {
     if (values['unreachable-grace'] !== undefined) {
       unreachableGrace = await durationFlag('unreachable-grace', values['unreachable-grace'])
       if (unreachableGrace < 1) throw new Error(`--unreachable-grace ${values['unreachable-grace']}: must be at least 1s`)
     }
     retention = await retentionOf(values['keep-runs'], values['keep-for'])
+    const { loadImageTable } = await import('./agent/images.ts')
+    images = await loadImageTable({ defaultImage: values['default-image'], file: values['image-table'] === undefined ? undefined : resolve(values['image-table']) })
   } catch (err) {
     console.error(`dstackd: ${(err as Error).message}`)
     return 2
@@ -152,7 +163,7 @@ async function run (argv: string[]): Promise<number> {
   try {
     node = await startNode({
       dataDir, name: values.name, listen: values.listen, join: values.join?.trim(), inventoryFile: values.inventory, mdns: values.mdns === true,
-      jobsDir: values['jobs-dir'] === undefined ? undefined : resolve(values['jobs-dir']), unreachableGrace, retention, runtime, log
+      jobsDir: values['jobs-dir'] === undefined ? undefined : resolve(values['jobs-dir']), unreachableGrace, retention, runtime, images, log
     })
     await writeProcessRecord(dataDir)
   } catch (err) {

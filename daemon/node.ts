@@ -19,6 +19,9 @@ import { normalizeGpuName, snapGpuMemoryGib, type Offer } from './config/index.t
 import { runtimeFor, type RuntimeMode } from './agent/container.ts'
 import { startAgent } from './agent/index.ts'
 import { hostRuntimes } from './agent/runtimes.ts'
+import type { ImageTable } from './agent/images.ts'
+import { sealerOf } from './agent/registry-auth.ts'
+import { readSwarmKey } from '../mesh/keys.ts'
 import { prepareJobsArea } from './agent/jobs-area.ts'
 import { createHandlers, type ClusterInfo } from './api/handlers.ts'
 import { startPeerServices } from './api/peers.ts'
@@ -59,6 +62,8 @@ export interface NodeOptions {
    * configuration needs one, docker every job, process none (the engine is not even asked).
    */
   runtime?: RuntimeMode
+  /** Which image a container job runs in when it names none (agent/images.ts; default dstack's). */
+  images?: ImageTable
   /** The node's log: each part of it logs through a `child` named for the part. */
   log: Log
 }
@@ -204,6 +209,10 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
   // connections eventually (each ping is a new stream: a cost every host pays per peer).
   const mesh = await createMesh({ dataDir, listen, join: opts.join, mdns: opts.mdns, maxFrameBytes: MESH_MAX_FRAME_BYTES, pingIntervalMs: 30_000, maxPeers: MESH_PEERS, log: message => meshLog.warn(message) })
   const self = mesh.peerId
+  // registry_auth travels in the Raft log sealed with a key only the mesh's members hold.
+  const swarmKey = await readSwarmKey(dataDir)
+  if (swarmKey === undefined) throw new Error(`no swarm key in ${dataDir} after joining the mesh`)
+  const sealer = sealerOf(swarmKey)
   const closers: Array<() => Promise<void> | void> = [() => mesh.stop()]
   const closeAll = async () => { for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {}) }
   try {
@@ -255,7 +264,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     closers.push(() => peers.close())
 
     const agent = startAgent({
-      store, runtime, mode, area, node: self, dataDir, log: log.child('agent'),
+      store, runtime, mode, area, node: self, dataDir, log: log.child('agent'), images: opts.images, sealer,
       hostGpus: inventory.gpus.map(g => ({ vendor: g.vendor, index: g.index, ...(g.uuid !== undefined ? { uuid: g.uuid } : {}) })),
       fetchCode: (run, dir) => peers.fetchCode(run.spec.code_node!, run.id, dir)
     })
@@ -347,7 +356,8 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
         logs: (node, submission, o) => peers.logs(node, submission, o),
         connectJob: (node, submission, port) => relay.connect(node, submission, port),
         cluster,
-        joinToken: () => mesh.joinToken()
+        joinToken: () => mesh.joinToken(),
+        sealer
       }),
       log: event => { const { event: what, ...fields } = event as { event?: unknown }; apiLog.warn(String(what ?? 'api'), fields) }
     })

@@ -7,7 +7,7 @@
 // /dstack/mpi/hostfile (SPEC §3.7), its script at /dstack/commands.sh (bind mounts of the
 // job's directory).
 import { join, posix } from 'node:path'
-import { interpolate, needsContainer, type RunConfiguration } from '../config/index.ts'
+import { needsContainer, type RunConfiguration } from '../config/index.ts'
 import { WORK_MOUNT, type ContainerSpec, type JobDevice } from '../../drivers/runtime/index.ts'
 import { shellSplit } from '../state/jobs.ts'
 import type { JobSpec } from '../state/types.ts'
@@ -42,8 +42,8 @@ export interface ContainerJobInput {
   image: string
   /** The job's directory on the host (holds work/, mpi-hostfile, commands.sh). */
   dir: string
-  /** The job's env, for `${{ env.X }}` in registry_auth. */
-  env: Record<string, string>
+  /** registry_auth, resolved (agent/registry-auth.ts); never logged. */
+  registryAuth?: ContainerSpec['registryAuth']
   /** The accelerators the scheduler gave the job. */
   devices?: JobDevice[]
 }
@@ -63,7 +63,7 @@ export function containerJob (a: ContainerJobInput): ContainerJob {
   const { entrypoint, command } = entrypointAndCommand(c, a.job.command)
   const container: ContainerSpec = {
     image: a.image,
-    registryAuth: registryAuthOf(c, a.env),
+    registryAuth: a.registryAuth ?? null,
     entrypoint,
     user: c.user,
     privileged: c.privileged || c.docker === true,
@@ -85,19 +85,6 @@ function entrypointAndCommand (c: RunConfiguration, argv: readonly string[]): { 
   if (own.length > 0) return { entrypoint: own, command: argv.slice(own.length) }
   if (argv.length === 3 && argv[1] === '-c') return { entrypoint: null, command: [argv[0]!, CONTAINER_SCRIPT] }
   return { entrypoint: null, command: [...argv] }
-}
-
-function registryAuthOf (c: RunConfiguration, env: Record<string, string>): ContainerSpec['registryAuth'] {
-  if (c.registry_auth === null) return null
-  const value = (field: 'username' | 'password') => {
-    try {
-      return interpolate(c.registry_auth![field], ref => ref.ns === 'env' ? env[ref.name] : undefined)
-    } catch (err) {
-      // Names the variable, never a value.
-      throw new Error(`registry_auth.${field}: ${(err as Error).message}`)
-    }
-  }
-  return { username: value('username'), password: value('password') }
 }
 
 /** Container ports published on a free port of 127.0.0.1: the task's `ports`, a service's `port`. */

@@ -6,6 +6,7 @@ import { readdir, rm, stat } from 'node:fs/promises'
 import { constants } from 'node:os'
 import { join } from 'node:path'
 import { isJobExit, type JobDevice, type JobExit, type JobInfo, type Runtime } from '../../drivers/runtime/index.ts'
+import { progressThrottle } from '../../drivers/runtime/docker/pull-progress.ts'
 import { RpcError } from '../../mesh/rpc/protocol.ts'
 import { activeJobs } from '../state/active.ts'
 import { isFinal, latest } from '../state/lifecycle.ts'
@@ -14,9 +15,11 @@ import type { StateStore } from '../state/store.ts'
 import type { Job, JobSubmission, Run, State } from '../state/types.ts'
 import { saveArtifacts } from './artifacts.ts'
 import { runtimeFor, type RuntimeMode } from './container.ts'
+import { chooseImage, dstackImageTable, type ImageTable } from './images.ts'
+import type { Sealer } from './registry-auth.ts'
 import { jobWorkingDir, type HostGpu } from './environment.ts'
 import type { JobsArea } from './jobs-area.ts'
-import { prepareWorkspace } from './workspace.ts'
+import { prepareWorkspace, type ContainerChoice } from './workspace.ts'
 
 export interface AgentOptions {
   /** Only `state`, `propose` and `subscribe` are used. */
@@ -25,8 +28,6 @@ export interface AgentOptions {
   runtime: Runtime
   /** Which jobs run in a container here (default auto: those that need one). */
   mode?: RuntimeMode
-  /** The image a container job runs when its configuration names none; null: there is none. */
-  imageFor?: (c: Run['spec']['configuration']) => string | null
   /** Where job directories go, and who jobs run as (prepareJobsArea). */
   area: JobsArea
   /** This host's GPUs in offer order, for the devices each job may see. */
@@ -39,6 +40,10 @@ export interface AgentOptions {
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void
   /** Seconds a stopped job gets between SIGINT and SIGKILL (dstack's runner waits 10 s). */
   stopGraceSeconds?: number
+  /** The images container jobs run in when they name none (chooseImage; default dstackImageTable()). */
+  images?: ImageTable
+  /** Opens a job's sealed registry_auth (job.spec.registry_auth) for the container's pull. */
+  sealer?: Sealer
 }
 
 export interface Agent {
@@ -56,6 +61,12 @@ export interface Agent {
 type Local = { job: Job, sub: JobSubmission, stopping: 'stop' | 'kill' | null, exited: boolean, info?: JobInfo }
 
 const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false)
+
+/** Placed here and not started yet: `pulling` is part of starting (its image comes first). */
+const notStarted = (sub: JobSubmission): boolean => sub.status === 'provisioning' || sub.status === 'pulling'
+
+/** Pull progress goes into the replicated log no more often than this. */
+const PROGRESS_REPORT_MS = 1000
 
 /** Between two tries of a report that could not be recorded (no leader: a partition, say). */
 const REPORT_RETRY_MS = [250, 500, 1000, 2000, 5000]
@@ -189,16 +200,18 @@ export function startAgent (opts: AgentOptions): Agent {
   }
 
   /** The image and devices of a job that runs in a container here; null for a process job. */
-  function containerOf (run: Run, sub: JobSubmission): { image: string, devices: JobDevice[] } | null {
+  function containerOf (run: Run, job: Job, sub: JobSubmission): ContainerChoice | null {
     const c = run.spec.configuration
     if (runtimeFor(opts.mode ?? 'auto', c) !== 'docker') return null
-    const image = c.image ?? opts.imageFor?.(c) ?? null
-    if (image === null) throw new Error('the job runs in a container and names no image: set `image`, or give this host a default image')
+    const { image } = chooseImage(c, opts.images ?? dstackImageTable())
+    const sealed = job.spec.registry_auth ?? null
+    if (sealed !== null && opts.sealer === undefined) throw new Error('the job\'s registry_auth cannot be opened on this host')
+    const registryAuth = sealed === null ? null : opts.sealer!.open(sealed)
     const devices = (sub.placement?.gpu_slots ?? []).flatMap(slot => {
       const g = opts.hostGpus?.[slot]
       return g === undefined ? [] : [{ vendor: g.vendor, index: g.index, ...(g.uuid !== undefined ? { uuid: g.uuid } : {}) }]
     })
-    return { image, devices }
+    return { image, registryAuth, devices }
   }
 
   async function start (run: Run, job: Job, sub: JobSubmission): Promise<void> {
@@ -211,15 +224,20 @@ export function startAgent (opts: AgentOptions): Agent {
       const dir = jobDir(sub)
       const ws = await prepareWorkspace({
         state: store.state, run, job, sub, dir, dataDir: opts.dataDir, area: opts.area, node,
-        hostGpus: opts.hostGpus, fetchCode: opts.fetchCode, container: containerOf(run, sub)
+        hostGpus: opts.hostGpus, fetchCode: opts.fetchCode, container: containerOf(run, job, sub)
       })
+      // An image pull shows as `pulling` with its progress, recorded at most once a second.
+      let pulling = true
+      const pull = progressThrottle(text => {
+        if (pulling) void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'pulling', progress: text })
+      }, PROGRESS_REPORT_MS)
       const started = await runtime.start({
         id: sub.id,
         dir,
         ...ws,
         limits: limitsOf(job),
         maxDurationSec: job.spec.max_duration === 'off' ? null : job.spec.max_duration
-      })
+      }, { progress: text => pull.push(text) }).finally(() => { pulling = false })
       if (isJobExit(started)) { await failed(started.message ?? 'the command could not be started'); return }
       running.set(sub.id, { job, sub, stopping: null, exited: false, info: started })
       opts.log('info', 'job started', { job: job.spec.job_name, submission: sub.id, pid: started.pid, term: sub.placement?.term, index: sub.placement?.index })
@@ -254,7 +272,7 @@ export function startAgent (opts: AgentOptions): Agent {
     const state = store.state
     for (const { run, job, sub } of mine(state)) {
       const local = running.get(sub.id)
-      if (sub.status === 'provisioning' && !local && !starting.has(sub.id)) {
+      if (notStarted(sub) && !local && !starting.has(sub.id)) {
         if (startupAllows(state, run, job)) void start(run, job, sub)
       }
       else if (sub.status === 'terminating' && local) void stop(local, sub.termination_reason === 'aborted_by_user' ? 'kill' : 'stop')
@@ -286,18 +304,18 @@ export function startAgent (opts: AgentOptions): Agent {
           exitCode: null, signal: null, reason: 'lost', finishedAt: Date.now(), message: `could not re-adopt the job after a restart: ${(err as Error).message}`
         }))
         if (found === null) {
-          if (sub.status !== 'provisioning' && !isFinal(sub.status)) void report(job, sub, { exitCode: null, signal: null, reason: 'lost', finishedAt: Date.now(), message: 'the job was not found on this host after a restart' })
+          if (!notStarted(sub) && !isFinal(sub.status)) void report(job, sub, { exitCode: null, signal: null, reason: 'lost', finishedAt: Date.now(), message: 'the job was not found on this host after a restart' })
           continue
         }
         if (!isJobExit(found)) {
           running.set(sub.id, { job, sub, stopping: null, exited: false, info: found })
           opts.log('info', 'job re-adopted', { job: job.spec.job_name, submission: sub.id, pid: found.pid })
-          if (sub.status === 'provisioning') void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running' })
+          if (notStarted(sub)) void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running' })
           void follow(run, job, sub)
         } else if (!isFinal(sub.status)) {
           opts.log('info', 'job ended while dstackd was down', { job: job.spec.job_name, reason: found.reason })
           // It ran (its output is there) even if its start was never recorded.
-          if (sub.status === 'provisioning' && found.reason !== 'lost') void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running' })
+          if (notStarted(sub) && found.reason !== 'lost') void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running' })
           if (run.spec.workflow) await save(run, job, sub).catch(() => undefined)
           await report(job, sub, found)
         }

@@ -36,7 +36,14 @@ export interface WorkspaceInput {
    * Set when the job runs in a container, with its image and devices; otherwise it runs on
    * this host (so `python:` is this host's to provide).
    */
-  container?: { image: string, devices?: JobDevice[] } | null
+  container?: ContainerChoice | null
+}
+
+/** What a container job runs in, decided by the agent: the image, pull credentials, devices. */
+export interface ContainerChoice {
+  image: string
+  registryAuth?: { username: string, password: string } | null
+  devices?: JobDevice[]
 }
 
 const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false)
@@ -88,7 +95,7 @@ export async function prepareWorkspace (a: WorkspaceInput): Promise<Workspace> {
   if (run.spec.workflow) await prepareArtifacts(a.area.dir, run, workingDir, user ?? undefined)
   if (user) await chownTree(join(dir, 'work'), user)
   if (a.container) {
-    const inside = containerJob({ configuration: run.spec.configuration, job: job.spec, image: a.container.image, dir, env: job.spec.env, devices: a.container.devices })
+    const inside = containerJob({ configuration: run.spec.configuration, job: job.spec, dir, ...a.container })
     const env = await jobEnvironment({ state: a.state, run, job, sub, dir, workingDir: inside.workingDir, user: null, container: true })
     await scriptInFile(job.spec.command, dir)
     return { command: inside.command, env, workingDir: inside.workingDir, container: inside.container }

@@ -24,6 +24,7 @@ import { RpcError } from '../../mesh/rpc/protocol.ts'
 import type { Handlers } from '../../mesh/rpc/server.ts'
 import { bindMethods, type ParamsOf } from './methods.ts'
 import { checkUpdate } from './update.ts'
+import { redactRegistryAuth, registryAuthFor, type Sealer } from '../agent/registry-auth.ts'
 import { fleetView, jobView, offerView, runView, type ClusterInfo, type OfferView, type Plan, type Rejection, type RunView } from './views.ts'
 
 export type { ClusterInfo } from './views.ts'
@@ -34,7 +35,7 @@ export interface HandlerDeps {
   logs: (node: string, submission: string, opts: LogsOptions) => AsyncIterable<LogChunk>
   cluster: () => ClusterInfo
   /** A byte stream to `port` of the job submission `submission` running on `node` (api/ports.ts). */
-  connectJob: (node: string, submission: string, port: number) => Promise<Duplex>
+  connectJob?: (node: string, submission: string, port: number) => Promise<Duplex>
   /** The mesh's join token (a secret: only for the admin socket). */
   joinToken: () => string
   dataDir: string
@@ -42,6 +43,8 @@ export interface HandlerDeps {
   project: string
   user: string
   version: string
+  /** Seals registry_auth for the job specs (agent/registry-auth.ts). */
+  sealer: Sealer
 }
 
 function bad (message: string): never {
@@ -141,8 +144,16 @@ export function createHandlers (deps: HandlerDeps): Handlers {
   const state = () => store.state
 
   async function submit (p: ParamsOf<'runs.submit'>): Promise<{ run: RunView, action: 'submitted' | 'updated' | 'unchanged' }> {
-    const configuration = configurationOf(p.configuration)
-    checkContainerEngine(state(), configuration)
+    const submitted = configurationOf(p.configuration)
+    checkContainerEngine(state(), submitted)
+    let registryAuth
+    try {
+      registryAuth = registryAuthFor(submitted, p.registry_auth)
+    } catch (err) {
+      bad((err as Error).message)
+    }
+    // Kept and shown without a literal password; the credentials go to the jobs sealed.
+    const configuration = redactRegistryAuth(submitted)
     const jobEnv = p.env ?? {}
     for (const [k, v] of Object.entries(jobEnv)) if (/\$\{\{\s*secrets\./.test(v)) bad(`env.${k} uses a secret: secrets are not available yet`)
     const name = configuration.name ?? p.name ?? null
@@ -160,6 +171,7 @@ export function createHandlers (deps: HandlerDeps): Handlers {
     let specs
     try {
       specs = jobSpecsFor(configuration, jobEnv)
+      if (registryAuth) { const sealed = deps.sealer.seal(registryAuth); specs = specs.map(s => ({ ...s, registry_auth: sealed })) }
     } catch (err) {
       throw new RpcError('invalid', (err as Error).message)
     }
@@ -185,7 +197,7 @@ export function createHandlers (deps: HandlerDeps): Handlers {
     },
 
     async 'runs.plan' (p): Promise<Plan> {
-      const configuration = configurationOf(p.configuration)
+      const configuration = redactRegistryAuth(configurationOf(p.configuration))
       checkContainerEngine(state(), configuration)
       const req = requirementsOf(configuration)
       const { offers, rejected } = offersFor(state(), req)
@@ -394,6 +406,8 @@ export function createHandlers (deps: HandlerDeps): Handlers {
       const jobNum = p.job ?? 0
       const jobId = run.job_ids.find(id => { const j = state().jobs[id]!; return j.spec.replica_num === replica && j.spec.job_num === jobNum })
       if (jobId === undefined) throw new RpcError('not_found', `run ${run.name} has no job ${jobNum} in replica ${replica}`)
+      const connectJob = deps.connectJob
+      if (connectJob === undefined) throw new RpcError('unavailable', 'this daemon relays no job ports')
       return (async function * () {
         const sockets = new Set<Socket>()
         // Each connection goes to the job's latest submission, wherever it runs by then.
@@ -403,7 +417,7 @@ export function createHandlers (deps: HandlerDeps): Handlers {
           socket.on('error', () => {})
           const sub = latest(state().jobs[jobId]!)
           if (sub.status !== 'running' || sub.placement === null) { socket.destroy(); return }
-          deps.connectJob(sub.placement.node, sub.id, p.port).then(target => {
+          connectJob(sub.placement.node, sub.id, p.port).then(target => {
             if (socket.destroyed) { target.destroy(); return }
             target.on('error', () => socket.destroy())
             socket.on('close', () => target.destroy())

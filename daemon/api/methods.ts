@@ -72,6 +72,8 @@ export const methods = {
     env: v.nullish(v.record(v.string(), v.string())),
     name: v.nullish(text),
     configuration_path: v.nullish(text),
+    /** registry_auth with `${{ env.X }}` resolved by the client (as templates: `$` doubled); never stored in clear. */
+    registry_auth: v.nullish(v.object({ username: v.string(), password: v.string() })),
     /** The older workflows format's workflow, recorded with the run. */
     workflow: v.nullish(v.object({
       name: text,

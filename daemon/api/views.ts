@@ -31,6 +31,8 @@ export interface JobView {
   resources: string
   waiting_reason: string | null
   limits_note: string | null
+  /** While pulling: how far the pull is (`12/30/45MB`); null otherwise. */
+  progress: string | null
   /** For a resubmitted job, how its previous submission ended and where (`ps -v` shows it). */
   previous: string | null
 }
@@ -73,6 +75,7 @@ export function jobStatusText (sub: JobSubmission): string {
       if (reason === 'aborted_by_user') return 'aborted'
       return 'terminated'
     case 'aborted': return 'aborted'
+    case 'pulling': return sub.progress ? `pulling ${sub.progress}` : 'pulling'
     default: return sub.status
   }
 }
@@ -98,7 +101,8 @@ export function runStatusText (run: Run, jobs: Job[]): string {
     if (run.termination_reason === 'retry_limit_exceeded' && last?.status !== 'failed') return 'failed'
     return last ? jobStatusText(last) : run.status
   }
-  if (subs.length > 0 && subs.every(s => s.status === 'pulling')) return 'pulling'
+  // One job: its progress too, as dstack's ps shows a single job's row.
+  if (subs.length > 0 && subs.every(s => s.status === 'pulling')) return subs.length === 1 ? jobStatusText(subs[0]!) : 'pulling'
   if ((run.status === 'submitted' || run.status === 'pending') && run.resubmissions > 0 && subs.some(s => retryEventFor(s.termination_reason) === 'no-capacity')) return 'retrying'
   if (run.spec.configuration.type === 'service' && jobs.length === 0) return 'waiting for requests'
   return run.status
@@ -127,6 +131,7 @@ export function jobView (job: Job): JobView {
     resources: formatResources(job.spec.resources),
     waiting_reason: sub.waiting_reason,
     limits_note: sub.limits_note,
+    progress: sub.status === 'pulling' ? sub.progress ?? null : null,
     previous: previousOf(job)
   }
 }

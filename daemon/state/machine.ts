@@ -27,7 +27,7 @@ export type Command =
   | { type: 'run.resubmit', at: number, run_id: string, submissions: Array<{ job_id: string, submission_id: string }> } & Fence
   | { type: 'job.assign', at: number, job_id: string, submission_id: string, placement: Placement } & Fence
   | { type: 'job.wait', at: number, job_id: string, submission_id: string, reason: string } & Fence
-  | { type: 'job.status', at: number, job_id: string, submission_id: string, status: JobStatus, reason?: JobTerminationReason | null, message?: string | null, exit_status?: number | null, limits_note?: string | null } & Fence
+  | { type: 'job.status', at: number, job_id: string, submission_id: string, status: JobStatus, reason?: JobTerminationReason | null, message?: string | null, exit_status?: number | null, limits_note?: string | null, progress?: string | null } & Fence
   /** Drops finished runs and their jobs from the state (the leader's retention, state/retention.ts). */
   | { type: 'runs.compact', at: number, run_ids: string[] } & Fence
 
@@ -185,6 +185,16 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
       if (!found) return refuse('stale', `no submission ${cmd.submission_id} of job ${cmd.job_id}`)
       const { job, sub, run } = found
       if (isFinal(sub.status)) return { ok: true, events, run }
+      // Pull progress comes while the job starts: once it runs or is told to stop, a late one
+      // changes nothing. A job told to stop stays terminating when its start is reported.
+      if (cmd.status === 'pulling' && sub.status !== 'provisioning' && sub.status !== 'pulling') return { ok: true, events, run }
+      if (cmd.status === 'running' && sub.status === 'terminating') {
+        sub.started_at ??= cmd.at
+        if (cmd.limits_note !== undefined) sub.limits_note = cmd.limits_note
+        sub.progress = null
+        return { ok: true, events, run }
+      }
+      const before = sub.status
       let status = cmd.status
       const reason = cmd.reason ?? (isFinal(status) || status === 'terminating' ? sub.termination_reason : null)
       // A job asked to terminate ends with the status its termination reason says, however
@@ -195,11 +205,14 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
       if (cmd.message !== undefined) sub.termination_reason_message = cmd.message
       if (cmd.exit_status !== undefined) sub.exit_status = cmd.exit_status
       if (cmd.limits_note !== undefined) sub.limits_note = cmd.limits_note
+      sub.progress = status === 'pulling' ? cmd.progress ?? sub.progress ?? null : null
       if (status === 'running' && sub.started_at === null) sub.started_at = cmd.at
       if (isFinal(status)) {
         sub.finished_at = cmd.at
         releaseInstance(state, sub.placement)
       }
+      // Progress alone is no event: the audit stream keeps the steps, not every megabyte.
+      if (status === 'pulling' && before === 'pulling') return { ok: true, events, run }
       emit({ kind: 'job.status', message: `Job ${job.spec.job_name} ${status}${sub.termination_reason && isFinal(status) ? ` (${sub.termination_reason})` : ''}`, run: run.name, job: job.spec.job_name })
       refresh(state, run, cmd.at, emit)
       return { ok: true, events, run }
@@ -257,7 +270,7 @@ function newSubmission (id: string, num: number, at: number): JobSubmission {
   return {
     id, submission_num: num, submitted_at: at, status: 'submitted', termination_reason: null,
     termination_reason_message: null, exit_status: null, placement: null, started_at: null, finished_at: null,
-    waiting_reason: null, limits_note: null
+    waiting_reason: null, limits_note: null, progress: null
   }
 }
 

@@ -39,6 +39,8 @@ export interface JobSpec {
   retry: Retry | false
   ports: Array<{ local_port: number | null, container_port: number }>
   image: string | null
+  /** registry_auth, resolved and sealed with the mesh's key (agent/registry-auth.ts): open it only to pull. */
+  registry_auth?: string | null
 }
 
 /** Where and with what a submission was placed. */
@@ -75,6 +77,11 @@ export interface JobSubmission {
   waiting_reason: string | null
   /** The runtime's word on cgroup limits, for `ps -v`. */
   limits_note: string | null
+  /**
+   * While `pulling`: how far the image pull is, in dstack's words (`12/30/45MB`, SPEC §3.3);
+   * null otherwise. Absent in states from before this field.
+   */
+  progress?: string | null
 }
 
 export interface Job {

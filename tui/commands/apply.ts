@@ -9,6 +9,7 @@ import {
 import type { ApiClient } from '../../daemon/api/client.ts'
 import type { ClientMethods } from '../../daemon/api/methods.ts'
 import type { Plan } from '../../daemon/api/views.ts'
+import { resolveRegistryAuth, type RegistryAuth } from '../../daemon/agent/registry-auth.ts'
 import { attach } from '../attach.ts'
 import { collectCode, describeCode, type CodeFile } from '../code.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
@@ -130,7 +131,7 @@ function withOverrides (c: RunConfiguration, v: Values<typeof OPTIONS>): RunConf
 }
 
 /** `${{ run.args }}` in commands, the job's env with pass-through names resolved (SPEC §1.6, §1.7). */
-export function resolveForSubmit (c: RunConfiguration, cliEnv: string[], runArgs: string[]): { configuration: RunConfiguration, env: Record<string, string> } {
+export function resolveForSubmit (c: RunConfiguration, cliEnv: string[], runArgs: string[]): { configuration: RunConfiguration, env: Record<string, string>, registryAuth: RegistryAuth | null } {
   const args = shellJoin(runArgs)
   const fill = (s: string) => interpolate(s, ref => {
     return ref.key === 'run.args' ? args : undefined
@@ -147,7 +148,8 @@ export function resolveForSubmit (c: RunConfiguration, cliEnv: string[], runArgs
   // Values taken from this shell or -e travel only as the job's env, never in the stored
   // configuration, so `run get` and plans do not show tokens passed through.
   const env = resolveEnv(mergeEnv(out.env, overrides), process.env)
-  return { configuration: out, env }
+  // `${{ env.X }}` in registry_auth comes from that env, and travels apart from the configuration too.
+  return { configuration: out, env, registryAuth: resolveRegistryAuth(out, env) }
 }
 
 function retryText (r: Plan['retry'], duration: (s: number) => string): string {
@@ -182,7 +184,7 @@ export function formatPlan (c: RunConfiguration, plan: Plan, maxOffers: number, 
 
 /** Submits a resolved run configuration and follows it: shared by `apply` and `run WORKFLOW`. */
 export async function submitRun (client: ApiClient, a: {
-  configuration: RunConfiguration, env: Record<string, string>, configurationPath: string | null,
+  configuration: RunConfiguration, env: Record<string, string>, registryAuth?: RegistryAuth | null, configurationPath: string | null,
   workflow?: ClientMethods['runs.submit']['params']['workflow'], code: CodeFile[], yes: boolean, detach: boolean, force: boolean, maxOffers: number
 }): Promise<number> {
   const { formatDuration } = await import('../../daemon/config/index.ts')
@@ -201,7 +203,7 @@ export async function submitRun (client: ApiClient, a: {
   if (!a.yes && !(await confirm(question))) return 1
   if (a.code.length > 0) process.stderr.write(dim(`Uploading the code (${describeCode(a.code)})\n`))
   const { run, action } = await client.call('runs.submit', {
-    configuration: a.configuration, env: a.env, configuration_path: a.configurationPath, workflow: a.workflow ?? null, force: a.force, code: a.code
+    configuration: a.configuration, env: a.env, registry_auth: a.registryAuth ?? null, configuration_path: a.configurationPath, workflow: a.workflow ?? null, force: a.force, code: a.code
   })
   if (action === 'updated') {
     process.stdout.write(`Run ${run.name} updated\n`)
@@ -233,7 +235,7 @@ export async function apply (argv: string[], g: GlobalOptions): Promise<number> 
   const client = await connect(g)
   try {
     return await submitRun(client, {
-      configuration: resolved.configuration, env: resolved.env, configurationPath: file === '-' ? null : resolve(file), code,
+      configuration: resolved.configuration, env: resolved.env, registryAuth: resolved.registryAuth, configurationPath: file === '-' ? null : resolve(file), code,
       yes: v.yes === true, detach: v.detach === true, force: v.force === true, maxOffers: Number(v['max-offers'] ?? 3)
     })
   } finally {

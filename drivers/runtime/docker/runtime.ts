@@ -19,7 +19,7 @@ import { LogFileWriter, readJson, readLogFiles, writeAtomic } from '../jobfiles.
 import type { ExecOptions, ExecSession, JobExit, JobInfo, JobSpec, JobStats, LogChunk, LogsOptions, Runtime, StartHooks } from '../types.ts'
 import { containerPath, createOptions, DIR_LABEL, hostWorkDir, JOB_LABEL, PRIVILEGED_NOTE } from './create.ts'
 import { chunksOf, MessageParser } from './engine-log.ts'
-import { pullImage } from './pull.ts'
+import { PullError, pullImage } from './pull.ts'
 
 export interface DockerRuntimeOptions {
   /** The engine's Unix socket (default: DOCKER_HOST's unix:// path, else /var/run/docker.sock). */
@@ -127,7 +127,8 @@ class DockerRuntime implements Runtime {
     try {
       await this.ensureImage(c.image, registryAuth, hooks)
     } catch (e) {
-      return await this.failStart(job, unanswered(e) ? `${this.engine} does not answer: ${engineMessage(e)}` : `could not pull image ${c.image}: ${engineMessage(e)}`)
+      // A PullError says what went wrong in its own words (and never holds the password).
+      return await this.failStart(job, e instanceof PullError ? e.message : unanswered(e) ? `${this.engine} does not answer: ${engineMessage(e)}` : `could not pull image ${c.image}: ${engineMessage(e)}`)
     }
     if (job.ending) return await this.failStart(job, `${job.ending.reason} before it started`, job.ending.reason)
 
