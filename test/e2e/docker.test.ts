@@ -122,4 +122,46 @@ test('kill -9 of dstackd, then a restart: the container is re-adopted and its ou
   assert.equal(ticks, Array.from({ length: ticks.length }, (_, i) => `tick ${i}`))
 })
 
+test('an engine that goes away while a job runs: the job fails naming the engine, and the daemon keeps serving', async () => {
+  // The engine is shared: this daemon reaches it through a proxy socket the test can cut.
+  const { createServer, connect } = await import('node:net')
+  const proxyPath = join(work, 'engine.sock')
+  const conns = new Set<import('node:net').Socket>()
+  const proxy = createServer(client => {
+    const upstream = connect('/var/run/docker.sock')
+    conns.add(client); conns.add(upstream)
+    client.pipe(upstream).on('error', () => {})
+    upstream.pipe(client).on('error', () => {})
+    client.on('error', () => upstream.destroy())
+    upstream.on('error', () => client.destroy())
+  })
+  await new Promise<void>(resolve => proxy.listen(proxyPath, resolve))
+  const e = await startDaemon({ name: 'engine-away' })
+  try {
+    await e.stop()
+    e.env.DOCKER_HOST = `unix://${proxyPath}`
+    await e.start()
+    const file = await writeConfig(work, 'away.dstack.yml', `type: task\nname: away\nimage: local/busybox\ncommands: [sleep 600]\n${SMALL}`)
+    const r = await dstack(e, ['apply', '-f', file, '-y', '-d'])
+    assert.is(r.code, 0, r.stderr)
+    await waitFor(async () => (await runNamed(e, 'away'))?.status === 'running', { what: 'away to run', timeout: 60_000 })
+    proxy.close()
+    for (const c of conns) c.destroy()
+    await waitFor(async () => (await runNamed(e, 'away'))?.status === 'failed', { what: 'the job to fail without its engine', timeout: 90_000 })
+    const get = await dstack(e, ['run', 'get', 'away', '--json'])
+    assert.match(get.stdout, /Docker engine at [^ ]*engine\.sock/, get.stdout)
+    // Still serving: a process job runs, and the fleet says the engine is gone.
+    const ok = await dstack(e, ['apply', '-f', await writeConfig(work, 'after.dstack.yml', `type: task\nname: after\ncommands: [echo still here]\n${SMALL}`), '-y'])
+    assert.is(ok.code, 0, ok.stderr)
+    assert.match(ok.stdout, /still here/)
+    await waitFor(async () => /no engine/.test((await dstack(e, ['fleet', '-v'])).stdout), { what: 'fleet -v to show the engine gone', timeout: 30_000 })
+  } finally {
+    proxy.close()
+    for (const c of conns) c.destroy()
+    const mine = await docker.listContainers({ all: true, filters: { label: ['dstackd.dir'] } })
+    for (const c of mine) if (c.Labels['dstackd.dir']?.startsWith(e.jobsDir())) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {})
+    await e.cleanup()
+  }
+})
+
 test.run()
