@@ -5,11 +5,11 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { probeEngine, engineEndpoint } from '../../drivers/host/index.ts'
 import { waitFor } from '../poll.ts'
+import { httpGet } from './http.ts'
 import { startCluster, type Host } from './cluster.ts'
 import { apiClient, dstack, runNamed, startDaemon, writeConfig, type Daemon } from './harness.ts'
 
@@ -21,19 +21,6 @@ test.after(async () => { await rm(work, { recursive: true, force: true }) })
 
 const SMALL = 'resources:\n  cpu: 0..\n  memory: 0..\n  disk: 0..\n'
 
-function get (port: number, path = '/'): Promise<{ status: number, body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, timeout: 10_000 }, res => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', d => { body += d })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-    })
-    req.on('timeout', () => req.destroy(new Error('timed out')))
-    req.on('error', reject)
-    req.end()
-  })
-}
 
 test('no engine anywhere: a run that needs a container is refused at plan time, and `fleet -v` says why', async () => {
   // DOCKER_HOST pointing nowhere: this daemon finds no engine.
@@ -98,17 +85,17 @@ test('a job\'s port, reached through a daemon of the mesh that does not run it',
       const at = first.value as { host: string, port: number }
       assert.is(at.host, '127.0.0.1')
       // The server may take a moment to listen.
-      const res = await waitFor(() => get(at.port, '/x').catch(() => null), { what: 'the relayed port to answer', timeout: 30_000 })
+      const res = await waitFor(() => httpGet(at.port, '/x').catch(() => null), { what: 'the relayed port to answer', timeout: 30_000 })
       assert.equal(res, { status: 200, body: 'hello from web /x' })
       // Several connections at once, each relayed on its own.
-      const many = await Promise.all([1, 2, 3].map(i => get(at.port, `/${i}`)))
+      const many = await Promise.all([1, 2, 3].map(i => httpGet(at.port, `/${i}`)))
       assert.equal(many.map(m => m.body), ['hello from web /1', 'hello from web /2', 'hello from web /3'])
       // A port the job does not serve: the connection is closed, the daemon keeps serving.
       const bad = c.stream('jobs.forward', { run: 'web', port: port + 1 })[Symbol.asyncIterator]()
       const badAt = (await bad.next()).value as { port: number }
-      assert.is(await get(badAt.port).then(() => 'answered', () => 'closed'), 'closed')
+      assert.is(await httpGet(badAt.port).then(() => 'answered', () => 'closed'), 'closed')
       await bad.return?.(undefined)
-      assert.equal(await get(at.port, '/again'), { status: 200, body: 'hello from web /again' })
+      assert.equal(await httpGet(at.port, '/again'), { status: 200, body: 'hello from web /again' })
     } finally {
       stop.abort()
       await c.close()
@@ -118,7 +105,7 @@ test('a job\'s port, reached through a daemon of the mesh that does not run it',
     try {
       const items = c2.stream('jobs.forward', { run: 'web', port })[Symbol.asyncIterator]()
       const at = (await items.next()).value as { port: number }
-      assert.equal(await get(at.port, '/local'), { status: 200, body: 'hello from web /local' })
+      assert.equal(await httpGet(at.port, '/local'), { status: 200, body: 'hello from web /local' })
       await items.return?.(undefined)
     } finally {
       await c2.close()

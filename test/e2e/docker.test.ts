@@ -5,11 +5,11 @@
 // output goes on with no gap and no repeat. Skipped, loudly, without root or an engine.
 import * as assert from 'uvu/assert'
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
-import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { engineMissing, docker } from '../drivers/runtime/docker/engine.ts'
 import { waitFor } from '../poll.ts'
+import { httpGet } from './http.ts'
 import { suiteNeeding } from '../skip.ts'
 import { apiClient, dstack, runNamed, startDaemon, writeConfig, type Daemon } from './harness.ts'
 
@@ -72,19 +72,6 @@ test('an instance volume is mounted (and an optional one that is missing is skip
   assert.is(await readFile(join(host, 'back'), 'utf8'), 'written\n')
 })
 
-function get (port: number): Promise<{ status: number, body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', timeout: 10_000 }, res => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', c => { body += c })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-    })
-    req.on('timeout', () => req.destroy(new Error('timed out')))
-    req.on('error', reject)
-    req.end()
-  })
-}
 
 test('a container\'s port is reachable through the daemon (busybox httpd)', async () => {
   const r = await task('web', 'ports: [8000]\ncommands:\n  - mkdir -p /tmp/www && echo "served by $DSTACK_RUN_NAME" > /tmp/www/index.html\n  - httpd -f -p 8000 -h /tmp/www\n', ['-d'])
@@ -94,7 +81,7 @@ test('a container\'s port is reachable through the daemon (busybox httpd)', asyn
   try {
     const items = c.stream('jobs.forward', { run: 'web', port: 8000 })[Symbol.asyncIterator]()
     const at = (await items.next()).value as { port: number }
-    const res = await waitFor(() => get(at.port).catch(() => null), { what: 'httpd through the daemon', timeout: 30_000 })
+    const res = await waitFor(() => httpGet(at.port).catch(() => null), { what: 'httpd through the daemon', timeout: 30_000 })
     assert.equal(res, { status: 200, body: 'served by web\n' })
     await items.return?.(undefined)
   } finally {
