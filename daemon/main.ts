@@ -18,7 +18,7 @@ Commands:
            [--data-dir DIR] [--name NAME] [--listen MULTIADDR]... [--join TOKEN]
            [--inventory FILE] [--mdns] [--unreachable-grace DURATION] [--ssh-port N]
            [--keep-runs N] [--keep-for DURATION] [--log-file FILE] [--jobs-dir DIR]
-           [--default-image IMAGE] [--image-table FILE]
+           [--runtime auto|docker|process] [--default-image IMAGE] [--image-table FILE]
   join     TOKEN [run's options]: join the mesh of a token printed by \`dstackd token\`
            on another host, and run (the same as \`dstackd run --join TOKEN\`)
   status   this node: peer id, role, term, leader, peers     [--data-dir DIR] [--json]
@@ -53,6 +53,9 @@ Run options:
   --log-file FILE     log there instead of stdout, rotated at 10 MB (FILE.1 … FILE.3 kept)
   --jobs-dir DIR      where job directories go, outside the data dir (default DIR-jobs next to
                       it; as root, /var/lib/dstackd-jobs/… when the job user cannot reach that)
+  --runtime MODE      which jobs run in a container: auto (default) those whose configuration
+                      sets image, docker or nvcc; docker every job; process none (the
+                      container engine, DOCKER_HOST or /var/run/docker.sock, is not used)
   --default-image IMAGE
                       the image of container jobs that name none (default dstack's
                       dstackai/base:0.14-base-ubuntu24.04)
@@ -110,6 +113,7 @@ async function run (argv: string[]): Promise<number> {
       'keep-runs': { type: 'string' },
       'keep-for': { type: 'string' },
       'log-file': { type: 'string' },
+      runtime: { type: 'string' },
       'default-image': { type: 'string' },
       'image-table': { type: 'string' },
       help: { type: 'boolean', short: 'h' }
@@ -140,6 +144,9 @@ async function run (argv: string[]): Promise<number> {
     console.error(`dstackd: ${(err as Error).message}`)
     return 2
   }
+  const { RUNTIME_MODES } = await import('./agent/container.ts')
+  const runtime = RUNTIME_MODES.find(m => m === (values.runtime ?? 'auto'))
+  if (runtime === undefined) { console.error(`dstackd: --runtime ${values.runtime}: expected ${RUNTIME_MODES.join(', ')}`); return 2 }
   const dataDir = dataDirOf(values['data-dir'])
   const socketProblem = socketPathProblem(dataDir)
   if (socketProblem !== undefined) { console.error(`dstackd: ${socketProblem}`); return 2 }
@@ -159,7 +166,7 @@ async function run (argv: string[]): Promise<number> {
   try {
     node = await startNode({
       dataDir, name: values.name, listen: values.listen, join: values.join?.trim(), inventoryFile: values.inventory, mdns: values.mdns === true,
-      jobsDir: values['jobs-dir'] === undefined ? undefined : resolve(values['jobs-dir']), unreachableGrace, retention, images, log
+      jobsDir: values['jobs-dir'] === undefined ? undefined : resolve(values['jobs-dir']), unreachableGrace, retention, runtime, images, log
     })
     await writeProcessRecord(dataDir)
   } catch (err) {

@@ -9,14 +9,16 @@ import { randomBytes } from 'node:crypto'
 import { chmod, readdir, readFile, writeFile } from 'node:fs/promises'
 import { hostname as osHostname } from 'node:os'
 import { join } from 'node:path'
-import { getInventory, type Inventory } from '../drivers/host/index.ts'
-import { processRuntime } from '../drivers/runtime/index.ts'
+import { describeEndpoint, engineEndpoint, getInventory, probeEngine, type EngineEndpoint, type Inventory } from '../drivers/host/index.ts'
+import { dockerRuntime, processRuntime, type Runtime } from '../drivers/runtime/index.ts'
 import { createMesh, DEFAULT_LISTEN } from '../mesh/index.ts'
 import { parseJoinToken } from '../mesh/token.ts'
 import { startAutopilot } from '../mesh/autopilot.ts'
 import { startPresence } from '../mesh/presence.ts'
 import { normalizeGpuName, snapGpuMemoryGib, type Offer } from './config/index.ts'
+import { runtimeFor, type RuntimeMode } from './agent/container.ts'
 import { startAgent } from './agent/index.ts'
+import { hostRuntimes } from './agent/runtimes.ts'
 import type { ImageTable } from './agent/images.ts'
 import { sealerOf } from './agent/registry-auth.ts'
 import { readSwarmKey } from '../mesh/keys.ts'
@@ -26,6 +28,7 @@ import { createHandlers, type ClusterInfo } from './api/handlers.ts'
 import { methods } from './api/methods.ts'
 import { createUserHandlers } from './api/users.ts'
 import { startPeerServices } from './api/peers.ts'
+import { startPortRelay } from './api/ports.ts'
 import { createApiServer } from './api/server.ts'
 import { startController } from './scheduler/controller.ts'
 import { makePrivate, makeTreePrivate, socketPathOf, socketPathProblem } from './datadir.ts'
@@ -58,6 +61,11 @@ export interface NodeOptions {
   retention?: Retention
   /** Where job directories go: outside the data dir (default DATA_DIR-jobs; see daemon/agent/jobs-area.ts). */
   jobsDir?: string
+  /**
+   * Which jobs run in a container (`dstackd run --runtime`): auto (default) those whose
+   * configuration needs one, docker every job, process none (the engine is not even asked).
+   */
+  runtime?: RuntimeMode
   /** Which image a container job runs in when it names none (agent/images.ts; default dstack's). */
   images?: ImageTable
   /** The node's log: each part of it logs through a `child` named for the part. */
@@ -101,9 +109,15 @@ async function fileOrCreate (path: string, make: () => string): Promise<string> 
   }
 }
 
+/** How often a host asks its container engine whether it still answers (and gossips a change). */
+const ENGINE_PROBE_MS = 10_000
+
 /** This host as an offer: what the scheduler matches requirements against. */
-export function offerOf (inv: Inventory, name: string): Offer {
+export function offerOf (inv: Inventory, name: string, mode: RuntimeMode = 'auto'): Offer {
+  const engine = inv.containerEngine ?? null
   return {
+    container_engine: engine === null || mode === 'process' ? null : `${engine.name} ${engine.version}`,
+    ...(mode === 'docker' ? { containers_only: true } : {}),
     backend: 'local',
     region: 'local',
     instance_type: name,
@@ -129,8 +143,8 @@ function addressOf (listen: string[], inv: Inventory): string {
   return inv.addresses[0] ?? '127.0.0.1'
 }
 
-async function inventoryOf (dataDir: string, file: string | undefined, log: Log): Promise<Inventory> {
-  const inventory = await getInventory({ diskPath: dataDir })
+async function inventoryOf (dataDir: string, file: string | undefined, engine: EngineEndpoint | null, log: Log): Promise<Inventory> {
+  const inventory = await getInventory({ diskPath: dataDir, engine })
   for (const w of inventory.warnings ?? []) log.warn(w)
   if (file === undefined) return inventory
   let override: Partial<Inventory>
@@ -142,6 +156,29 @@ async function inventoryOf (dataDir: string, file: string | undefined, log: Log)
   if (override === null || typeof override !== 'object' || Array.isArray(override)) throw new Error(`--inventory ${file}: expected a JSON object of inventory fields`)
   log.info('inventory overridden', { file, fields: Object.keys(override) })
   return { ...inventory, ...override }
+}
+
+/** The docker runtime over this host's engine (created once; it connects on use). */
+function containerRuntime (rootDir: string, endpoint: EngineEndpoint | null): { runtime: Runtime, why?: undefined } | { runtime: null, why: string } {
+  if (endpoint === null) return { runtime: null, why: 'containers are off on this host (--runtime process)' }
+  return 'socketPath' in endpoint ? { runtime: dockerRuntime({ rootDir, socketPath: endpoint.socketPath }) } : { runtime: null, why: `no Unix socket: ${describeEndpoint(endpoint)}` }
+}
+
+/** Whether an --inventory file sets the engine itself (then no probe overrides it). */
+async function inventoryNamesEngine (file: string | undefined): Promise<boolean> {
+  if (file === undefined) return false
+  const text = await readFile(file, 'utf8').catch(() => '{}')
+  try { return Object.hasOwn(JSON.parse(text) as object, 'containerEngine') } catch { return false }
+}
+
+/** Which runtime holds submission `id` on a host set to `mode`, by its run's configuration. */
+function kindOfSubmission (state: import('./state/types.ts').State, id: string, mode: RuntimeMode): 'docker' | 'process' | undefined {
+  for (const job of Object.values(state.jobs)) {
+    if (!job.submissions.some(s => s.id === id)) continue
+    const run = state.runs[job.run_id]
+    return run === undefined ? undefined : runtimeFor(mode, run.spec.configuration)
+  }
+  return undefined
 }
 
 export async function startNode (opts: NodeOptions): Promise<RunningNode> {
@@ -158,7 +195,19 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
   const name = opts.name ?? osHostname()
   const listen = opts.listen ?? [DEFAULT_LISTEN]
   const meshLog = log.child('mesh')
-  const inventory = await inventoryOf(dataDir, opts.inventoryFile, log.child('inventory'))
+  const mode = opts.runtime ?? 'auto'
+  let endpoint: EngineEndpoint | null = null
+  if (mode !== 'process') {
+    try { endpoint = engineEndpoint() } catch (err) { log.child('inventory').warn('no container engine can be asked', { error: (err as Error).message }) }
+    // The docker runtime speaks to a Unix socket only: an engine elsewhere is none for this host.
+    if (endpoint !== null && !('socketPath' in endpoint)) {
+      log.child('inventory').warn('no container engine can be used', { error: `the docker runtime reaches an engine on a Unix socket only, not ${describeEndpoint(endpoint)}` })
+      endpoint = null
+    }
+  }
+  let inventory = await inventoryOf(dataDir, opts.inventoryFile, endpoint, log.child('inventory'))
+  if (inventory.containerEngine) log.child('inventory').info('container engine', { engine: inventory.containerEngine.name, version: inventory.containerEngine.version })
+  else if (mode === 'docker') log.child('inventory').warn('--runtime docker, and no container engine answers: no job can run here until one does', { why: inventory.containerEngineWhy })
 
   // Raft traffic shows whether members are alive; libp2p's own pings need only find dead
   // connections eventually (each ping is a new stream: a cost every host pays per peer).
@@ -188,20 +237,45 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       log: log.child('presence').info
     })
     closers.push(() => presence.close())
-    presence.set({ name, hostname: osHostname(), address: addressOf(listen, inventory), offer: offerOf(inventory, name), warnings: inventory.warnings ?? [], version: VERSION })
+    const gossipSelf = () => presence.set({ name, hostname: osHostname(), address: addressOf(listen, inventory), offer: offerOf(inventory, name, mode), warnings: inventory.warnings ?? [], version: VERSION })
+    gossipSelf()
 
     const area = await prepareJobsArea({ dataDir, jobsDir: opts.jobsDir, log })
-    const runtime = processRuntime({ rootDir: area.dir })
+    const docker = containerRuntime(area.dir, endpoint)
+    const runtime = hostRuntimes({
+      process: processRuntime({ rootDir: area.dir }),
+      docker: () => inventory.containerEngine !== null && docker.runtime !== null ? docker : { runtime: null, why: inventory.containerEngineWhy ?? docker.why ?? 'none answers' },
+      kindOf: id => kindOfSubmission(store.state, id, mode)
+    })
+    // The engine may come, go and come back: each change is gossiped, so the scheduler places
+    // container jobs only where one answers. An --inventory file that names the engine decides.
+    if (endpoint !== null && !await inventoryNamesEngine(opts.inventoryFile)) {
+      const probe = endpoint
+      const timer = setInterval(() => {
+        void probeEngine(probe).then(r => {
+          const before = inventory.containerEngine
+          if (JSON.stringify(before) === JSON.stringify(r.engine)) return
+          inventory = { ...inventory, containerEngine: r.engine, ...('why' in r ? { containerEngineWhy: r.why } : { containerEngineWhy: undefined }) }
+          if (r.engine) log.child('inventory').info('container engine answers', { engine: r.engine.name, version: r.engine.version })
+          else log.child('inventory').warn('container engine gone', { why: inventory.containerEngineWhy })
+          gossipSelf()
+        })
+      }, ENGINE_PROBE_MS)
+      timer.unref()
+      closers.push(() => clearInterval(timer))
+    }
     const peers = await startPeerServices({ mesh, runtime, dataDir })
     closers.push(() => peers.close())
 
     const agent = startAgent({
-      store, runtime, area, node: self, dataDir, log: log.child('agent'), images: opts.images, sealer,
-      hostGpus: inventory.gpus.map(g => ({ vendor: g.vendor, index: g.index, uuid: g.uuid })),
+      store, runtime, mode, area, node: self, dataDir, log: log.child('agent'), images: opts.images, sealer,
+      hostGpus: inventory.gpus.map(g => ({ vendor: g.vendor, index: g.index, ...(g.uuid !== undefined ? { uuid: g.uuid } : {}) })),
       fetchCode: (run, dir) => peers.fetchCode(run.spec.code_node!, run.id, dir)
     })
     closers.push(() => agent.close())
     await agent.recovered
+    const relay = await startPortRelay({ mesh, localPort: (submission, port) => agent.portOf(submission, port) })
+    closers.push(() => relay.close())
 
     // Who is alive, as the leader sees it: heard over Raft or gossip within the TTL. A new
     // leader has heard little from the others yet: for one TTL, silence proves nothing.
@@ -290,6 +364,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       handlers: access.guard(methods, caller => createHandlers({
         store, dataDir, node: self, project: caller.project, user: caller.user, admin: caller.global_role === 'admin', version: VERSION,
         logs: (node, submission, o) => peers.logs(node, submission, o),
+        connectJob: (node, submission, port) => relay.connect(node, submission, port),
         cluster,
         joinToken: () => mesh.joinToken(),
         sealer

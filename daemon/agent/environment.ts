@@ -1,10 +1,12 @@
 // The job's environment (SPEC §3.7): the system DSTACK_* variables, then the user's env, which
 // may override them; HOME (and, for a job run as another user, USER and LOGNAME) last. A process job also gets the host's PATH and locale, since it
-// runs on the host rather than in an image.
+// runs on the host rather than in an image. A job in a container gets nothing of the host's:
+// its image says PATH and HOME, and its DSTACK_* paths are the container's (container.ts).
 import { writeFile } from 'node:fs/promises'
 import { join, normalize, sep } from 'node:path'
 import { latest } from '../state/lifecycle.ts'
 import type { Job, JobSubmission, Run, State } from '../state/types.ts'
+import { CONTAINER_HOSTFILE, CONTAINER_REPO_DIR } from './container.ts'
 
 /** The host directory a job's working_dir maps to: inside the job's own directory. */
 export function jobWorkingDir (jobDir: string, workingDir: string | null): string {
@@ -41,7 +43,11 @@ export function gpuVisibility (hostGpus: readonly HostGpu[], slots: readonly num
   return env
 }
 
-export async function jobEnvironment (a: { state: State, run: Run, job: Job, sub: JobSubmission, dir: string, workingDir: string, hostGpus?: readonly HostGpu[], user?: { name: string, home: string | null } | null }): Promise<Record<string, string>> {
+export async function jobEnvironment (a: {
+  state: State, run: Run, job: Job, sub: JobSubmission, dir: string, workingDir: string, hostGpus?: readonly HostGpu[], user?: { name: string, home: string | null } | null
+  /** The job runs in a container: `workingDir` is the container's, and nothing of the host's goes in. */
+  container?: boolean
+}): Promise<Record<string, string>> {
   const { state, run, job, sub } = a
   const replica = run.job_ids.map(id => state.jobs[id]!).filter(j => j.spec.replica_num === job.spec.replica_num)
     .sort((x, y) => x.spec.job_num - y.spec.job_num)
@@ -50,14 +56,15 @@ export async function jobEnvironment (a: { state: State, run: Run, job: Job, sub
   const hostfile = join(a.dir, 'mpi-hostfile')
   await writeFile(hostfile, ips.some(ip => ip === '') ? '' : ips.map((ip, i) => gpus[i] ? `${ip} slots=${gpus[i]}` : ip).join('\n') + '\n')
   const env: Record<string, string> = {}
-  for (const k of INHERITED) if (process.env[k] !== undefined) env[k] = process.env[k]!
+  const container = a.container === true
+  if (!container) for (const k of INHERITED) if (process.env[k] !== undefined) env[k] = process.env[k]!
   Object.assign(env, {
     TERM: 'xterm-256color',
     DSTACK_RUN_ID: run.id,
     DSTACK_JOB_ID: sub.id,
     DSTACK_RUN_NAME: run.name,
     DSTACK_REPO_ID: 'none',
-    DSTACK_REPO_DIR: join(a.dir, 'work'),
+    DSTACK_REPO_DIR: container ? CONTAINER_REPO_DIR : join(a.dir, 'work'),
     DSTACK_WORKING_DIR: a.workingDir,
     DSTACK_NODES_IPS: ips.join('\n'),
     DSTACK_MASTER_NODE_IP: ips[0] ?? '',
@@ -65,10 +72,13 @@ export async function jobEnvironment (a: { state: State, run: Run, job: Job, sub
     DSTACK_NODES_NUM: String(job.spec.jobs_per_replica),
     DSTACK_GPUS_PER_NODE: String(sub.placement?.gpus ?? 0),
     DSTACK_GPUS_NUM: String(gpus.reduce((x, y) => x + y, 0)),
-    DSTACK_MPI_HOSTFILE: hostfile
+    DSTACK_MPI_HOSTFILE: container ? CONTAINER_HOSTFILE : hostfile
   })
-  Object.assign(env, gpuVisibility(a.hostGpus ?? [], sub.placement?.gpu_slots ?? []))
+  // A container sees only its devices (device requests): the variables would only misnumber them.
+  if (!container) Object.assign(env, gpuVisibility(a.hostGpus ?? [], sub.placement?.gpu_slots ?? []))
   Object.assign(env, job.spec.env)
+  // In a container HOME is the image user's (the engine sets it from the image's passwd).
+  if (container) return env
   if (a.user) {
     // A job run as another user is that user, with a home it can write.
     env.USER = env.LOGNAME = a.user.name

@@ -5,24 +5,29 @@
 import { readdir, rm, stat } from 'node:fs/promises'
 import { constants } from 'node:os'
 import { join } from 'node:path'
-import { isJobExit, type JobExit, type Runtime } from '../../drivers/runtime/index.ts'
+import { isJobExit, type JobDevice, type JobExit, type JobInfo, type Runtime } from '../../drivers/runtime/index.ts'
 import { progressThrottle } from '../../drivers/runtime/docker/pull-progress.ts'
+import { RpcError } from '../../mesh/rpc/protocol.ts'
 import { activeJobs } from '../state/active.ts'
 import { isFinal, latest } from '../state/lifecycle.ts'
 import type { ApplyResult, Command, Compacted } from '../state/machine.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Job, JobSubmission, Run, State } from '../state/types.ts'
 import { saveArtifacts } from './artifacts.ts'
-import type { ImageTable } from './images.ts'
+import { runtimeFor, type RuntimeMode } from './container.ts'
+import { chooseImage, dstackImageTable, type ImageTable } from './images.ts'
 import type { Sealer } from './registry-auth.ts'
 import { jobWorkingDir, type HostGpu } from './environment.ts'
 import type { JobsArea } from './jobs-area.ts'
-import { prepareWorkspace } from './workspace.ts'
+import { prepareWorkspace, type ContainerChoice } from './workspace.ts'
 
 export interface AgentOptions {
   /** Only `state`, `propose` and `subscribe` are used. */
   store: Pick<StateStore, 'state' | 'propose' | 'subscribe'>
+  /** Runs every job of this host: a job with a ContainerSpec in a container (hostRuntimes). */
   runtime: Runtime
+  /** Which jobs run in a container here (default auto: those that need one). */
+  mode?: RuntimeMode
   /** Where job directories go, and who jobs run as (prepareJobsArea). */
   area: JobsArea
   /** This host's GPUs in offer order, for the devices each job may see. */
@@ -44,10 +49,16 @@ export interface AgentOptions {
 export interface Agent {
   /** Resolves once every job this node had before a restart was re-adopted or reported. */
   readonly recovered: Promise<void>
+  /**
+   * The port of 127.0.0.1 where this host's running job `submission` listens on its `port`:
+   * the host port a container's port was published on, or the port itself for a process job.
+   * Throws (RpcError not_found) when the job does not run here or does not publish the port.
+   */
+  portOf (submission: string, port: number): number
   close (): void
 }
 
-type Local = { job: Job, sub: JobSubmission, stopping: 'stop' | 'kill' | null, exited: boolean }
+type Local = { job: Job, sub: JobSubmission, stopping: 'stop' | 'kill' | null, exited: boolean, info?: JobInfo }
 
 const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false)
 
@@ -193,6 +204,21 @@ export function startAgent (opts: AgentOptions): Agent {
     running.delete(sub.id)
   }
 
+  /** The image and devices of a job that runs in a container here; null for a process job. */
+  function containerOf (run: Run, job: Job, sub: JobSubmission): ContainerChoice | null {
+    const c = run.spec.configuration
+    if (runtimeFor(opts.mode ?? 'auto', c) !== 'docker') return null
+    const { image } = chooseImage(c, opts.images ?? dstackImageTable())
+    const sealed = job.spec.registry_auth ?? null
+    if (sealed !== null && opts.sealer === undefined) throw new Error('the job\'s registry_auth cannot be opened on this host')
+    const registryAuth = sealed === null ? null : opts.sealer!.open(sealed)
+    const devices = (sub.placement?.gpu_slots ?? []).flatMap(slot => {
+      const g = opts.hostGpus?.[slot]
+      return g === undefined ? [] : [{ vendor: g.vendor, index: g.index, ...(g.uuid !== undefined ? { uuid: g.uuid } : {}) }]
+    })
+    return { image, registryAuth, devices }
+  }
+
   async function start (run: Run, job: Job, sub: JobSubmission): Promise<void> {
     starting.add(sub.id)
     const failed = async (why: string) => {
@@ -203,7 +229,7 @@ export function startAgent (opts: AgentOptions): Agent {
       const dir = jobDir(sub)
       const ws = await prepareWorkspace({
         state: store.state, run, job, sub, dir, dataDir: opts.dataDir, area: opts.area, node,
-        hostGpus: opts.hostGpus, fetchCode: opts.fetchCode, onHost: runtime.name === 'process'
+        hostGpus: opts.hostGpus, fetchCode: opts.fetchCode, container: containerOf(run, job, sub)
       })
       // An image pull shows as `pulling` with its progress, recorded at most once a second.
       let pulling = true
@@ -218,13 +244,14 @@ export function startAgent (opts: AgentOptions): Agent {
         maxDurationSec: job.spec.max_duration === 'off' ? null : job.spec.max_duration
       }, { progress: text => pull.push(text) }).finally(() => { pulling = false })
       if (isJobExit(started)) { await failed(started.message ?? 'the command could not be started'); return }
-      running.set(sub.id, { job, sub, stopping: null, exited: false })
+      running.set(sub.id, { job, sub, stopping: null, exited: false, info: started })
       opts.log('info', 'job started', { job: job.spec.job_name, submission: sub.id, pid: started.pid, term: sub.placement?.term, index: sub.placement?.index })
       const limits = started.limits.applied || started.limits.why === 'no limits requested' ? null : `no resource limits: ${started.limits.why ?? 'not supported on this host'}`
-      const user = ws.user ? null : opts.area.note
+      // A container keeps the job from dstackd's files, whoever it runs as.
+      const user = ws.user || ws.container ? null : opts.area.note
       await propose({
         type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running',
-        limits_note: [limits, user].filter(Boolean).join('; ') || null
+        limits_note: [limits, user, ...started.notes ?? []].filter(Boolean).join('; ') || null
       })
       void follow(run, job, sub)
     } catch (err) {
@@ -286,7 +313,7 @@ export function startAgent (opts: AgentOptions): Agent {
           continue
         }
         if (!isJobExit(found)) {
-          running.set(sub.id, { job, sub, stopping: null, exited: false })
+          running.set(sub.id, { job, sub, stopping: null, exited: false, info: found })
           opts.log('info', 'job re-adopted', { job: job.spec.job_name, submission: sub.id, pid: found.pid })
           if (notStarted(sub)) void propose({ type: 'job.status', at: Date.now(), job_id: job.id, submission_id: sub.id, status: 'running' })
           void follow(run, job, sub)
@@ -351,6 +378,15 @@ export function startAgent (opts: AgentOptions): Agent {
 
   return {
     recovered,
+    portOf (submission, port) {
+      const local = running.get(submission)
+      if (local === undefined || local.exited) throw new RpcError('not_found', `job ${submission} is not running on this host`)
+      const published = local.info?.ports
+      if (published === undefined) return port // a process job listens on the host itself
+      const p = published.find(x => x.container === port)
+      if (p === undefined) throw new RpcError('not_found', `job ${local.job.spec.job_name} publishes no port ${port}${published.length ? ` (it publishes ${published.map(x => x.container).join(', ')})` : ''}`)
+      return p.host
+    },
     close () {
       closed = true
       unsubscribe()

@@ -3,9 +3,10 @@
 // all owned by the user the job runs as.
 import { cp, lstat, lchown, mkdir, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { lookupUser, type HostUser, type JobUser } from '../../drivers/runtime/index.ts'
+import { lookupUser, type ContainerSpec, type HostUser, type JobDevice, type JobUser } from '../../drivers/runtime/index.ts'
 import type { Job, JobSubmission, Run, State } from '../state/types.ts'
 import { prepareArtifacts } from './artifacts.ts'
+import { containerJob } from './container.ts'
 import { jobEnvironment, jobWorkingDir, type HostGpu } from './environment.ts'
 import type { JobsArea } from './jobs-area.ts'
 import { providePython } from './python.ts'
@@ -15,6 +16,8 @@ export interface Workspace {
   env: Record<string, string>
   workingDir: string
   user?: JobUser
+  /** Set when the job runs in a container. */
+  container?: ContainerSpec
 }
 
 export interface WorkspaceInput {
@@ -29,8 +32,18 @@ export interface WorkspaceInput {
   node: string
   hostGpus?: readonly HostGpu[]
   fetchCode?: (run: Run, dir: string) => Promise<void>
-  /** Whether the runtime runs commands on this host (so `python:` is this host's to provide). */
-  onHost: boolean
+  /**
+   * Set when the job runs in a container, with its image and devices; otherwise it runs on
+   * this host (so `python:` is this host's to provide).
+   */
+  container?: ContainerChoice | null
+}
+
+/** What a container job runs in, decided by the agent: the image, pull credentials, devices. */
+export interface ContainerChoice {
+  image: string
+  registryAuth?: { username: string, password: string } | null
+  devices?: JobDevice[]
 }
 
 const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false)
@@ -67,7 +80,8 @@ async function scriptInFile (command: string[], dir: string): Promise<string[]> 
 export async function prepareWorkspace (a: WorkspaceInput): Promise<Workspace> {
   const { run, job, sub, dir } = a
   const configuration = run.spec.configuration as { user?: string | null, python?: string | null }
-  const user = await jobUser(configuration.user ?? null, a.area)
+  // In a container `user` is the image's to know; its files stay the area's job user's.
+  const user = a.container ? a.area.user : await jobUser(configuration.user ?? null, a.area)
   await mkdir(dir, { recursive: true, mode: 0o711 })
   const workingDir = jobWorkingDir(dir, job.spec.working_dir)
   await mkdir(workingDir, { recursive: true })
@@ -79,9 +93,15 @@ export async function prepareWorkspace (a: WorkspaceInput): Promise<Workspace> {
   }
   if (await exists(code)) await cp(code, join(dir, 'work'), { recursive: true })
   if (run.spec.workflow) await prepareArtifacts(a.area.dir, run, workingDir, user ?? undefined)
-  const env = await jobEnvironment({ state: a.state, run, job, sub, dir, workingDir, hostGpus: a.hostGpus, user })
   if (user) await chownTree(join(dir, 'work'), user)
-  if (a.onHost && configuration.python) await providePython(configuration.python, join(dir, 'bin'), env, user ?? undefined)
+  if (a.container) {
+    const inside = containerJob({ configuration: run.spec.configuration, job: job.spec, dir, ...a.container })
+    const env = await jobEnvironment({ state: a.state, run, job, sub, dir, workingDir: inside.workingDir, user: null, container: true })
+    await scriptInFile(job.spec.command, dir)
+    return { command: inside.command, env, workingDir: inside.workingDir, container: inside.container }
+  }
+  const env = await jobEnvironment({ state: a.state, run, job, sub, dir, workingDir, hostGpus: a.hostGpus, user })
+  if (configuration.python) await providePython(configuration.python, join(dir, 'bin'), env, user ?? undefined)
   const command = await scriptInFile(job.spec.command, dir)
   return { command, env, workingDir, ...(user ? { user: { uid: user.uid, gid: user.gid, groups: user.groups, name: user.name } } : {}) }
 }

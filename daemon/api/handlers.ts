@@ -4,16 +4,18 @@
 // (the Raft leader on a cluster).
 import { randomUUID } from 'node:crypto'
 import { mkdir, open, writeFile } from 'node:fs/promises'
+import { createServer, type Socket } from 'node:net'
 import { dirname, join } from 'node:path'
+import type { Duplex } from 'node:stream'
 import {
-  ConfigError, formatDuration, formatResources, inferGpuVendor, offerMismatch, parseRunConfiguration, spotRequirement,
+  ConfigError, formatDuration, formatResources, needsContainer, offerMismatch, parseRunConfiguration,
   type Requirements, type RunConfiguration
 } from '../config/index.ts'
 import type { LogChunk, LogsOptions } from '../../drivers/runtime/index.ts'
 import { artifactsDir, listArtifacts } from '../agent/artifacts.ts'
-import { shareOf } from '../scheduler/index.ts'
+import { requirementsOf, shareOf } from '../scheduler/index.ts'
 import { jobSpecsFor } from '../state/jobs.ts'
-import { isFinal } from '../state/lifecycle.ts'
+import { isFinal, latest } from '../state/lifecycle.ts'
 import { isRunFinal } from '../state/machine.ts'
 import { randomNameBase } from '../state/names.ts'
 import type { StateStore } from '../state/store.ts'
@@ -33,6 +35,8 @@ export interface HandlerDeps {
   /** A job's output, wherever it runs (daemon/api/peers.ts). */
   logs: (node: string, submission: string, opts: LogsOptions) => AsyncIterable<LogChunk>
   cluster: () => ClusterInfo
+  /** A byte stream to `port` of the job submission `submission` running on `node` (api/ports.ts). */
+  connectJob?: (node: string, submission: string, port: number) => Promise<Duplex>
   /** The mesh's join token (a secret: only for the admin socket). */
   joinToken: () => string
   dataDir: string
@@ -73,11 +77,6 @@ function mustFindRun (state: State, project: string, name: string): Run {
   return run
 }
 
-function requirementsFor (c: RunConfiguration): Requirements {
-  const resources = { ...c.resources, gpu: inferGpuVendor(c.resources.gpu, c) }
-  return { resources, spot: spotRequirement(c.spot_policy), max_price: c.max_price, reservation: c.reservation }
-}
-
 function offersFor (state: State, req: Requirements): { offers: OfferView[], rejected: Rejection[] } {
   const offers: OfferView[] = []
   const rejected: Rejection[] = []
@@ -88,6 +87,19 @@ function offersFor (state: State, req: Requirements): { offers: OfferView[], rej
     offers.push(offerView(i))
   }
   return { offers: offers.sort((a, b) => a.price - b.price), rejected }
+}
+
+/**
+ * A run whose jobs need a container, in a fleet where no host has a container engine, is
+ * refused before it is submitted: a clear error now rather than a failed run later. A host
+ * whose engine is not known (no inventory of it) counts as having one.
+ */
+function checkContainerEngine (state: State, c: RunConfiguration): void {
+  if (!needsContainer(c)) return
+  const hosts = Object.values(state.instances).filter(i => i.status !== 'terminated' && i.status !== 'terminating')
+  if (hosts.length === 0 || hosts.some(i => i.offer.container_engine !== null)) return
+  const what = c.image !== null ? `\`image: ${c.image}\`` : c.docker === true ? '`docker: true`' : '`nvcc: true`'
+  throw new RpcError('invalid', `${what} needs a container engine, and no host of the fleet has one (\`dstack fleet -v\` shows each host's engine): start Docker on a host, or run without a container`)
 }
 
 /** Resolves at the next applied command (or when the signal aborts). */
@@ -137,7 +149,8 @@ export function createHandlers (deps: HandlerDeps): Handlers {
 
   /** What `dstack apply` shows before it asks: the offers, and what would happen to an active run of the same name. */
   function planFor (configuration: RunConfiguration): Plan {
-    const req = requirementsFor(configuration)
+    checkContainerEngine(state(), configuration)
+    const req = requirementsOf(configuration)
     const { offers, rejected } = offersFor(state(), req)
     const name = configuration.name
     const active = name ? findRun(state(), project, name) : undefined
@@ -161,6 +174,7 @@ export function createHandlers (deps: HandlerDeps): Handlers {
 
   /** `submitted` as parsed, registry_auth included: it is kept and shown redacted (planFor gets it so). */
   async function submit (p: ParamsOf<'runs.submit'>, submitted: RunConfiguration): Promise<{ run: RunView, action: 'submitted' | 'updated' | 'unchanged' }> {
+    checkContainerEngine(state(), submitted)
     let registryAuth
     try {
       registryAuth = registryAuthFor(submitted, p.registry_auth)
@@ -312,7 +326,7 @@ export function createHandlers (deps: HandlerDeps): Handlers {
 
     async 'offers.list' (p) {
       const configuration = configurationOf(p?.configuration ?? { type: 'task', commands: ['true'] })
-      const req = requirementsFor(configuration)
+      const req = requirementsOf(configuration)
       const { offers, rejected } = offersFor(state(), req)
       return { project, user: deps.user, requirements: { resources: formatResources(configuration.resources), spot_policy: configuration.spot_policy, max_price: configuration.max_price }, offers, total_offers: offers.length, rejected }
     },
@@ -398,6 +412,43 @@ export function createHandlers (deps: HandlerDeps): Handlers {
           }
         } finally {
           await fh.close()
+        }
+      })()
+    },
+
+    'jobs.forward' (p, ctx) {
+      const run = mustFindRun(state(), project, p.run)
+      const replica = p.replica ?? 0
+      const jobNum = p.job ?? 0
+      const jobId = run.job_ids.find(id => { const j = state().jobs[id]!; return j.spec.replica_num === replica && j.spec.job_num === jobNum })
+      if (jobId === undefined) throw new RpcError('not_found', `run ${run.name} has no job ${jobNum} in replica ${replica}`)
+      const connectJob = deps.connectJob
+      if (connectJob === undefined) throw new RpcError('unavailable', 'this daemon relays no job ports')
+      return (async function * () {
+        const sockets = new Set<Socket>()
+        // Each connection goes to the job's latest submission, wherever it runs by then.
+        const server = createServer(socket => {
+          sockets.add(socket)
+          socket.on('close', () => sockets.delete(socket))
+          socket.on('error', () => {})
+          const sub = latest(state().jobs[jobId]!)
+          if (sub.status !== 'running' || sub.placement === null) { socket.destroy(); return }
+          connectJob(sub.placement.node, sub.id, p.port).then(target => {
+            if (socket.destroyed) { target.destroy(); return }
+            target.on('error', () => socket.destroy())
+            socket.on('close', () => target.destroy())
+            target.on('close', () => socket.destroy())
+            socket.pipe(target)
+            target.pipe(socket)
+          }, () => socket.destroy())
+        })
+        await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve) })
+        try {
+          yield { host: '127.0.0.1', port: (server.address() as { port: number }).port }
+          if (!ctx.signal.aborted) await new Promise(resolve => ctx.signal.addEventListener('abort', resolve, { once: true }))
+        } finally {
+          server.close()
+          for (const s of sockets) s.destroy()
         }
       })()
     },

@@ -111,6 +111,14 @@ export const methods = {
     run: text, replica: v.nullish(count), job: v.nullish(count), follow: flag, since: v.nullish(epochMs)
   }), returns<LogItem>()),
   'jobs.get': unary('client', v.object({ run: text }), returns<JobView[]>()),
+  /**
+   * A job's port, reachable through this daemon for as long as the stream stays open: the one
+   * item says where this host listens (127.0.0.1) and relays each connection to the port of
+   * the job, wherever it runs (api/ports.ts).
+   */
+  'jobs.forward': streaming('client', v.object({
+    run: text, replica: v.nullish(count), job: v.nullish(count), port: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535))
+  }), returns<{ host: string, port: number }>()),
 
   'offers.list': unary('client', v.nullish(v.object({ configuration: v.optional(configuration) })), returns<OfferList>()),
   'fleets.list': unary('client', none, returns<{ project: string, fleets: FleetView[] }>()),

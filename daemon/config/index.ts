@@ -4,7 +4,7 @@ export { ConfigError, formatIssue, formatPath, type ConfigIssue, type Path } fro
 export * from './types.ts'
 export { loadYaml, MAX_CONFIGURATION_BYTES } from './document.ts'
 export { readConfigurationFile } from './source.ts'
-export { UNSUPPORTED_TYPES } from './support.ts'
+export { needsContainer, UNSUPPORTED_TYPES } from './support.ts'
 export { parseConfiguration, parseRunConfiguration, CONFIGURATION_TYPES, RUN_TYPES, type Configuration, type ConfigurationType, type RunConfiguration, type ParseOptions } from './configuration.ts'
 export type { TaskConfiguration } from './task.ts'
 export type { ServiceConfiguration } from './service.ts'

@@ -30,6 +30,13 @@ export interface Offer {
   /** For a share of a blocks instance: how many blocks it takes, of how many. */
   blocks?: number
   total_blocks?: number
+  /**
+   * The container engine jobs can run in there (`docker 20.10.24`); null: none (no engine
+   * answers, or the host runs jobs as processes only). Absent: not known, counted as there.
+   */
+  container_engine?: string | null
+  /** Every job runs in a container there (`dstackd run --runtime docker`). */
+  containers_only?: boolean
 }
 
 export interface Requirements {
@@ -38,6 +45,8 @@ export interface Requirements {
   spot: boolean | null
   max_price: number | null
   reservation: string | null
+  /** The jobs run in a container (needsContainer), so they need a container engine. */
+  container?: boolean
 }
 
 // -- matching -------------------------------------------------------------------------------------
@@ -52,6 +61,9 @@ export function offerMismatch (offer: Offer, req: Requirements): string | null {
   const r = req.resources
   if (req.max_price !== null && offer.price > req.max_price) return `price ${offer.price} above max_price ${req.max_price}`
   if (req.spot !== null && offer.spot !== req.spot) return req.spot ? 'on-demand offer, spot required' : 'spot offer, on-demand required'
+  if (offer.container_engine === null && (req.container === true || offer.containers_only === true)) {
+    return req.container === true ? 'no container engine, the job runs in a container' : 'no container engine, and the host runs every job in one'
+  }
   const arch = offer.cpu_arch ?? 'x86'
   if (r.cpu.arch !== null && arch !== r.cpu.arch) return `arch ${arch}, ${r.cpu.arch} required`
   if (!rangeContains(r.cpu.count, offer.cpus)) return `cpus ${offer.cpus} not in ${formatRange(r.cpu.count)}`

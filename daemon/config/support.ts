@@ -14,7 +14,16 @@ export const UNSUPPORTED_TYPES: Readonly<Record<string, string>> = {
   preset: 'agent presets are not supported: they need dstack\'s external agent; write the task, service or dev environment the preset would create'
 }
 
-const PROCESS_RUNTIME = '`image` and `docker` are not supported yet: this version runs jobs as processes on the host (a container runtime comes with later work); drop it and install what the job needs in `commands`'
+/**
+ * Whether the configuration's jobs must run in a container (the docker runtime): it names an
+ * image, asks for an engine inside the job, or for the CUDA compiler (an image carries it).
+ * Anything else runs as a process unless the host is set to run every job in a container
+ * (`dstackd run --runtime docker`).
+ */
+export function needsContainer (c: Configuration): boolean {
+  if (c.type !== 'task' && c.type !== 'service' && c.type !== 'dev-environment') return false
+  return c.image !== null || c.docker === true || c.nvcc === true
+}
 
 /** Issues for what a valid configuration asks that this version does not run (paths as in the configuration). */
 export function unsupported (c: Configuration): ConfigIssue[] {
@@ -22,8 +31,6 @@ export function unsupported (c: Configuration): ConfigIssue[] {
   if (message !== undefined) return [{ path: ['type'], message }]
   if (c.type !== 'task' && c.type !== 'service' && c.type !== 'dev-environment') return []
   const issues: ConfigIssue[] = []
-  if (c.image !== null) issues.push({ path: ['image'], message: PROCESS_RUNTIME })
-  else if (c.docker === true) issues.push({ path: ['docker'], message: PROCESS_RUNTIME })
   // dstack's server rule (SPEC §2.5): the default image serves NVIDIA (and TPU) only, and an
   // ARM CPU needs an image. Groups are checked against their own resources.
   for (const e of checkImageRequirements(c.resources, c)) issues.push({ path: ['resources'], message: e })

@@ -39,6 +39,7 @@ export function hostRecordProblem (v: unknown): string | null {
   }
   const o = r.offer as Partial<Offer> | undefined
   if (o === undefined || o === null || typeof o !== 'object' || typeof o.cpus !== 'number' || typeof o.memory !== 'number' || !Array.isArray(o.gpus)) return 'offer is malformed'
+  if (o.container_engine != null && (typeof o.container_engine !== 'string' || o.container_engine.length > 256)) return 'offer.container_engine must be a short string or null'
   if (!Array.isArray(r.warnings) || r.warnings.some(w => typeof w !== 'string')) return 'warnings must be strings'
   return null
 }

@@ -9,7 +9,7 @@
 // (requirements, offer) pair rather than per (job, host); and free capacity only shrinks
 // during a pass, so once no host has room for some requirements, no later job with the same
 // requirements needs a look either.
-import { inferGpuVendor, offerMismatch, spotRequirement, type Offer, type Requirements, type ResourcesSpec, type RunConfiguration } from '../config/index.ts'
+import { inferGpuVendor, needsContainer, offerMismatch, spotRequirement, type Offer, type Requirements, type ResourcesSpec, type RunConfiguration } from '../config/index.ts'
 import { activeJobs, activeRuns } from '../state/active.ts'
 import { isFinal, latest } from '../state/lifecycle.ts'
 import type { Instance, Job, Placement, Run, State } from '../state/types.ts'
@@ -37,10 +37,10 @@ export function shareOf (offer: Offer, req: Requirements): Offer {
   }
 }
 
-export function requirementsOf (run: Run, job: Job): Requirements {
-  const c = run.spec.configuration
-  const resources = { ...job.spec.resources, gpu: inferGpuVendor(job.spec.resources.gpu, c) }
-  return { resources, spot: spotRequirement(c.spot_policy), max_price: c.max_price, reservation: c.reservation }
+/** What a job of configuration `c` asks of a host (its own resources: a group's, say). */
+export function requirementsOf (c: RunConfiguration, jobResources: ResourcesSpec = c.resources): Requirements {
+  const resources = { ...jobResources, gpu: inferGpuVendor(jobResources.gpu, c) }
+  return { resources, spot: spotRequirement(c.spot_policy), max_price: c.max_price, reservation: c.reservation, container: needsContainer(c) }
 }
 
 /**
@@ -273,7 +273,7 @@ function requirementKey (run: Run, job: Job): { req: Requirements, key: string }
   const configuration = run.spec.configuration
   const known = requirementKeys.get(job.spec.resources)
   if (known?.configuration === configuration) return known
-  const req = requirementsOf(run, job)
+  const req = requirementsOf(run.spec.configuration, job.spec.resources)
   const entry = { configuration, req, key: JSON.stringify(req) }
   requirementKeys.set(job.spec.resources, entry)
   return entry

@@ -2,15 +2,17 @@
 // itself, so two jobs that need the same port cannot share a host: the second would die with
 // "Address already in use". A feasibility check of the pipeline: the instances where one of a
 // job's ports is held are out for it, and a job that only such instances could hold waits, saying
-// which port and who holds it. A job in a container maps its ports (the container runtime, later),
-// so it holds none of the host's.
+// which port and who holds it. A job in a container maps its ports to free ones of the host, so
+// it holds none of the host's.
+import { needsContainer } from '../config/index.ts'
 import { activeJobs } from '../state/active.ts'
 import type { Job, Run, State } from '../state/types.ts'
 
 /** The host ports a job binds: its configuration's `ports` and a service's `port`, container side. */
 export function portsOf (run: Run, job: Job): number[] {
-  if (job.spec.image !== null) return []
   const c = run.spec.configuration
+  // A container's ports are published on free ports of 127.0.0.1 (agent/container.ts).
+  if (needsContainer(c)) return []
   const ports = job.spec.ports.map(p => p.container_port)
   if (c.type === 'service') ports.push(c.port.container_port)
   return ports

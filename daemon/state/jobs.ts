@@ -47,7 +47,7 @@ function command (c: RunConfiguration, commands: readonly string[]): string[] {
   }
   const entrypoint = c.entrypoint === null ? [] : shellSplit(c.entrypoint)
   if (entrypoint.length > 0) return [...entrypoint, ...commands]
-  if (commands.length === 0) throw Object.assign(new Error('nothing to run: this host runs jobs as processes, so the configuration needs `commands` (an `image` alone needs a container runtime)'), { code: 'invalid' })
+  if (commands.length === 0) throw Object.assign(new Error('nothing to run: the configuration needs `commands` (running an image\'s own command is not supported yet)'), { code: 'invalid' })
   return [shell, '-c', joinCommands(commands)]
 }
 

@@ -12,6 +12,7 @@ import { execFile } from 'node:child_process'
 import { access, readFile, statfs } from 'node:fs/promises'
 import os from 'node:os'
 import { dirname, resolve } from 'node:path'
+import { engineEndpoint, probeEngine, type EngineEndpoint, type EngineFacts } from './engine.ts'
 
 export type GpuVendor = 'nvidia' | 'amd' | 'intel'
 
@@ -46,6 +47,9 @@ export interface Inventory {
   os: string
   /** What could not be found out, for humans: a GPU tool missing or failing, a disk not readable. */
   warnings: string[]
+  /** The container engine that answers here, or null (containerEngineWhy says why). */
+  containerEngine: EngineFacts | null
+  containerEngineWhy?: string
 }
 
 /** Runs a program and gives its stdout; rejects when it cannot start, fails or times out. */
@@ -60,6 +64,8 @@ export interface InventoryOptions {
   exists?: (path: string) => Promise<boolean>
   /** Reads a small text file (`/etc/os-release`, a driver version); tests stand in a host. */
   readText?: (path: string) => Promise<string>
+  /** Where to ask for a container engine (default: DOCKER_HOST, else /var/run/docker.sock); null: do not look. */
+  engine?: EngineEndpoint | null
 }
 
 /** Every GPU tool call ends within this. */
@@ -91,10 +97,11 @@ export async function getInventory (opts: InventoryOptions = {}): Promise<Invent
   const readText = opts.readText ?? readTextFile
   const warnings: string[] = []
 
-  const [disk, gpu, osName] = await Promise.all([
+  const [disk, gpu, osName, engine] = await Promise.all([
     diskOf(opts.diskPath ?? '/', warnings),
     detectGpus({ exec, exists, readText }, warnings),
-    osDescription(readText)
+    osDescription(readText),
+    engineOf(opts.engine)
   ])
 
   const inventory: Inventory = {
@@ -107,10 +114,21 @@ export async function getInventory (opts: InventoryOptions = {}): Promise<Invent
     gpus: gpu.gpus,
     addresses: ipv4Addresses(),
     os: osName,
-    warnings
+    warnings,
+    containerEngine: engine.engine,
+    ...(engine.engine === null ? { containerEngineWhy: engine.why } : {})
   }
   if (gpu.driver !== undefined) inventory.gpuDriver = gpu.driver
   return inventory
+}
+
+async function engineOf (endpoint: EngineEndpoint | null | undefined): Promise<Awaited<ReturnType<typeof probeEngine>>> {
+  if (endpoint === null) return { engine: null, why: 'containers are off on this host' }
+  try {
+    return await probeEngine(endpoint ?? engineEndpoint())
+  } catch (err) {
+    return { engine: null, why: (err as Error).message }
+  }
 }
 
 /** `x64` → `x86`, `arm64` → `arm`, as dstack's `cpu_arch` names them. */

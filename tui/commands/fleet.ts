@@ -19,20 +19,26 @@ fresh data dir. The mesh fleet itself cannot be deleted.
 Options:
   -i, --instance NUM  the instance to delete (the number in \`dstack fleet get NAME\`); repeatable
   -y, --yes           do not ask for confirmation
-  -v, --verbose       resources per instance and errors
+  -v, --verbose       resources, container engine per instance, and errors
       --json          print JSON
   -h, --help          show this help`
 
+/** The container engine an instance runs jobs in (`docker 20.10.24`), `no engine`, or `-` when not known. */
+function containers (o: FleetView['instances'][number]['offer']): string {
+  if (o.container_engine === undefined) return '-'
+  return (o.container_engine ?? 'no engine') + (o.containers_only ? ' (every job)' : '')
+}
+
 export function fleetTable (fleets: FleetView[], verbose: boolean): string {
-  const headers = verbose ? ['NAME', 'NODES', 'RESOURCES', 'SPOT', 'BACKEND', 'PRICE', 'STATUS', 'CREATED', 'ERROR'] : ['NAME', 'NODES', 'GPU', 'SPOT', 'BACKEND', 'PRICE', 'STATUS', 'CREATED']
+  const headers = verbose ? ['NAME', 'NODES', 'RESOURCES', 'SPOT', 'BACKEND', 'PRICE', 'CONTAINERS', 'STATUS', 'CREATED', 'ERROR'] : ['NAME', 'NODES', 'GPU', 'SPOT', 'BACKEND', 'PRICE', 'STATUS', 'CREATED']
   const rows: string[][] = []
   for (const f of fleets) {
     const backends = [...new Set(f.instances.map(i => i.backend))].join(', ') || '*'
-    rows.push(verbose ? [f.name, String(f.instances.length), '', '', backends, '', f.status, ago(f.created_at), ''] : [f.name, String(f.instances.length), '', '', backends, '', f.status, ago(f.created_at)])
+    rows.push(verbose ? [f.name, String(f.instances.length), '', '', backends, '', '', f.status, ago(f.created_at), ''] : [f.name, String(f.instances.length), '', '', backends, '', f.status, ago(f.created_at)])
     for (const i of f.instances) {
       const gpu = i.offer.gpus.length ? `${i.offer.gpus[0]!.name}:${i.offer.gpus[0]!.memory}GB:${i.offer.gpus.length}` : '-'
       rows.push(verbose
-        ? [`   instance=${i.num}`, '', i.resources, i.offer.spot ? 'spot' : 'no', `${i.backend} (${i.region})`, price(i.offer.price), i.status_text, ago(i.created_at), i.warnings.join('; ')]
+        ? [`   instance=${i.num}`, '', i.resources, i.offer.spot ? 'spot' : 'no', `${i.backend} (${i.region})`, price(i.offer.price), containers(i.offer), i.status_text, ago(i.created_at), i.warnings.join('; ')]
         : [`   instance=${i.num}`, '', gpu, i.offer.spot ? 'spot' : 'no', `${i.backend} (${i.region})`, price(i.offer.price), i.status_text, ago(i.created_at)])
     }
   }

@@ -3,7 +3,7 @@
 // messages are true of this version (the mesh and multi-node scheduling are here).
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { ConfigError, formatPath, parseConfiguration, parseRunConfiguration } from '../../../daemon/config/index.ts'
+import { ConfigError, formatPath, needsContainer, parseConfiguration, parseRunConfiguration } from '../../../daemon/config/index.ts'
 
 function issuesOf (yaml: string): ConfigError['issues'] {
   try {
@@ -24,8 +24,6 @@ const REFUSED: Array<[string, string, string, number, RegExp[]]> = [
   ['a volume', 'type: volume\nbackend: aws\nregion: eu-west-1\nsize: 100GB\n', 'type', 1, [/volume configurations are not supported yet/, /host's directories/]],
   ['a gateway', 'type: gateway\nbackend: aws\nregion: eu-west-1\ndomain: example.com\n', 'type', 1, [/gateway configurations are not supported yet/]],
   ['a preset', 'type: preset\n', 'type', 1, [/agent presets are not supported/, /external agent/]],
-  ['an image', 'type: task\nimage: ubuntu\ncommands: [ls]\n', 'image', 2, [/`image` and `docker` are not supported yet/, /processes/, /`commands`/]],
-  ['docker: true', 'type: dev-environment\nide: vscode\ndocker: true\n', 'docker', 3, [/not supported yet/]],
   ['a secret in env', 'type: task\ncommands: [ls]\nenv:\n  - HF_TOKEN=${{ secrets.hf_token }}\n', 'env.HF_TOKEN', 4,
     [/\$\{\{ secrets\.hf_token \}\}: secrets are not supported yet/, /`env: \[HF_TOKEN\]`/, /HF_TOKEN=… dstack apply/]],
   ['a node IP reference in a group', 'type: task\ngroups:\n  - name: head\n    commands: [ls]\n  - name: workers\n    nodes: 2\n    commands:\n      - connect ${{ groups[0].nodes[0].IP_ADDRESS }}\n',
@@ -47,9 +45,24 @@ for (const [name, yaml, path, line, fragments] of REFUSED) {
 
 test('every part not run yet is named at once, after dstack\'s own rules pass', () => {
   const issues = issuesOf('type: task\nimage: x\ncommands:\n  - echo ${{ groups[0].nodes[0].IP_ADDRESS }}\nenv:\n  A: ${{ secrets.a }}\n  B: ${{ secrets.b }}\n')
-  assert.equal(issues.map(i => formatPath(i.path)).sort(), ['commands[0]', 'env.A', 'env.B', 'image'])
+  assert.equal(issues.map(i => formatPath(i.path)).sort(), ['commands[0]', 'env.A', 'env.B'])
   // A file dstack rejects shows dstack's reasons only.
   assert.equal(issuesOf('type: task\nimage: x\ncommandz: [ls]\n').map(i => i.message), ['unknown field "commandz" (did you mean "commands"?)'])
+})
+
+test('containers are run: `image`, `docker: true` and `nvcc: true` are accepted, and they are what needs a container', () => {
+  const cases: Array<[string, boolean]> = [
+    ['type: task\nimage: ubuntu\ncommands: [ls]\n', true],
+    ['type: dev-environment\nide: vscode\ndocker: true\n', true],
+    ['type: task\nnvcc: true\ncommands: [nvcc --version]\n', true],
+    ['type: task\npython: "3.12"\ncommands: [ls]\n', false],
+    ['type: task\ncommands: [ls]\n', false],
+    ['type: service\nimage: busybox\nport: 80\ncommands: [httpd -f -p 80]\n', true]
+  ]
+  for (const [yaml, needs] of cases) {
+    assert.equal(issuesOf(yaml), [], yaml)
+    assert.is(needsContainer(parseRunConfiguration(yaml)), needs, yaml)
+  }
 })
 
 test('dstack\'s default-image rules are part of the judgement (SPEC §2.5)', () => {
