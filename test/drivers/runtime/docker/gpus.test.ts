@@ -17,7 +17,7 @@ const dev = join(root, 'dev')
 const rt = dockerRuntime({ rootDir: root, devices: { root: dev, path: '' } })
 
 test.before(() => {
-  mkdirSync(dev)
+  mkdirSync(dev, { recursive: true }) // the job root itself is made at the first job (engine.ts)
   // nvidia0 is /dev/null's device, nvidia1 /dev/zero's: which one a job got shows in its numbers.
   for (const [name, minor] of [['nvidia0', 3], ['nvidia1', 5], ['nvidiactl', 7], ['nvidia-uvm', 8]] as const) execFileSync('mknod', [join(dev, name), 'c', '1', String(minor)])
 })
