@@ -218,7 +218,10 @@ class ProcessRuntime implements Runtime {
 
     let finished = false
     let wake: (() => void) | null = null
-    const poke = () => { const w = wake; wake = null; w?.() }
+    // A poke while the reader is busy is kept for its next wait, never lost: the job's exit
+    // often lands between a read and the wait after it, and a lost poke cost the 250 ms fallback.
+    let poked = false
+    const poke = () => { const w = wake; wake = null; if (w) w(); else poked = true }
     const off = job.watch.on(f => { if (f === null || f === 'output.log' || f === 'output.idx' || f === 'exit.json') poke() }, { files: true })
     void this.wait(id).then(() => { finished = true; poke() })
     signal?.addEventListener('abort', poke, { once: true })
@@ -229,6 +232,7 @@ class ProcessRuntime implements Runtime {
         follow: {
           ended: () => finished,
           changed: () => new Promise<void>(resolve => {
+            if (poked) { poked = false; resolve(); return }
             wake = resolve
             setTimeout(poke, 250) // fallback when the directory cannot be watched
           })
