@@ -47,7 +47,9 @@ function command (c: RunConfiguration, commands: readonly string[]): string[] {
   }
   const entrypoint = c.entrypoint === null ? [] : shellSplit(c.entrypoint)
   if (entrypoint.length > 0) return [...entrypoint, ...commands]
-  if (commands.length === 0) throw Object.assign(new Error('nothing to run: the configuration needs `commands` (running an image\'s own command is not supported yet)'), { code: 'invalid' })
+  // With an image and neither, the image's own ENTRYPOINT and CMD run (SPEC §3.7): an empty command.
+  if (commands.length === 0 && c.image !== null) return []
+  if (commands.length === 0) throw Object.assign(new Error('nothing to run: the configuration needs `commands` (or an `image` whose own command runs)'), { code: 'invalid' })
   return [shell, '-c', joinCommands(commands)]
 }
 

@@ -95,9 +95,10 @@ export function createOptions (spec: JobSpec, dir: string, choices: CreateChoice
     name: containerName(spec.id, dir),
     Image: c.image,
     // The image's own entrypoint is replaced, as dstack's runner does; `entrypoint` runs with
-    // the job's command as its arguments.
-    Entrypoint: [...dind?.entrypointPrefix ?? [], ...entrypoint ?? spec.command],
-    Cmd: entrypoint ? spec.command : [],
+    // the job's command as its arguments. No command and no entrypoint: the image's own run.
+    ...(entrypoint === null && spec.command.length === 0 && !dind
+      ? {}
+      : { Entrypoint: [...dind?.entrypointPrefix ?? [], ...entrypoint ?? spec.command], Cmd: entrypoint ? spec.command : [] }),
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     WorkingDir: containerPath(dir, spec.workingDir),
     // The user inside the image (or the image's own); JobSpec.user, a user of the host, does not apply.

@@ -113,8 +113,9 @@ class DockerRuntime implements Runtime {
 
   async start (spec: JobSpec, hooks: StartHooks = {}): Promise<JobInfo | JobExit> {
     if (!SAFE_ID.test(spec.id)) throw new Error(`job id ${JSON.stringify(spec.id)} is not safe as a file name`)
-    if (!Array.isArray(spec.command) || spec.command.length === 0 || spec.command.some(a => typeof a !== 'string')) {
-      throw new Error(`job ${spec.id}: command must be a non-empty list of strings`)
+    // An empty command runs the image's own ENTRYPOINT and CMD (SPEC §3.7).
+    if (!Array.isArray(spec.command) || spec.command.some(a => typeof a !== 'string')) {
+      throw new Error(`job ${spec.id}: command must be a list of strings`)
     }
     if (!isAbsolute(spec.workingDir)) throw new Error(`job ${spec.id}: workingDir must be absolute, got ${JSON.stringify(spec.workingDir)}`)
     const c = spec.container
@@ -162,6 +163,10 @@ class DockerRuntime implements Runtime {
       return await this.failStart(job, `${this.engine} does not answer: ${engineMessage(e)}`)
     }
 
+    if (spec.command.length === 0 && !(c.entrypoint && c.entrypoint.length > 0)) {
+      const own = await this.imageCommand(c.image)
+      if (own !== null && own.length === 0) return await this.failStart(job, `nothing to run: image ${c.image} has no ENTRYPOINT or CMD; give the job \`commands\``)
+    }
     if (c.docker === true) await writeStartDockerd(dir)
     let container: Dockerode.Container
     for (;;) {
@@ -182,7 +187,7 @@ class DockerRuntime implements Runtime {
       job.containerId = container.id
       const notes = [...job.notes, ...(fallback ? [PRIVILEGED_NOTE] : [])]
       await writeAtomic(join(dir, 'container.json'), { containerId: container.id, notes } satisfies ContainerRecord)
-      const missing = await this.missingCommand(container, options.Entrypoint as string[], spec.env.PATH, c.image)
+      const missing = await this.missingCommand(container, (options.Entrypoint as string[] | undefined) ?? [], spec.env.PATH, c.image)
       if (missing) return await this.failStart(job, missing)
       try {
         await container.start()
@@ -632,6 +637,16 @@ class DockerRuntime implements Runtime {
     return program.startsWith('/')
       ? `could not start the command: ${program} does not exist in image ${image}`
       : `could not start the command: ${program} is not in the image's PATH (${candidates.map(c => c.slice(0, c.lastIndexOf('/'))).join(':')}) in image ${image}`
+  }
+
+  /** The image's own ENTRYPOINT + CMD; null when the image is not here yet (the pull comes first: the start then tells). */
+  private async imageCommand (image: string): Promise<string[] | null> {
+    try {
+      const img = await this.docker.getImage(image).inspect()
+      return [...img.Config?.Entrypoint ?? [], ...img.Config?.Cmd ?? []]
+    } catch {
+      return null
+    }
   }
 
   private async findContainer (id: string, dir: string): Promise<Dockerode.ContainerInfo | null> {

@@ -196,6 +196,13 @@ test('commands: joined with &&, background commands wrapped; entrypoint is shell
   assert.equal(jobSpecsFor(c, {})[0]!.command, ['/bin/echo', 'hello', 'x'])
 })
 
+test('neither commands nor entrypoint: an image runs its own command (an empty argv for the runtime)', () => {
+  const own = parseConfiguration('type: task\nimage: nginx') as RunConfiguration
+  assert.equal(jobSpecsFor(own, {})[0]!.command, [])
+  const service = parseConfiguration('type: service\nimage: nginx\nport: 80') as RunConfiguration
+  assert.equal(jobSpecsFor(service, {})[0]!.command, [])
+})
+
 test('retry events and back-off follow SPEC §3.2 and §3.1', () => {
   assert.is(retryEventFor('failed_to_start_due_to_no_capacity'), 'no-capacity')
   assert.is(retryEventFor('interrupted_by_no_capacity'), 'interruption')

@@ -317,4 +317,30 @@ test('the engine going away: wait reports the job lost, naming the engine', asyn
   }, { what: 'the lost job\'s container to be killed' })
 })
 
+test('no command: the image\'s own ENTRYPOINT and CMD run (SPEC §3.7); an image with neither does not start, and says so', async () => {
+  // Two images of this test's own, made from local/busybox and removed after.
+  const tag = `local/dstackd-test-own-${Date.now().toString(36)}`
+  const build = (name: string, dockerfile: string) => new Promise<void>((resolve, reject) => {
+    const p = spawn('docker', ['build', '-q', '-t', name, '-'], { env: { ...process.env, DOCKER_BUILDKIT: '0' }, stdio: ['pipe', 'ignore', 'pipe'] })
+    let err = ''
+    p.stderr.on('data', d => { err += d })
+    p.on('exit', code => code === 0 ? resolve() : reject(new Error(`docker build ${name}: ${err}`)))
+    p.stdin.end(dockerfile)
+  })
+  await build(`${tag}:cmd`, `FROM ${BUSYBOX}\nENTRYPOINT ["/bin/echo", "from the image:"]\nCMD ["its own command"]\n`)
+  await build(`${tag}:none`, `FROM ${BUSYBOX}\nCMD []\n`)
+  try {
+    const own = spec([], {}, `${tag}:cmd`)
+    await begin(rt, own)
+    assert.is((await finished(rt, own.id)).exitCode, 0)
+    assert.match(await output(rt, own.id), 'from the image: its own command')
+    const none = await rt.start(spec([], {}, `${tag}:none`))
+    assert.ok(isJobExit(none), 'it did not start')
+    assert.match(none.message ?? '', `image ${tag}:none has no ENTRYPOINT or CMD`)
+  } finally {
+    await cleanup(root)
+    for (const t of ['cmd', 'none']) await docker.getImage(`${tag}:${t}`).remove({ force: true }).catch(() => undefined)
+  }
+})
+
 test.run()
