@@ -202,6 +202,13 @@ export function startAgent (opts: AgentOptions): Agent {
     if (run.spec.workflow) await save(run, job, sub).catch(err => opts.log('warn', 'saving artifacts failed', { run: run.name, error: String(err) }))
     await report(job, sub, exit)
     running.delete(sub.id)
+    await release(sub.id)
+  }
+
+  /** A recorded exit frees what the runtime keeps of the job (a container); its output stays in the job dir. */
+  async function release (id: string): Promise<void> {
+    if (closed) return
+    await runtime.remove?.(id).catch(err => opts.log('warn', 'could not free a finished job', { submission: id, error: String(err) }))
   }
 
   /** The image and devices of a job that runs in a container here; null for a process job. */
@@ -324,6 +331,7 @@ export function startAgent (opts: AgentOptions): Agent {
           if (run.spec.workflow) await save(run, job, sub).catch(() => undefined)
           await report(job, sub, found)
         }
+        if (isJobExit(found)) await release(sub.id)
       } finally {
         starting.delete(sub.id)
       }

@@ -55,6 +55,11 @@ test('a task with image: runs in the container, exits with its code, with dstack
 test('logs arrive complete: every line of a burst, in order', async () => {
   const r = await task('burst', 'commands:\n  - i=0; while [ $i -lt 3000 ]; do echo "line $i"; i=$((i+1)); done\n')
   assert.is(r.code, 0, r.stderr)
+  // A finished job's container is removed once its exit is recorded; its output stays readable.
+  await waitFor(async () => {
+    const left = await docker.listContainers({ all: true, filters: { label: ['dstackd.dir'] } })
+    return left.every(c => !c.Labels['dstackd.dir']?.startsWith(d.jobsDir()))
+  }, { what: 'the finished jobs\' containers to be removed' })
   const logs = await dstack(d, ['logs', 'burst'])
   const got = logs.stdout.split(/\r?\n/).filter(l => l.startsWith('line '))
   assert.is(got.length, 3000)
