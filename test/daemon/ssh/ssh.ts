@@ -27,9 +27,11 @@ export async function newKey (dir?: string, name = 'id_ed25519'): Promise<KeyPai
 
 export interface Ran { code: number | null, stdout: string, stderr: string }
 
-export function run (cmd: string, args: string[], opts: { input?: string, env?: NodeJS.ProcessEnv, timeoutMs?: number } = {}): Promise<Ran> {
+/** Runs a command to its end (or until `signal` aborts it: then it is sent SIGTERM). */
+export function run (cmd: string, args: string[], opts: { input?: string, env?: NodeJS.ProcessEnv, timeoutMs?: number, signal?: AbortSignal } = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env })
+    opts.signal?.addEventListener('abort', () => child.kill('SIGTERM'), { once: true })
     let stdout = ''
     let stderr = ''
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000)
@@ -47,7 +49,7 @@ export function run (cmd: string, args: string[], opts: { input?: string, env?: 
  */
 export function sshOptions (port: number, knownHosts: string, key?: string, extra: string[] = []): string[] {
   return [
-    ...extra, '-F', '/dev/null', '-o', 'HostKeyAlias=dstackd-under-test', '-p', String(port), '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`,
+    ...extra, '-F', '/dev/null', '-o', 'HostKeyAlias=dstackd-under-test', '-o', 'LogLevel=ERROR', '-p', String(port), '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`,
     '-o', 'StrictHostKeyChecking=accept-new', '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none', '-o', 'ConnectTimeout=20',
     ...(key !== undefined ? ['-i', key] : ['-o', 'PubkeyAuthentication=no'])
   ]
