@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connectApi, type ApiClient } from '../../daemon/api/client.ts'
 import { apiClient, runBin, ROOT, startDaemon, type Daemon } from './harness.ts'
-import { apiOver, connect, newKey, rejects, ssh, type KeyPair } from '../daemon/ssh/ssh.ts'
+import { apiOver, connect, execOver, newKey, rejects, ssh, type KeyPair } from '../daemon/ssh/ssh.ts'
 
 let d: Daemon
 let work: string
@@ -97,17 +97,7 @@ test('the token logs in by password and by keyboard-interactive', async () => {
 test('a user of another project is refused on SSH in the socket\'s words', async () => {
   const client = await connect({ port, username: 'main/anything', password: bobToken })
   try {
-    const r = await new Promise<{ code?: number, stderr: string }>((resolve, reject) => {
-      client.exec('echo hi', (err, ch) => {
-        if (err) { reject(err); return }
-        let stderr = ''
-        let code: number | undefined
-        ch.stderr.on('data', (b: Buffer) => { stderr += b })
-        ch.on('exit', (c: number) => { code = c })
-        ch.on('close', () => resolve({ code, stderr }))
-        ch.resume()
-      })
-    })
+    const r = await execOver(client, 'echo hi')
     assert.is(r.code, 1)
     assert.ok(r.stderr.includes(NOT_MEMBER), r.stderr)
     assert.not.match(r.stderr, /anything/)

@@ -130,4 +130,30 @@ test('a state from before users and projects upgrades: empty, unseeded, its runs
   assert.ok(s.projects.main)
 })
 
+const KEY = { fingerprint: 'SHA256:abc', type: 'ssh-ed25519', data: 'AAAA', comment: 'me@laptop', added: 7 }
+
+test('user.key.add registers a key to one user; the same key again changes nothing; another user cannot take it', () => {
+  const s = seeded()
+  ok(s, { type: 'user.create', at: 2, name: 'alice', global_role: 'user', token_hash: 'cc'.repeat(32), by: 'admin' })
+  ok(s, { type: 'user.key.add', at: 7, user: 'alice', key: KEY, by: 'alice' })
+  ok(s, { type: 'user.key.add', at: 8, user: 'alice', key: { ...KEY, added: 8 }, by: 'alice' })
+  assert.equal(s.users.alice!.keys, [KEY])
+  refused(s, { type: 'user.key.add', at: 9, user: 'admin', key: KEY, by: 'admin' }, 'conflict', /SHA256:abc is registered to another user/)
+  refused(s, { type: 'user.key.add', at: 9, user: 'nobody', key: KEY, by: 'admin' }, 'not_found', /user nobody not found/)
+  assert.ok(s.events.some(e => e.kind === 'user.key_added'))
+})
+
+test('user.key.delete removes a key; an unknown one is named; deleting the user takes its keys', () => {
+  const s = seeded()
+  ok(s, { type: 'user.create', at: 2, name: 'alice', global_role: 'user', token_hash: 'cc'.repeat(32), by: 'admin' })
+  ok(s, { type: 'user.key.add', at: 7, user: 'alice', key: KEY, by: 'alice' })
+  refused(s, { type: 'user.key.delete', at: 8, user: 'alice', fingerprint: 'SHA256:zzz', by: 'alice' }, 'not_found', /user alice has no key SHA256:zzz/)
+  ok(s, { type: 'user.key.delete', at: 8, user: 'alice', fingerprint: KEY.fingerprint, by: 'alice' })
+  assert.equal(s.users.alice!.keys, [])
+  ok(s, { type: 'user.key.add', at: 9, user: 'alice', key: KEY, by: 'alice' })
+  ok(s, { type: 'user.delete', at: 10, name: 'alice', by: 'admin' })
+  // Free again: the key may now be another user's.
+  ok(s, { type: 'user.key.add', at: 11, user: 'admin', key: KEY, by: 'admin' })
+})
+
 test.run()
