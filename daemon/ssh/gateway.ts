@@ -138,6 +138,7 @@ export async function startSshGateway (opts: SshGatewayOptions): Promise<SshGate
     const from = `${info.ip}:${info.port}`
     const socket = (client as unknown as { _sock?: Socket })._sock
     live.add(client)
+    client.on('close', () => live.delete(client))
     client.on('error', err => log.info('ssh connection error', { from, error: err.message }))
     if (unauthenticated >= MAX_UNAUTHENTICATED) {
       log.warn('ssh: too many connections authenticating at once; dropping a new one', { from })
@@ -161,7 +162,6 @@ export async function startSshGateway (opts: SshGatewayOptions): Promise<SshGate
     client.on('close', () => {
       clearTimeout(timer)
       settle()
-      live.delete(client)
       if (identity === undefined && failures > 0) log.info('ssh login failed', { from, login, attempts: failures })
     })
 

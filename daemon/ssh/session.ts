@@ -64,27 +64,32 @@ export function serveSessionChannel (session: Session, opts: SessionChannelOptio
     accept?.()
   })
 
-  const start = (accept: () => ServerChannel | undefined, request: Omit<ExecRequest, 'tty' | 'env'>): void => {
-    if (started) return
+  const start = (accept: () => ServerChannel | undefined, reject: (() => void) | undefined, request: Omit<ExecRequest, 'tty' | 'env'>): void => {
+    // One thing per session channel, as with sshd.
+    if (started) { reject?.(); return }
     started = true
     const channel = accept()
     if (channel === undefined) return
+    let closed = false
+    channel.once('close', () => { closed = true })
     channel.on('error', () => {})
     channel.stderr.on('error', () => {})
     const to = opts.target()
     if (!('target' in to)) { refuse(channel, 'none' in to ? to.none : to.refused); return }
     const full: ExecRequest = { ...request, ...(tty !== undefined ? { tty } : {}), ...(Object.keys(env).length > 0 ? { env: { ...env } } : {}) }
     opts.jobs.exec(to.target, full).then(p => {
+      // The client left while the command was starting: it gets the hangup at once.
+      if (closed) { p.signal('HUP'); return }
       proc = p
       for (const act of pending.splice(0)) act(p)
       wire(channel, p)
     }, err => refuse(channel, (err as Error).message))
   }
 
-  session.on('shell', accept => start(accept, {}))
-  session.on('exec', (accept, _reject, info) => start(accept, { command: info.command }))
+  session.on('shell', (accept, reject) => start(accept, reject, {}))
+  session.on('exec', (accept, reject, info) => start(accept, reject, { command: info.command }))
   session.on('subsystem', (accept, reject, info) => {
-    if (info.name === 'sftp') { start(accept, { subsystem: 'sftp' }); return }
+    if (info.name === 'sftp') { start(accept, reject, { subsystem: 'sftp' }); return }
     if (info.name !== 'dstack-api' || started) { reject?.(); return }
     started = true
     const channel = accept()
