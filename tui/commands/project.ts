@@ -3,8 +3,7 @@
 // its admin (`dstackd project add NAME`); `add` here checks the token reaches it, then records it.
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { connectApi } from '../../daemon/api/client.ts'
-import { configPath, readProjects, type GlobalOptions, type Project } from '../connect.ts'
+import { configPath, openClient, readProjects, type GlobalOptions, type Project } from '../connect.ts'
 import { confirm, table } from '../format.ts'
 import { parseFlags, UsageError } from '../flags.ts'
 
@@ -14,9 +13,11 @@ The projects this client knows, in ~/.dstack/config.yml. A project is made in th
 admin: \`dstackd project add NAME\` on one of its hosts, and its users by \`dstackd user add\`.
 
   list [-v] [--json]                       PROJECT URL [USER] DEFAULT (the default command)
-  add --name NAME --url SOCKET --token TOKEN [-y | -n]
+  add --name NAME --url URL --token TOKEN [-y | -n]
                                            record a project after checking the token reaches
-                                           it; -y also makes it the default, -n never does
+                                           it; -y also makes it the default, -n never does;
+                                           URL: a node's socket, or ssh://host[:port] (its
+                                           SSH gateway, port 10022 by default)
   delete --name NAME [-y]                  forget a project (it stays in the mesh)
   set-default NAME                         the project commands use without --project`
 
@@ -33,7 +34,7 @@ export async function project (argv: string[], g: GlobalOptions): Promise<number
     case 'list': return await list(projects, v.verbose === true, v.json === true)
     case 'add': {
       // --url and --token are the global options' (tui/main.ts takes them out wherever they stand).
-      if (v.name === undefined || g.url === undefined || g.token === undefined) throw new UsageError('add needs --name NAME --url SOCKET --token TOKEN')
+      if (v.name === undefined || g.url === undefined || g.token === undefined) throw new UsageError('add needs --name NAME --url URL --token TOKEN')
       return await add(projects, { name: v.name, url: g.url, token: g.token }, v.yes === true, v.no === true)
     }
     case 'delete': {
@@ -77,7 +78,7 @@ async function list (projects: Project[], verbose: boolean, json: boolean): Prom
 
 /** The user a project's token names, asking the daemon (which also checks the membership). */
 async function userOf (p: Pick<Project, 'name' | 'url' | 'token'>): Promise<string> {
-  const client = await connectApi({ socketPath: p.url, token: p.token, project: p.name, timeoutMs: 5000 })
+  const client = await openClient({ url: p.url, token: p.token, project: p.name, timeoutMs: 5000 })
   try {
     return (await client.call('server.info')).user
   } finally {
