@@ -307,8 +307,11 @@ export interface ServerInfo {
   cluster: ClusterInfo
 }
 
-/** A piece of a job's output; `data` is base64. */
-export interface LogItem { submission: number, at: number, data: string }
+/**
+ * A piece of a job's output; `data` is base64, `offset` its byte offset in the submission's
+ * output (a client that reconnects asks `since` its last `at` and drops what it already has).
+ */
+export interface LogItem { submission: number, at: number, offset: number, data: string }
 /** A piece of a job's output as the host that runs it sends it; `data` is base64. */
 export interface PeerLogItem { at: number, offset: number, data: string }
 /** A piece of a run's code file; `data` is base64. */
