@@ -1,19 +1,21 @@
-// A remote client over ssh:// on loopback against a real dstackd: every command through an
-// SSH connection (apply attached, ps, logs, stop), the node's host key pinned on first use in
+// A remote client over ssh:// on loopback against a real dstackd's SSH gateway (`--ssh-port`):
+// every command through an SSH connection (apply attached, ps, logs, stop), the node's host key pinned on first use in
 // ~/.dstack/known_hosts and a changed one refused, errors that say what to do (a wrong token,
 // nothing listening, a server without the API), `dstack project add` of an ssh:// URL, and
 // `logs -f` that goes on after its connection is cut with no line lost or repeated.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import net from 'node:net'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { dstack, dstackChild, newHome, startDaemon, writeConfig, type Daemon } from './harness.ts'
-import { startTestGateway, startTestProxy, type TestGateway } from './ssh-gateway.ts'
+import { apiClient, dstack, dstackChild, newHome, startDaemon, writeConfig, type Daemon } from './harness.ts'
+import { startTestGateway, startTestProxy } from './ssh-gateway.ts'
 import { waitFor } from '../poll.ts'
 
 let d: Daemon
-let gw: TestGateway & { hostKey: string }
+/** The daemon's gateway: its port (fixed, so a restarted daemon keeps it) and host key line. */
+let gw: { port: number, hostKey: string }
 let token: string
 let work: string
 /** The client's own HOME: no local daemon, its own ~/.dstack. */
@@ -25,16 +27,28 @@ const urlOf = (port: number): string => `ssh://127.0.0.1:${port}`
 const remote = async (args: string[], env: NodeJS.ProcessEnv = {}) =>
   await dstack(client, args, { env: { DSTACK_URL: urlOf(gw.port), DSTACK_TOKEN: token, ...env } })
 
+/** A port nothing listens on now. */
+async function freePort (): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as net.AddressInfo).port
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
+
 test.before(async () => {
   work = await mkdtemp(join(tmpdir(), 'dstackd-remote-'))
-  d = await startDaemon()
+  d = await startDaemon({ args: ['--ssh-port', String(await freePort())] })
   token = (await readFile(join(d.dataDir, 'token'), 'utf8')).trim()
-  gw = await startTestGateway({ socketPath: join(d.dataDir, 'api.sock'), token })
+  const c = await apiClient(d)
+  const info = await c.call('server.info')
+  await c.close()
+  if (info.ssh === undefined) throw new Error('the daemon runs no SSH gateway')
+  gw = info.ssh
   client = await newHome()
 })
 
 test.after(async () => {
-  await gw?.close()
   await d?.cleanup()
   await rm(client.home, { recursive: true, force: true })
   await rm(work, { recursive: true, force: true })
@@ -45,7 +59,7 @@ test('first use pins the host key in ~/.dstack/known_hosts, in OpenSSH format, a
   assert.is(first.code, 0, first.stderr)
   assert.match(first.stderr, new RegExp(`Pinned the host key of \\[127\\.0\\.0\\.1\\]:${gw.port} \\(SHA256:`))
   const known = await readFile(join(client.home, '.dstack', 'known_hosts'), 'utf8')
-  assert.is(known, `[127.0.0.1]:${gw.port} ${gw.publicKey}\n`)
+  assert.is(known, `[127.0.0.1]:${gw.port} ${gw.hostKey.split(' ').slice(0, 2).join(' ')}\n`)
   const again = await remote(['ps', '-a'])
   assert.is(again.code, 0, again.stderr)
   assert.not.match(again.stderr, /Pinned/)
@@ -72,23 +86,24 @@ test('apply attached, ps, logs and stop over ssh://', async () => {
 })
 
 test('a changed host key is refused, naming the host, both fingerprints and the fix', async () => {
-  const port = gw.port
-  const original = gw.hostKey
-  await gw.close()
-  const impostor = await startTestGateway({ socketPath: join(d.dataDir, 'api.sock'), token, port })
+  // Something else answers on the node's port while the daemon is down.
+  await d.stop()
+  const impostor = await startTestGateway({ socketPath: join(d.dataDir, 'api.sock'), token, port: gw.port })
   try {
     const r = await remote(['ps'])
     assert.is(r.code, 1)
-    assert.match(r.stderr, new RegExp(`host key of \\[127\\.0\\.0\\.1\\]:${port} has changed`))
+    assert.match(r.stderr, new RegExp(`host key of \\[127\\.0\\.0\\.1\\]:${gw.port} has changed`))
     assert.is(r.stderr.match(/SHA256:[A-Za-z0-9+/]{43}/g)?.length, 2, r.stderr)
     assert.match(r.stderr, /remove that line/)
     assert.match(r.stderr, /known_hosts line 1/)
     assert.not.match(r.stderr, new RegExp(token))
   } finally {
     await impostor.close()
-    gw = await startTestGateway({ socketPath: join(d.dataDir, 'api.sock'), token, port, hostKey: original })
+    await d.start()
   }
-  assert.is((await remote(['ps'])).code, 0)
+  // The daemon keeps its host key across restarts: the pinned key passes again.
+  const again = await remote(['ps'])
+  assert.is(again.code, 0, again.stderr)
 })
 
 test('a wrong token is refused with what to do, and the token never shows', async () => {
@@ -100,11 +115,10 @@ test('a wrong token is refused with what to do, and the token never shows', asyn
 })
 
 test('nothing listening, and an SSH server without the API, say so', async () => {
-  const gone = await startTestGateway({ socketPath: join(d.dataDir, 'api.sock'), token })
-  await gone.close()
-  const r = await remote(['ps'], { DSTACK_URL: urlOf(gone.port) })
+  const gone = await freePort()
+  const r = await remote(['ps'], { DSTACK_URL: urlOf(gone) })
   assert.is(r.code, 1)
-  assert.match(r.stderr, new RegExp(`nothing answers at 127\\.0\\.0\\.1:${gone.port}`))
+  assert.match(r.stderr, new RegExp(`nothing answers at 127\\.0\\.0\\.1:${gone}`))
   const other = await startTestGateway({ socketPath: join(d.dataDir, 'api.sock'), token, noApi: true })
   try {
     const o = await remote(['ps'], { DSTACK_URL: urlOf(other.port) })
