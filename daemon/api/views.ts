@@ -292,7 +292,8 @@ export interface ClusterInfo {
   commit: number
   voters: string[]
   learners: string[]
-  peers: Array<{ id: string, name: string | null, role: 'leader' | 'voter' | 'member' | 'joining', alive: boolean, addresses: string[] }>
+  /** `ssh`: the member's SSH gateway as an ssh:// URL, from its gossip (null: none heard), for remote clients to fall back to. */
+  peers: Array<{ id: string, name: string | null, role: 'leader' | 'voter' | 'member' | 'joining', alive: boolean, addresses: string[], ssh?: string | null }>
   addresses: string[]
 }
 
