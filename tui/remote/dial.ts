@@ -1,7 +1,8 @@
 // The API of a remote node over its SSH gateway: an ssh2 connection authenticated by the
 // user's token (password, or keyboard-interactive), the node's host key checked against
 // ~/.dstack/known_hosts, and the `dstack-api` subsystem carrying the same RPC engine as the
-// Unix socket. Loaded only for ssh:// URLs: ssh2 costs a local command's start nothing.
+// Unix socket. Loaded only for ssh:// URLs: ssh2 (inside the client bundle, see
+// scripts/bundle-options.js) runs only then, and costs a local command's start nothing.
 import ssh2 from 'ssh2'
 import type { Dialer } from '../../daemon/api/client.ts'
 import { RPC_ERRORS, RpcError } from '../../mesh/rpc/protocol.ts'
@@ -55,6 +56,8 @@ export function sshDialer (url: SshUrl, opts: SshDialOptions): Dialer {
         username: url.user,
         password: opts.token,
         tryKeyboard: true,
+        // Straight to the token (ssh2 asks `none` first by default: a round trip for nothing).
+        authHandler: ['password', 'keyboard-interactive'],
         readyTimeout: timeoutMs,
         keepaliveInterval: (opts.keepaliveSeconds ?? 5) * 1000,
         keepaliveCountMax: 3,
