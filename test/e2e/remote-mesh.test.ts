@@ -8,9 +8,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse } from 'yaml'
-import { apiClient, dstack, dstackChild, newHome, writeConfig } from './harness.ts'
+import { apiClient, dstack, newHome, writeConfig } from './harness.ts'
 import { leaderOf, startCluster, type Host } from './cluster.ts'
-import { startTestProxy } from './ssh-gateway.ts'
+import { countedLines, countingTask, followLogs, startTestProxy } from './ssh-gateway.ts'
 import { waitFor } from '../poll.ts'
 
 let hosts: Host[]
@@ -78,21 +78,15 @@ test('project add records the other nodes; logs -f goes on through one of them w
     const others = hosts.filter(h => h !== follower).map(h => urls.get(h)!).sort()
     assert.equal([...config.projects[0].nodes].sort(), others)
 
-    const file = await writeConfig(work, 'count.dstack.yml', `type: task\nname: mesh-count\ncommands: ['for i in $(seq 1 80); do echo line $i; sleep 0.05; done']\n${SMALL}`)
+    const file = await writeConfig(work, 'count.dstack.yml', countingTask('mesh-count'))
     assert.is((await dstack(client, ['apply', '-f', file, '-y', '-d'])).code, 0)
-    const child = dstackChild(client, ['logs', '-f', 'mesh-count'])
-    let out = ''
-    let err = ''
-    child.stdout!.on('data', b => { out += b })
-    child.stderr!.on('data', b => { err += b })
-    const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)))
-    await waitFor(() => /line 5\r?\n/.test(out), { what: 'the first lines' })
+    const logs = await followLogs(client.env, 'mesh-count')
     await proxy.cut()
-    assert.is(await exited, 0, err)
-    assert.match(err, /Lost the connection to ssh:\/\/127\.0\.0\.1:\d+ .*reconnecting/)
-    const to = /Reconnected to (ssh:\/\/127\.0\.0\.1:\d+)/.exec(err)?.[1]
-    assert.ok(to !== undefined && others.includes(to), err)
-    assert.equal(out.split(/\r?\n/).filter(Boolean), Array.from({ length: 80 }, (_, i) => `line ${i + 1}`))
+    assert.is(await logs.exited, 0, logs.err())
+    assert.match(logs.err(), /Lost the connection to ssh:\/\/127\.0\.0\.1:\d+ .*reconnecting/)
+    const to = /Reconnected to (ssh:\/\/127\.0\.0\.1:\d+)/.exec(logs.err())?.[1]
+    assert.ok(to !== undefined && others.includes(to), logs.err())
+    assert.equal(logs.lines(), countedLines())
   } finally {
     await proxy.close()
   }

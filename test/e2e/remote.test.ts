@@ -9,8 +9,8 @@ import net from 'node:net'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { apiClient, dstack, dstackChild, newHome, startDaemon, writeConfig, type Daemon } from './harness.ts'
-import { startTestGateway, startTestProxy } from './ssh-gateway.ts'
+import { apiClient, dstack, newHome, startDaemon, writeConfig, type Daemon } from './harness.ts'
+import { countedLines, countingTask, followLogs, startTestGateway, startTestProxy } from './ssh-gateway.ts'
 import { waitFor } from '../poll.ts'
 
 let d: Daemon
@@ -150,25 +150,18 @@ test('project add checks an ssh:// URL, then commands use it from config.yml', a
 test('logs -f through a connection that is cut goes on with no line lost or repeated', async () => {
   const proxy = await startTestProxy(gw.port)
   try {
-    const file = await writeConfig(work, 'count.dstack.yml', `type: task\nname: remote-count\ncommands: ['for i in $(seq 1 80); do echo line $i; sleep 0.05; done']\n${SMALL}`)
+    const file = await writeConfig(work, 'count.dstack.yml', countingTask('remote-count'))
     assert.is((await remote(['apply', '-f', file, '-y', '-d'])).code, 0)
     // The proxy listens on another port: a host of its own as far as known_hosts goes.
-    const child = dstackChild({ env: { ...client.env, DSTACK_URL: urlOf(proxy.port), DSTACK_TOKEN: token } }, ['logs', '-f', 'remote-count'])
-    let out = ''
-    let err = ''
-    child.stdout!.on('data', b => { out += b })
-    child.stderr!.on('data', b => { err += b })
-    const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)))
-    await waitFor(() => /line 5\r?\n/.test(out), { what: 'the first lines' })
+    const logs = await followLogs({ ...client.env, DSTACK_URL: urlOf(proxy.port), DSTACK_TOKEN: token }, 'remote-count')
     await proxy.cut()
-    await waitFor(() => err.includes('reconnecting'), { what: 'the client to notice the cut' })
+    await waitFor(() => logs.err().includes('reconnecting'), { what: 'the client to notice the cut' })
     await new Promise(resolve => setTimeout(resolve, 500))
     await proxy.restore()
-    assert.is(await exited, 0, err)
-    assert.match(err, /Lost the connection to ssh:\/\/127\.0\.0\.1:\d+ .*reconnecting/)
-    assert.match(err, /Reconnected to ssh:\/\/127\.0\.0\.1:\d+/)
-    const lines = out.split(/\r?\n/).filter(Boolean)
-    assert.equal(lines, Array.from({ length: 80 }, (_, i) => `line ${i + 1}`))
+    assert.is(await logs.exited, 0, logs.err())
+    assert.match(logs.err(), /Lost the connection to ssh:\/\/127\.0\.0\.1:\d+ .*reconnecting/)
+    assert.match(logs.err(), /Reconnected to ssh:\/\/127\.0\.0\.1:\d+/)
+    assert.equal(logs.lines(), countedLines())
   } finally {
     await proxy.close()
   }

@@ -1,9 +1,42 @@
 // Test-only stand-ins on loopback for what a remote client meets on the network: an SSH
 // server that authenticates one token and pipes the `dstack-api` subsystem to a real daemon's
 // Unix socket (the daemon still checks the token in the API's own handshake), and a TCP proxy
-// that a test can cut and restore to drop a client's connection mid-stream.
+// that a test can cut and restore to drop a client's connection mid-stream; and the stream such
+// a test follows across the cut: `dstack logs -f` of a task that counts.
 import ssh2 from 'ssh2'
 import net from 'node:net'
+import { dstackChild } from './harness.ts'
+import { waitFor } from '../poll.ts'
+
+/** A task printing `line 1` … `line N`, one every 50 ms: output to follow across a cut. */
+export function countingTask (name: string, n = 80): string {
+  return `type: task\nname: ${name}\ncommands: ['for i in $(seq 1 ${n}); do echo line $i; sleep 0.05; done']\nresources:\n  cpu: 0..\n  memory: 0..\n  disk: 0..\n`
+}
+
+/** What a countingTask prints, line by line. */
+export function countedLines (n = 80): string[] {
+  return Array.from({ length: n }, (_, i) => `line ${i + 1}`)
+}
+
+export interface Following {
+  out (): string
+  err (): string
+  /** The lines printed (without the terminal's \r). */
+  lines (): string[]
+  exited: Promise<number | null>
+}
+
+/** `dstack logs -f RUN` as a child with `env`, once it printed its first lines. */
+export async function followLogs (env: NodeJS.ProcessEnv, run: string): Promise<Following> {
+  const child = dstackChild({ env }, ['logs', '-f', run])
+  let out = ''
+  let err = ''
+  child.stdout!.on('data', b => { out += b })
+  child.stderr!.on('data', b => { err += b })
+  const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)))
+  await waitFor(() => /line 5\r?\n/.test(out), { what: `the first lines of ${run}` })
+  return { out: () => out, err: () => err, lines: () => out.split(/\r?\n/).filter(Boolean), exited }
+}
 
 export interface TestGateway {
   port: number
