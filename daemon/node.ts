@@ -150,6 +150,12 @@ export function offerOf (inv: Inventory, name: string, mode: RuntimeMode = 'auto
   }
 }
 
+/** A host's SSH gateway as an ssh:// URL, from its gossip record (null: it told none). */
+function sshUrlOf (record: HostRecord | undefined): string | null {
+  if (record?.ssh_port === undefined) return null
+  return `ssh://${record.address.includes(':') ? `[${record.address}]` : record.address}:${record.ssh_port}`
+}
+
 /** The IP other hosts reach this one at: the address it listens on when that is specific. */
 function addressOf (listen: string[], inv: Inventory): string {
   for (const a of listen) {
@@ -253,7 +259,9 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       log: log.child('presence').info
     })
     closers.push(() => presence.close())
-    const gossipSelf = () => presence.set({ name, hostname: osHostname(), address: addressOf(listen, inventory), offer: offerOf(inventory, name, mode), warnings: inventory.warnings ?? [], version: VERSION })
+    /** The SSH gateway's port once it listens: gossiped, so any node tells clients the others' gateways. */
+    let gossipedSshPort: number | undefined
+    const gossipSelf = () => presence.set({ name, hostname: osHostname(), address: addressOf(listen, inventory), offer: offerOf(inventory, name, mode), warnings: inventory.warnings ?? [], version: VERSION, ...(gossipedSshPort !== undefined ? { ssh_port: gossipedSshPort } : {}) })
     gossipSelf()
 
     const area = await prepareJobsArea({ dataDir, jobsDir: opts.jobsDir, log })
@@ -355,7 +363,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       return {
         role, term: s.term, leader: s.leader, applied: s.applied, commit: s.commit,
         voters: [...s.voters], learners: [...s.learners], addresses: mesh.addresses(),
-        peers: [...ids].sort().map(id => ({ id, name: presence.get(id)?.data.name ?? null, role: placeOf(id), alive: s.role === 'leader' ? liveness.alive(id) : aliveInState(id), addresses: connected.get(id) ?? [] }))
+        peers: [...ids].sort().map(id => ({ id, name: presence.get(id)?.data.name ?? null, role: placeOf(id), alive: s.role === 'leader' ? liveness.alive(id) : aliveInState(id), addresses: connected.get(id) ?? [], ssh: sshUrlOf(presence.get(id)?.data) }))
       }
     }
 
@@ -394,6 +402,8 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       })
       closers.push(() => gateway!.close())
       sshLog.info('ssh gateway listening', { port: gateway.port, hostKey: gateway.hostKey })
+      gossipedSshPort = gateway.port
+      gossipSelf()
     } catch (err) {
       if (opts.sshPort !== undefined) throw err
       // Not asked for by port: a second daemon on this machine (or a test's) runs without one,

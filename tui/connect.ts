@@ -1,7 +1,9 @@
 // Which daemon a command talks to, and with what token (DESIGN.md, "Processes and how they
 // talk"): --url/--token/--project, then DSTACK_URL/DSTACK_TOKEN/DSTACK_PROJECT, then
-// ~/.dstack/config.yml. With nothing configured and no local daemon answering, a local dstackd
-// is started in the background and the config written, so `dstack apply` works right away.
+// ~/.dstack/config.yml. A URL is this host's daemon socket, or `ssh://[user@]host[:port]`: a
+// node's SSH gateway (tui/remote/, loaded only then: ssh2 costs a local command nothing). With
+// nothing configured and no local daemon answering, a local dstackd is started in the
+// background and the config written, so `dstack apply` works right away.
 import { closeSync, openSync } from 'node:fs'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
@@ -9,6 +11,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ApiError, connectApi, type ApiClient } from '../daemon/api/client.ts'
 import { logPathOf, socketPathOf, socketPathProblem } from '../daemon/datadir.ts'
+import { isSshUrl } from './remote/url.ts'
 
 export interface GlobalOptions {
   url?: string
@@ -16,7 +19,17 @@ export interface GlobalOptions {
   project?: string
 }
 
-export interface Project { name: string, url: string, token: string, default?: boolean }
+export interface Project {
+  name: string
+  url: string
+  token: string
+  default?: boolean
+  /**
+   * Beyond dstack's format: the project's other nodes (ssh:// URLs of their gateways), which a
+   * remote client falls back to when `url` is lost; `dstack project add` records them.
+   */
+  nodes?: string[]
+}
 
 export function configPath (): string {
   return join(homedir(), '.dstack', 'config.yml')
@@ -43,6 +56,29 @@ export async function readProjects (): Promise<Project[]> {
   const projects = (doc as { projects?: unknown })?.projects
   if (!Array.isArray(projects)) return []
   return projects.filter((p): p is Project => typeof p?.name === 'string' && typeof p?.url === 'string' && typeof p?.token === 'string')
+    .map(p => Array.isArray(p.nodes) ? { ...p, nodes: p.nodes.filter((n): n is string => typeof n === 'string' && isSshUrl(n)) } : p)
+}
+
+export interface Target {
+  url: string
+  token: string
+  project?: string
+  /** ssh:// only: the nodes to fall back to. */
+  nodes?: string[]
+  timeoutMs?: number
+  /** The first call goes out with the token (one round trip less); a refused token fails it. */
+  pipeline?: boolean
+}
+
+/** A session with the daemon at `url`: this host's socket, or a node's SSH gateway. */
+export async function openClient (t: Target): Promise<ApiClient> {
+  if (isSshUrl(t.url)) {
+    const { connectRemote } = await import('./remote/client.ts')
+    return await connectRemote({ urls: [t.url, ...t.nodes ?? []], token: t.token, project: t.project, timeoutMs: t.timeoutMs })
+  }
+  return await connectApi({
+    socketPath: t.url, token: t.token, project: t.project, timeoutMs: t.timeoutMs, pipeline: t.pipeline, refused: `the daemon at ${t.url} refused the token: pass --token or set DSTACK_TOKEN`
+  })
 }
 
 async function writeDefaultProject (socketPath: string, token: string): Promise<void> {
@@ -116,28 +152,29 @@ export async function connect (g: GlobalOptions): Promise<ApiClient> {
   let token = g.token ?? process.env.DSTACK_TOKEN
   // The project every call is for (the daemon refuses the projects the token's user is not in).
   let projectName = wanted
+  let nodes: string[] | undefined
   if (!url) {
     const projects = await readProjects()
     const project = wanted ? projects.find(p => p.name === wanted) : projects.find(p => p.default) ?? projects[0]
     if (wanted && !project) throw new Error(`project ${wanted} is not in ${configPath()}`)
-    if (project) { url = project.url; token ??= project.token; projectName ??= project.name }
+    if (project) { url = project.url; token ??= project.token; projectName ??= project.name; nodes = project.nodes }
   }
   const dataDir = defaultDataDir()
   const defaultSocket = socketPathOf(dataDir)
   url ??= defaultSocket
   if (/^https?:\/\//i.test(url)) {
     const from = g.url ? '--url' : process.env.DSTACK_URL ? 'DSTACK_URL' : configPath()
-    throw new Error(`${url} (from ${from}) is a dstack server's URL: this client talks to a dstackd node instead, through its socket (a path such as ${defaultSocket}); ssh:// URLs for remote nodes come next`)
+    throw new Error(`${url} (from ${from}) is a dstack server's URL: this client talks to a dstackd node instead, through its socket (a path such as ${defaultSocket}) or its SSH gateway (ssh://host:10022)`)
   }
   if (url.startsWith('/ip4/') || url.startsWith('/ip6/') || url.startsWith('/dns')) {
-    throw new Error(`${url} is a mesh address: only dstackd hosts speak the mesh (a client would need its swarm key); use the socket of a node on this host, or run dstack on one of the mesh's hosts (ssh:// URLs for remote nodes come next)`)
+    throw new Error(`${url} is a mesh address: only dstackd hosts speak the mesh (a client would need its swarm key); use the node's SSH gateway instead (ssh://host:10022, with your token)`)
+  }
+  if (isSshUrl(url)) {
+    if (token === undefined) throw new Error(`${url} is a remote node: give your token with --token, DSTACK_TOKEN or \`dstack project add\``)
+    return await openClient({ url, token, project: projectName, nodes, timeoutMs: 10_000 })
   }
   token ??= await localToken(url)
-  // The command's first call goes out with the token (one round trip less); a refused token
-  // fails that call with this message.
-  const attempt = async () => connectApi({
-    socketPath: url!, token: token ?? '', project: projectName, timeoutMs: 5000, pipeline: true, refused: `the daemon at ${url} refused the token: pass --token or set DSTACK_TOKEN`
-  })
+  const attempt = async () => openClient({ url: url!, token: token ?? '', project: projectName, timeoutMs: 5000, pipeline: true })
   try {
     return await attempt()
   } catch (err) {

@@ -7,7 +7,7 @@ import type { GlobalOptions } from './connect.ts'
 import { errorText } from './format.ts'
 import { red } from './style.ts'
 
-const HELP = `Usage: dstack [--url SOCKET] [--token TOKEN] [--project NAME] COMMAND ...
+const HELP = `Usage: dstack [--url URL] [--token TOKEN] [--project NAME] COMMAND ...
 
 dstackd's client: dstack's commands and configuration files, no central server. With nothing
 configured, the first command starts a local dstackd for this host.
@@ -26,7 +26,8 @@ Commands:
   validate    check configuration files (no daemon needed)
 
 Options:
-  --url SOCKET     the daemon's socket (default ~/.dstack/dstackd/api.sock; env DSTACK_URL)
+  --url URL        the daemon's socket (default ~/.dstack/dstackd/api.sock), or a node's
+                   SSH gateway: ssh://[user@]host[:port] (port 10022; env DSTACK_URL)
   --token TOKEN    the user token (env DSTACK_TOKEN; a local socket's token is found by itself)
   --project NAME   the project (default: config.yml's default; env DSTACK_PROJECT)
   -h, --help       show this help (also: dstack COMMAND --help)

@@ -312,7 +312,7 @@ export function createHandlers (deps: HandlerDeps): Handlers {
           const sub = job.submissions[index]!
           if (sub.started_at !== null) {
             for await (const chunk of deps.logs(sub.placement?.node ?? deps.node, sub.id, { since, follow, signal: ctx.signal })) {
-              yield { submission: sub.submission_num, at: chunk.at, data: chunk.data.toString('base64') }
+              yield { submission: sub.submission_num, at: chunk.at, offset: chunk.offset, data: chunk.data.toString('base64') }
             }
           }
           index++

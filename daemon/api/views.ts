@@ -292,7 +292,8 @@ export interface ClusterInfo {
   commit: number
   voters: string[]
   learners: string[]
-  peers: Array<{ id: string, name: string | null, role: 'leader' | 'voter' | 'member' | 'joining', alive: boolean, addresses: string[] }>
+  /** `ssh`: the member's SSH gateway as an ssh:// URL, from its gossip (null: none heard), for remote clients to fall back to. */
+  peers: Array<{ id: string, name: string | null, role: 'leader' | 'voter' | 'member' | 'joining', alive: boolean, addresses: string[], ssh?: string | null }>
   addresses: string[]
 }
 
@@ -316,8 +317,11 @@ export interface SshInfo {
   hostKey: string
 }
 
-/** A piece of a job's output; `data` is base64. */
-export interface LogItem { submission: number, at: number, data: string }
+/**
+ * A piece of a job's output; `data` is base64, `offset` its byte offset in the submission's
+ * output (a client that reconnects asks `since` its last `at` and drops what it already has).
+ */
+export interface LogItem { submission: number, at: number, offset: number, data: string }
 /** A piece of a job's output as the host that runs it sends it; `data` is base64. */
 export interface PeerLogItem { at: number, offset: number, data: string }
 /** A piece of a run's code file; `data` is base64. */

@@ -22,6 +22,8 @@ export interface HostRecord {
   offer: Offer
   warnings: string[]
   version: string
+  /** The host's SSH gateway port (absent: it runs none), so clients learn where else to connect. */
+  ssh_port?: number
 }
 
 export const HOSTS_TOPIC = 'dstack/hosts/1'
@@ -41,6 +43,7 @@ export function hostRecordProblem (v: unknown): string | null {
   if (o === undefined || o === null || typeof o !== 'object' || typeof o.cpus !== 'number' || typeof o.memory !== 'number' || !Array.isArray(o.gpus)) return 'offer is malformed'
   if (o.container_engine != null && (typeof o.container_engine !== 'string' || o.container_engine.length > 256)) return 'offer.container_engine must be a short string or null'
   if (!Array.isArray(r.warnings) || r.warnings.some(w => typeof w !== 'string')) return 'warnings must be strings'
+  if (r.ssh_port !== undefined && (!Number.isInteger(r.ssh_port) || r.ssh_port < 1 || r.ssh_port > 65535)) return 'ssh_port must be a port number'
   return null
 }
 

@@ -3,8 +3,9 @@
 // its admin (`dstackd project add NAME`); `add` here checks the token reaches it, then records it.
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { connectApi } from '../../daemon/api/client.ts'
-import { configPath, readProjects, type GlobalOptions, type Project } from '../connect.ts'
+import type { ServerInfo } from '../../daemon/api/views.ts'
+import { configPath, openClient, readProjects, type GlobalOptions, type Project } from '../connect.ts'
+import { isSshUrl } from '../remote/url.ts'
 import { confirm, table } from '../format.ts'
 import { parseFlags, UsageError } from '../flags.ts'
 
@@ -14,9 +15,11 @@ The projects this client knows, in ~/.dstack/config.yml. A project is made in th
 admin: \`dstackd project add NAME\` on one of its hosts, and its users by \`dstackd user add\`.
 
   list [-v] [--json]                       PROJECT URL [USER] DEFAULT (the default command)
-  add --name NAME --url SOCKET --token TOKEN [-y | -n]
+  add --name NAME --url URL --token TOKEN [-y | -n]
                                            record a project after checking the token reaches
-                                           it; -y also makes it the default, -n never does
+                                           it; -y also makes it the default, -n never does;
+                                           URL: a node's socket, or ssh://host[:port] (its
+                                           SSH gateway, port 10022 by default)
   delete --name NAME [-y]                  forget a project (it stays in the mesh)
   set-default NAME                         the project commands use without --project`
 
@@ -33,7 +36,7 @@ export async function project (argv: string[], g: GlobalOptions): Promise<number
     case 'list': return await list(projects, v.verbose === true, v.json === true)
     case 'add': {
       // --url and --token are the global options' (tui/main.ts takes them out wherever they stand).
-      if (v.name === undefined || g.url === undefined || g.token === undefined) throw new UsageError('add needs --name NAME --url SOCKET --token TOKEN')
+      if (v.name === undefined || g.url === undefined || g.token === undefined) throw new UsageError('add needs --name NAME --url URL --token TOKEN')
       return await add(projects, { name: v.name, url: g.url, token: g.token }, v.yes === true, v.no === true)
     }
     case 'delete': {
@@ -77,24 +80,32 @@ async function list (projects: Project[], verbose: boolean, json: boolean): Prom
 
 /** The user a project's token names, asking the daemon (which also checks the membership). */
 async function userOf (p: Pick<Project, 'name' | 'url' | 'token'>): Promise<string> {
-  const client = await connectApi({ socketPath: p.url, token: p.token, project: p.name, timeoutMs: 5000 })
+  return (await infoOf(p)).user
+}
+
+async function infoOf (p: Pick<Project, 'name' | 'url' | 'token'>): Promise<ServerInfo> {
+  const client = await openClient({ url: p.url, token: p.token, project: p.name, timeoutMs: 5000 })
   try {
-    return (await client.call('server.info')).user
+    return await client.call('server.info')
   } finally {
     await client.close()
   }
 }
 
 async function add (projects: Project[], entry: Omit<Project, 'default'>, yes: boolean, no: boolean): Promise<number> {
+  let info: ServerInfo
   try {
-    await userOf(entry)
+    info = await infoOf(entry)
   } catch (err) {
     const e = err as Error & { code?: string }
     if (e.code === 'unauthenticated') throw new Error(`Forbidden. Ensure the token is valid (the daemon at ${entry.url} refused it).`)
     throw new Error(e.message)
   }
+  // Over SSH, the other members' gateways too: the client falls back to them (tui/remote/).
+  const nodes = isSshUrl(entry.url) ? info.cluster.peers.flatMap(p => typeof p.ssh === 'string' ? [p.ssh] : []) : []
+  if (nodes.length > 0) entry = { ...entry, nodes }
   const def = defaultOf(projects)
-  const same = def !== undefined && def.name === entry.name && def.url === entry.url && def.token === entry.token
+  const same = def !== undefined && def.name === entry.name && def.url === entry.url && def.token === entry.token && JSON.stringify(def.nodes) === JSON.stringify(entry.nodes)
   if (!same) {
     const makeDefault = no ? false : yes || def === undefined || await confirm(`Set '${entry.name}' as your default project?`)
     const others = projects.filter(p => p.name !== entry.name).map(p => makeDefault ? { ...p, default: false } : p)
