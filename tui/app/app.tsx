@@ -57,7 +57,10 @@ export function App (props: AppProps): ReactElement {
   const { screens, width, height } = props
   const first: Route = props.start ?? { screen: screens[0]?.name ?? 'runs' }
   const [stack, setStack] = useState<Place[]>(() => push([], first))
-  const [mode, setMode] = useState<Mode>({ kind: 'normal' })
+  const [mode, setModeState] = useState<Mode>({ kind: 'normal' })
+  // Keys can come faster than renders: each reads the mode the previous one left, not the render's.
+  const modeRef = useRef<Mode>(mode)
+  const setMode = (m: Mode): void => { modeRef.current = m; setModeState(m) }
   const [flash, setFlash] = useState<Flash | null>(null)
   const flashTimer = useRef<NodeJS.Timeout | undefined>(undefined)
   const header = useHeader(props.client, stack.length)
@@ -118,11 +121,12 @@ export function App (props: AppProps): ReactElement {
   useKeys((input, key) => {
     if (key.ctrl && input === 'c') { props.quit(); return }
     // Keys typed faster than they are read (a paste, tmux send-keys) come as one string.
-    const typed = !key.ctrl && !key.meta && !key.escape && input.length > 1 && !input.includes('\x1b')
-    let m = mode
-    if (typed) for (const ch of input) m = step(m, ch === '\r' ? '' : ch, { ...NO_KEY, return: ch === '\r' })
+    const typed = !key.ctrl && !key.meta && !key.escape && (input.length > 1 || input === '\x7f') && !input.includes('\x1b')
+    const before = modeRef.current
+    let m = before
+    if (typed) for (const ch of input) m = step(m, /[\r\x7f\b]/.test(ch) ? '' : ch, { ...NO_KEY, return: ch === '\r', backspace: ch === '\x7f' || ch === '\b' })
     else m = step(m, input, key)
-    if (m !== mode) setMode(m)
+    if (m !== before) setMode(m)
   })
 
   // Header, breadcrumb, bottom line: the screen has the rest.
