@@ -23,7 +23,7 @@ function mount (fake: Fake, over: Partial<ScreenProps> = {}) {
 }
 
 const RUNS = [
-  run('train', {}, [job({ replica_num: 0, job_num: 0, hostname: 'host-a' }), job({ id: 'j2', job_num: 1, hostname: 'host-b', status: 'pending', status_text: 'pending', waiting_reason: 'no host has 2 free A100' })]),
+  run('train', {}, [job({ replica_num: 0, job_num: 0, hostname: 'host-a' }), job({ id: 'j2', job_num: 1, hostname: 'host-b', status: 'submitted', status_text: 'submitted', waiting_reason: 'no host has 2 free A100' })]),
   run('serve', { status: 'done', status_text: 'exited (0)', price: 1.5 }, [job({ status: 'done', status_text: 'exited (0)', hostname: 'host-c' })]),
   run('broken', { status: 'failed', status_text: 'exited (3)', error: 'container exited with error' }, [job({ status: 'failed', status_text: 'exited (3)', exit_status: 3 })])
 ]
@@ -44,7 +44,7 @@ test('loading, then ps -v rows: job rows under a multi-node run, status texts, t
   assert.match(f, /NAME\s+BACKEND\s+RESOURCES\s+INSTANCE TYPE\s+PRICE\s+STATUS\s+SUBMITTED\s+ERROR/)
   assert.match(f, /train\s/)
   assert.match(f, /\n\s+job=0\s/)
-  assert.match(f, /\n\s+job=1 .*pending.*no host has 2 free A100/)
+  assert.match(f, /\n\s+job=1 .*submitted.*no host has 2 free A100/)
   assert.match(f, /serve .*\$1\.5 .*exited \(0\)/)
   assert.match(f, /broken .*exited \(3\).*container exited with error/)
   assert.equal(fake.calls.find(c => c[0] === 'runs.list')![1], { all: false, limit: 0 })
