@@ -24,8 +24,9 @@ export function pageRows (line: (i: number) => string, count: number, offset: nu
   if (width <= 0) return rows
   for (let i = Math.max(0, offset); i < count && rows.length < height; i++) {
     const text = line(i)
-    if (!wrap || text.length <= width) { rows.push({ index: i, text: fit(text, width) }); continue }
-    for (let at = 0; at < text.length && rows.length < height; at += width) rows.push({ index: i, text: fit(text.slice(at, at + width), width) })
+    // Cut, never padded: trailing spaces would only cost ink time at every frame.
+    if (!wrap || text.length <= width) { rows.push({ index: i, text: fit(text, width).trimEnd() }); continue }
+    for (let at = 0; at < text.length && rows.length < height; at += width) rows.push({ index: i, text: fit(text.slice(at, at + width), width).trimEnd() })
   }
   return rows
 }

@@ -51,7 +51,7 @@ export function Table<T> (props: TableProps<T>): ReactElement {
         const index = offset + i
         const isSelected = index === selected && props.focused !== false
         return (
-          <Text key={index} inverse={isSelected} color={props.color?.(shown[i]!)} wrap='truncate'>{line(cells)}</Text>
+          <Text key={index} inverse={isSelected} color={props.color?.(shown[i]!)} wrap='truncate'>{isSelected ? line(cells) : line(cells).trimEnd()}</Text>
         )
       })}
     </Box>
