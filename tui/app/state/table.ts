@@ -1,7 +1,7 @@
 // A table's state apart from its view (components/table.tsx): which row is selected, which
 // slice of rows is on screen, and the sort. Pure functions first (tested as tables), then the
 // hook that keeps them for a screen and reads its keys.
-import { useEffect, useMemo, useRef, useState } from 'react'
+import { useMemo, useRef, useState } from 'react'
 import { type Key } from 'ink'
 import { useKeys } from './keys.ts'
 
@@ -29,6 +29,9 @@ export function nextSort<T> (columns: readonly Column<T>[], sort: Sort | null, k
   return sort?.column === column ? { column, desc: !sort.desc } : { column, desc: false }
 }
 
+// One collator for every comparison: localeCompare with options makes one per call.
+const collator = new Intl.Collator(undefined, { numeric: true })
+
 /** `items` sorted by a column (stable); `cellOf` gives a cell's text where the column has no sortValue. */
 export function sortItems<T> (items: readonly T[], columns: readonly Column<T>[], sort: Sort | null, cellOf: (item: T, column: number) => string): T[] {
   if (sort === null) return items as T[]
@@ -37,7 +40,7 @@ export function sortItems<T> (items: readonly T[], columns: readonly Column<T>[]
   const value = col.sortValue ?? ((item: T) => cellOf(item, sort.column))
   const keyed = items.map((item, i) => ({ item, i, v: value(item) }))
   keyed.sort((a, b) => {
-    const c = typeof a.v === 'number' && typeof b.v === 'number' ? a.v - b.v : String(a.v).localeCompare(String(b.v), undefined, { numeric: true })
+    const c = typeof a.v === 'number' && typeof b.v === 'number' ? a.v - b.v : collator.compare(String(a.v), String(b.v))
     return (sort.desc ? -c : c) || a.i - b.i
   })
   return keyed.map(k => k.item)
@@ -134,16 +137,15 @@ export function useTable<T> (opts: TableOptions<T>): TableState {
     }
     return Math.max(0, Math.min(selectedRaw, count - 1))
   }, [rows, selectedRaw, count, keyOf])
+  // Derived at each render (rows come and go); kept when the selection moves, so the view
+  // scrolls only as far as it must.
   const offset = scrollTo(offsetRaw, selected, visible, count)
-
-  useEffect(() => {
-    if (offset !== offsetRaw) setOffset(offset)
-  }, [offset, offsetRaw])
 
   const select = (index: number): void => {
     const i = Math.max(0, Math.min(index, count - 1))
     selectedKey.current = keyOf !== undefined && rows[i] !== undefined ? keyOf(rows[i]!) : undefined
     setSelected(i)
+    setOffset(scrollTo(offset, i, visible, count))
   }
 
   useKeys((input, key) => {
