@@ -34,6 +34,8 @@ export function statusColor (status: string, text: string): string | undefined {
 }
 
 const cellsOf = (r: RunRow) => r.cells
+// A module-level function, so the table's memo of where the selected row went holds between keys.
+const rowKey = (r: RunRow) => `${r.run.name}/${r.nested ? `${r.job?.replica_num}/${r.job?.job_num}` : ''}`
 
 /** The runs' rows, filtered and sorted as whole runs, so a run's job rows stay under it. */
 export function runsTableRows (runs: readonly RunView[], filter: ScreenProps['filter'], sort: Sort | null, now = Date.now()): RunRow[] {
@@ -94,7 +96,7 @@ function RunsView (props: ScreenProps): ReactElement {
     columns: RUN_COLUMNS,
     height: props.height - 1,
     active: props.active,
-    keyOf: r => `${r.run.name}/${r.nested ? `${r.job?.replica_num}/${r.job?.job_num}` : ''}`,
+    keyOf: rowKey,
     sorting,
     onKey
   })

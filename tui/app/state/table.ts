@@ -132,6 +132,8 @@ export function useTable<T> (opts: TableOptions<T>): TableState {
   // Follow the selected row by its key when the rows change under it.
   const selected = useMemo(() => {
     if (keyOf !== undefined && selectedKey.current !== undefined) {
+      // Where it was, most often (a key moved it); else looked for.
+      if (rows[selectedRaw] !== undefined && keyOf(rows[selectedRaw]!) === selectedKey.current) return selectedRaw
       const at = rows.findIndex(r => keyOf(r) === selectedKey.current)
       if (at >= 0) return at
     }
