@@ -3,7 +3,7 @@
 // (arrows, terminal.ts). With `follow`, the view stays at the end as lines come.
 import { useState } from 'react'
 import { type Key } from 'ink'
-import { useKeys } from './keys.ts'
+import { moveOf, useKeys } from './keys.ts'
 
 export interface ScrollState {
   /** The first line on screen. */
@@ -32,13 +32,8 @@ export function useScroll (opts: { count: number, height: number, active: boolea
   }
   useKeys((input, key) => {
     if (opts.onKey?.(input, key) === true) return
-    const page = Math.max(1, height - 1)
-    if (key.upArrow || input === 'k') scrollTo(offset - 1)
-    else if (key.downArrow || input === 'j') scrollTo(offset + 1)
-    else if (key.pageUp || (key.ctrl && input === 'b')) scrollTo(offset - page)
-    else if (key.pageDown || (key.ctrl && input === 'f') || input === ' ') scrollTo(offset + page)
-    else if (key.home || input === 'g') scrollTo(0)
-    else if (key.end || input === 'G') scrollTo(end)
+    const to = moveOf(input, key, offset, Math.max(1, height - 1), end)
+    if (to !== null) scrollTo(to)
   }, { isActive: opts.active })
   return { offset, follow, setFollow: on => { if (!on) setRaw(offset); setFollow(on) }, scrollTo }
 }

@@ -3,7 +3,7 @@
 // hook that keeps them for a screen and reads its keys.
 import { useMemo, useRef, useState } from 'react'
 import { type Key } from 'ink'
-import { useKeys } from './keys.ts'
+import { moveOf, useKeys } from './keys.ts'
 
 export interface Column<T> {
   title: string
@@ -152,13 +152,8 @@ export function useTable<T> (opts: TableOptions<T>): TableState {
 
   useKeys((input, key) => {
     if (opts.onKey?.(input, key) === true) return
-    const page = Math.max(1, visible - 1)
-    if (key.upArrow || input === 'k') select(selected - 1)
-    else if (key.downArrow || input === 'j') select(selected + 1)
-    else if (key.pageUp || (key.ctrl && input === 'b')) select(selected - page)
-    else if (key.pageDown || (key.ctrl && input === 'f')) select(selected + page)
-    else if (key.home || input === 'g') select(0)
-    else if (key.end || input === 'G') select(count - 1)
+    const to = moveOf(input, key, selected, Math.max(1, visible - 1), count - 1)
+    if (to !== null) select(to)
     else {
       const next = nextSort(opts.columns, sort, input)
       if (next !== null) setSort(next)
