@@ -2,6 +2,7 @@
 // files they are given, a job's output. One-shot commands and the full-screen app use the same
 // formatters, so a table looks the same everywhere.
 import { readFileSync } from 'node:fs'
+import type { JobView, RunView } from '../daemon/api/views.ts'
 import { bold } from './style.ts'
 
 /** A plain-text table: headers in bold on a terminal, columns padded to fit. */
@@ -9,6 +10,52 @@ export function table (headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map(r => (r[i] ?? '').length)))
   const line = (cells: string[]) => cells.map((c, i) => i === cells.length - 1 ? c : c.padEnd(widths[i]!)).join('  ').trimEnd()
   return [bold(line(headers)), ...rows.map(line)].join('\n')
+}
+
+/** A row of the runs table (`dstack ps`, the app's Runs screen): a run, or one of its jobs under it. */
+export interface RunRow {
+  run: RunView
+  /** Set on a job's row under a multi-job run, and on a single-job run's own row. */
+  job?: JobView
+  /** A job's row under its run (indented). */
+  nested: boolean
+  cells: string[]
+}
+
+/** The runs table's headers: `dstack ps`, or with `verbose` `dstack ps -v`. */
+export function runHeaders (verbose: boolean): string[] {
+  return verbose
+    ? ['NAME', 'BACKEND', 'RESOURCES', 'INSTANCE TYPE', 'PRICE', 'STATUS', 'SUBMITTED', 'ERROR']
+    : ['NAME', 'BACKEND', 'GPU', 'PRICE', 'STATUS', 'SUBMITTED']
+}
+
+/** The GPU part of a resources text; `-` when GPUs are optional or none are asked for. */
+function gpuText (resources: string): string {
+  const gpu = /gpu=(\S+)/.exec(resources)?.[1]
+  return gpu === undefined || gpu === '0..' || gpu === '0' ? '-' : gpu
+}
+
+/** The runs table's rows: each run, and under a run of several jobs (nodes, replicas) a row per job. */
+export function runRows (runs: RunView[], verbose: boolean, now = Date.now()): RunRow[] {
+  const rows: RunRow[] = []
+  for (const run of runs) {
+    const backend = run.backend ? `${run.backend} (${run.region})` : '-'
+    const single = run.jobs.length === 1
+    const job0 = run.jobs[0]
+    const error = (j?: JobView) => [j?.error ?? run.error, j?.waiting_reason, j?.limits_note, j?.previous].filter(Boolean).join('; ')
+    const cells = (name: string, status: string, submitted: number, j?: JobView) => verbose
+      ? [name, j?.hostname ? backend : '-', j?.resources ?? run.resources, j?.hostname ?? '-', price(run.price), status, ago(submitted, now), error(j)]
+      : [name, j?.hostname ? backend : '-', gpuText(j?.resources ?? run.resources), price(run.price), status, ago(submitted, now)]
+    rows.push({ run, job: single ? job0 : undefined, nested: false, cells: cells(run.name, run.status_text, run.submitted_at, single ? job0 : undefined) })
+    if (!single) {
+      const replicas = new Set(run.jobs.map(j => j.replica_num)).size
+      for (const j of run.jobs) {
+        const label = [replicas > 1 ? `replica=${j.replica_num}` : '', `job=${j.job_num}`, j.group && j.group !== String(j.job_num) ? `group=${j.group}` : ''].filter(Boolean).join(' ')
+        rows.push({ run, job: j, nested: true, cells: cells(`  ${label}`, j.status_text, j.submitted_at, j) })
+      }
+    }
+  }
+  return rows
 }
 
 /** dstack's pretty dates: "now", "12 secs ago", "3 mins ago", "2 hours ago", "yesterday", a date. */

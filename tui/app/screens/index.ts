@@ -1,0 +1,6 @@
+// Every screen of the app, in the order `:` completion and the help list them; the first is
+// where the app opens. Adding a screen is one import and one entry here.
+import type { Screen } from '../screen.ts'
+
+export const screens: Screen[] = [
+]
