@@ -121,3 +121,12 @@ export const KEY = { up: '\u001B[A', down: '\u001B[B', enter: '\r', esc: '\u001B
 export function widest (frame: string): number {
   return Math.max(0, ...frame.split('\n').map(l => l.replace(/\u001B\[[0-9;]*m/g, '').length))
 }
+
+/**
+ * Types `keys` once the screen has settled: ink renews a key handler in an effect after each
+ * render, so a key sent the instant a frame appears would reach the handler of the frame before.
+ */
+export async function press (m: Mounted, keys: string): Promise<void> {
+  await new Promise(resolve => setTimeout(resolve, 30))
+  m.stdin.write(keys)
+}

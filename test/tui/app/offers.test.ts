@@ -3,7 +3,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { OfferList, OfferView } from '../../../daemon/api/views.ts'
 import { offersScreen } from '../../../tui/app/screens/offers.tsx'
-import { fakeClient, feed, mount, until, widest } from './fake.ts'
+import { fakeClient, feed, mount, press, until, widest } from './fake.ts'
 
 function offer (name: string, gpu: string, p: number, availability: OfferView['availability'] = 'idle'): OfferView {
   return {
@@ -24,8 +24,8 @@ test('loading, then the offers as dstack offer lists them, each row inside the w
   fleets.push({})
   await until(m, f => f.includes('Loading offers') && client.asked.some(a => a.method === 'offers.list'), 'a loading line')
   answer(list([offer('gpu-01', 'L4', 0.5), offer('gpu-02', 'A100', 2, 'busy')]))
-  // 60 columns: the rows are cut at the box's edge, the cut marked.
-  const frame = await until(m, f => f.includes('A100'), 'the offers')
+  // 60 columns: RESOURCES gives way (its cut marked), the instance stays.
+  const frame = await until(m, f => f.includes('gpu-02'), 'the offers')
   assert.match(frame, /Project\s+main/)
   assert.match(frame, /…/)
   assert.match(frame, /#\s+BACKEND\s+RESOURCES/)
@@ -53,7 +53,7 @@ test('without fleets.watch (an older daemon) the offers are asked once; r asks a
   const client = fakeClient({ 'offers.list': () => list([offer(`gpu-0${++n}`, 'L4', 0.5)]) })
   const m = mount(offersScreen, { client })
   await until(m, f => f.includes('gpu-01'), 'the offers')
-  m.stdin.write('r')
+  await press(m, 'r')
   await until(m, f => f.includes('gpu-02'), 'asked again')
   m.unmount()
 })
@@ -90,7 +90,7 @@ test('a small box: nothing drawn past its height', async () => {
   const m = mount(offersScreen, { client, height: 10 })
   const frame = await until(m, f => f.includes('gpu-0'), 'the offers')
   assert.ok(frame.split('\n').length <= 10, frame)
-  m.stdin.write('G')
+  await press(m, 'G')
   await until(m, f => f.includes('gpu-29'), 'the last offer after G')
   m.unmount()
 })
