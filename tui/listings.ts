@@ -2,6 +2,7 @@
 // of plain text: `dstack fleet` joins them with table(), a screen hands them to its table, so a
 // fleet or an offer looks the same in both. No colours here (a screen paints its own).
 import type { FleetView, OfferView, Plan, StateEvent } from '../daemon/api/views.ts'
+import type { ProjectView } from '../daemon/api/users.ts'
 import type { RunConfiguration } from '../daemon/config/index.ts'
 import type { Project } from './connect.ts'
 import { ago, price } from './format.ts'
@@ -65,6 +66,14 @@ export function projectListing (projects: Project[], users?: string[]): Listing 
   return {
     headers: users ? ['PROJECT', 'URL', 'USER', 'DEFAULT'] : ['PROJECT', 'URL', 'DEFAULT'],
     rows: projects.map((p, i) => users ? [p.name, p.url, users[i]!, p === def ? '✓' : ''] : [p.name, p.url, p === def ? '✓' : ''])
+  }
+}
+
+/** The mesh's projects the user is a member of: `PROJECT  ROLE  MEMBERS  CREATED`, `current` marked. */
+export function meshProjectListing (projects: ProjectView[], current: string | null): Listing {
+  return {
+    headers: ['PROJECT', 'ROLE', 'MEMBERS', 'CREATED BY', 'CREATED', 'CURRENT'],
+    rows: projects.map(p => [p.name, p.role, String(p.members.length), p.created_by, ago(p.created_at), p.name === current ? '✓' : ''])
   }
 }
 

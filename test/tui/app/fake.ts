@@ -127,6 +127,6 @@ export function widest (frame: string): number {
  * render, so a key sent the instant a frame appears would reach the handler of the frame before.
  */
 export async function press (m: Mounted, keys: string): Promise<void> {
-  await new Promise(resolve => setTimeout(resolve, 30))
+  await new Promise(resolve => setTimeout(resolve, 100))
   m.stdin.write(keys)
 }
