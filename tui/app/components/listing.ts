@@ -45,10 +45,15 @@ export interface ListingTable<T> {
  */
 export function useListingTable<T> (items: readonly T[], listing: Listing, opts: {
   filter: Filter, height: number, active: boolean, keyOf?: (item: T) => string,
-  extra?: Record<string, Partial<Column<Row<T>>>>, onKey?: (input: string, key: Key) => boolean | void
+  extra?: Record<string, Partial<Column<Row<T>>>>, onKey?: (input: string, key: Key) => boolean | void,
+  /** False: the rows keep their order (a fleet's instances under it). */
+  sortable?: boolean
 }): ListingTable<T> {
   const [sort, setSort] = useState<Sort | null>(null)
-  const columns = useMemo(() => columnsOf<T>(listing.headers, opts.extra), [listing.headers.join('\t')]) // eslint-disable-line react-hooks/exhaustive-deps
+  const columns = useMemo(() => {
+    const all = columnsOf<T>(listing.headers, opts.extra)
+    return opts.sortable === false ? all.map(({ sortKey: _, ...c }) => c) : all
+  }, [listing.headers.join('\t')]) // eslint-disable-line react-hooks/exhaustive-deps
   const rows = useMemo(() => sortItems(rowsOf(items, listing, opts.filter), columns, sort, (r, c) => r.cells[c] ?? ''), [items, listing, opts.filter, columns, sort])
   const keyOf = opts.keyOf
   const latest = useRef({ onKey: opts.onKey, sort })
