@@ -6,7 +6,7 @@
 const { readFileSync, readdirSync, renameSync, statSync, writeFileSync } = require('node:fs')
 const { createRequire } = require('node:module')
 const { dirname, join } = require('node:path')
-const { Script } = require('node:vm')
+const { Script, constants: vmConstants } = require('node:vm')
 
 const root = join(__dirname, '..')
 
@@ -48,7 +48,10 @@ function loadWithCodeCache (file) {
   const cacheFile = `${file}.cache`
   let cachedData
   try { cachedData = readFileSync(cacheFile) } catch {}
-  const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${readFileSync(file, 'latin1')}\n})`, { filename: file, cachedData })
+  // import() inside the bundle (the full-screen app loads ink so: tui/app/load.ts) goes to Node's
+  // own loader; without this a vm.Script has none (Node >= 20.12).
+  const importModuleDynamically = vmConstants?.USE_MAIN_CONTEXT_DEFAULT_LOADER
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${readFileSync(file, 'latin1')}\n})`, { filename: file, cachedData, ...(importModuleDynamically ? { importModuleDynamically } : {}) })
   if (cachedData === undefined || script.cachedDataRejected) {
     process.once('exit', () => {
       try {

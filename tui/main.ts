@@ -8,9 +8,11 @@ import { errorText } from './format.ts'
 import { red } from './style.ts'
 
 const HELP = `Usage: dstack [--url SOCKET] [--token TOKEN] [--project NAME] COMMAND ...
+       dstack [--readonly]   (on a terminal: the full-screen app)
 
 dstackd's client: dstack's commands and configuration files, no central server. With nothing
-configured, the first command starts a local dstackd for this host.
+configured, the first command starts a local dstackd for this host. With no command on a
+terminal, it opens the full-screen app (runs, logs, …; \`?\` lists the keys).
 
 Commands:
   apply       plan, submit and follow a configuration (.dstack.yml)
@@ -26,6 +28,7 @@ Commands:
   validate    check configuration files (no daemon needed)
 
 Options:
+  --readonly       the app only: stop, abort, shell and apply are disabled
   --url SOCKET     the daemon's socket (default ~/.dstack/dstackd/api.sock; env DSTACK_URL)
   --token TOKEN    the user token (env DSTACK_TOKEN; a local socket's token is found by itself)
   --project NAME   the project (default: config.yml's default; env DSTACK_PROJECT)
@@ -64,6 +67,23 @@ export function globalOptions (argv: string[]): [GlobalOptions, string[]] {
   return [g, rest]
 }
 
+/** The full-screen app (tui/app/): ink and react load only now. */
+async function app (g: GlobalOptions, readonly: boolean): Promise<number> {
+  let client
+  try {
+    client = await (await import('./connect.ts')).connect(g)
+  } catch (err) {
+    console.error(red(`dstack: ${errorText(err as Error)}`))
+    return 1
+  }
+  try {
+    const openApp = await (await import('./app/load.ts')).loadApp()
+    return await openApp(client, { readonly })
+  } finally {
+    await client.close()
+  }
+}
+
 export async function main (argv: string[]): Promise<number> {
   let g: GlobalOptions
   let rest: string[]
@@ -73,10 +93,12 @@ export async function main (argv: string[]): Promise<number> {
     console.error(red(`dstack: ${(err as Error).message}`))
     return 2
   }
+  // `dstack` alone on a terminal: the full-screen app.
+  if (rest.every(a => a === '--readonly') && process.stdin.isTTY && process.stdout.isTTY) return await app(g, rest.length > 0)
   const [command, ...args] = rest
-  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+  if (command === undefined || command === '--readonly' || command === '-h' || command === '--help' || command === 'help') {
     console.log(HELP)
-    return command === undefined ? 2 : 0
+    return command === undefined || command === '--readonly' ? 2 : 0
   }
   if (command === '-v' || command === '--version') {
     console.log(`dstack ${VERSION}`)

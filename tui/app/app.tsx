@@ -2,7 +2,7 @@
 // active screen in the box left, and the bottom line (flash messages, the `:` and `/` prompts,
 // key hints). It owns routing, `:` jumps with completion, `?` help, the `/` filter, `esc`
 // back, `q` quit and read-only mode; screens (screens/index.ts) own everything inside their box.
-import { Box, Text, useInput } from 'ink'
+import { Box, Text, type Key } from 'ink'
 import { useCallback, useEffect, useMemo, useRef, useState, type ReactElement } from 'react'
 import type { ApiClient } from '../../daemon/api/client.ts'
 import type { KeyHelp, Route, Screen, ScreenProps } from './screen.ts'
@@ -10,6 +10,7 @@ import { fit } from './components/table.tsx'
 import { filterText, parseFilter } from './state/filter.ts'
 import { breadcrumb, complete, findScreen, parseCommand, pop, push, type Place } from './state/routes.ts'
 import { useCall } from './data/stream.ts'
+import { useKeys } from './state/keys.ts'
 
 export const GLOBAL_KEYS: KeyHelp[] = [
   { key: ':', help: 'jump to a screen (:runs, :logs RUN, … tab completes)' },
@@ -36,21 +37,30 @@ type Mode = { kind: 'normal' } | { kind: 'help' } | { kind: 'command' | 'filter'
 interface Flash { text: string, kind: 'info' | 'error' }
 
 const FLASH_MS = 5000
+const NO_KEY: Key = {
+  upArrow: false, downArrow: false, leftArrow: false, rightArrow: false, pageDown: false, pageUp: false, home: false, end: false,
+  return: false, escape: false, ctrl: false, shift: false, tab: false, backspace: false, delete: false, meta: false, super: false, hyper: false, capsLock: false, numLock: false
+} as Key
 
 /** The header's line: which project, node, user and leader the app talks to. */
 function useHeader (client: ApiClient, stackDepth: number): string {
   const info = useCall(client, 'server.info', undefined, stackDepth)
   if (info.data === undefined) return info.error ? `dstack · ${info.error}` : 'dstack · connecting…'
   const d = info.data
-  const leader = d.cluster.leader === null ? 'none' : (d.cluster.peers.find(p => p.id === d.cluster.leader)?.name ?? d.cluster.leader.slice(-8))
-  return `dstack ${d.version} · project ${d.project} · node ${d.node} (${d.role}) · user ${d.user} · leader ${leader}`
+  // Hosts by name where the mesh knows it, else the end of their peer id.
+  const nameOf = (id: string) => d.cluster.peers.find(p => p.id === id)?.name ?? `…${id.slice(-8)}`
+  const leader = d.cluster.leader === null ? 'none' : d.cluster.leader === d.node ? 'this node' : nameOf(d.cluster.leader)
+  return `dstack ${d.version} · project ${d.project} · node ${nameOf(d.node)} (${d.role}) · user ${d.user} · leader ${leader}`
 }
 
 export function App (props: AppProps): ReactElement {
   const { screens, width, height } = props
   const first: Route = props.start ?? { screen: screens[0]?.name ?? 'runs' }
   const [stack, setStack] = useState<Place[]>(() => push([], first))
-  const [mode, setMode] = useState<Mode>({ kind: 'normal' })
+  const [mode, setModeState] = useState<Mode>({ kind: 'normal' })
+  // Keys can come faster than renders: each reads the mode the previous one left, not the render's.
+  const modeRef = useRef<Mode>(mode)
+  const setMode = (m: Mode): void => { modeRef.current = m; setModeState(m) }
   const [flash, setFlash] = useState<Flash | null>(null)
   const flashTimer = useRef<NodeJS.Timeout | undefined>(undefined)
   const header = useHeader(props.client, stack.length)
@@ -71,7 +81,6 @@ export function App (props: AppProps): ReactElement {
   }, [screens, say])
 
   const submit = (kind: 'command' | 'filter', text: string): void => {
-    setMode({ kind: 'normal' })
     if (kind === 'filter') {
       const parsed = parseFilter(text)
       if ('error' in parsed) { say(parsed.error, 'error'); return }
@@ -84,31 +93,40 @@ export function App (props: AppProps): ReactElement {
     else go(cmd.route)
   }
 
-  useInput((input, key) => {
-    if (key.ctrl && input === 'c') { props.quit(); return }
-    if (mode.kind === 'help') { setMode({ kind: 'normal' }); return }
-    if (mode.kind === 'command' || mode.kind === 'filter') {
-      if (key.escape) setMode({ kind: 'normal' })
-      else if (key.return) submit(mode.kind, mode.text)
-      else if (key.backspace || key.delete) {
-        if (mode.text === '') setMode({ kind: 'normal' })
-        else setMode({ ...mode, text: mode.text.slice(0, -1), candidates: [] })
-      } else if (key.tab && mode.kind === 'command') {
-        const c = complete(screens, mode.text)
-        setMode({ ...mode, text: c.line, candidates: c.candidates })
-      } else if (!key.ctrl && !key.meta && input && !/[\x00-\x1f]/.test(input)) {
-        setMode({ ...mode, text: mode.text + input, candidates: [] })
+  /** One key; returns the mode after it (typed text is handled a character at a time). */
+  const step = (m: Mode, input: string, key: Key): Mode => {
+    if (m.kind === 'help') return { kind: 'normal' }
+    if (m.kind === 'command' || m.kind === 'filter') {
+      if (key.escape) return { kind: 'normal' }
+      if (key.return) { submit(m.kind, m.text); return { kind: 'normal' } }
+      if (key.backspace || key.delete) return m.text === '' ? { kind: 'normal' } : { ...m, text: m.text.slice(0, -1), candidates: [] }
+      if (key.tab && m.kind === 'command') {
+        const c = complete(screens, m.text)
+        return { ...m, text: c.line, candidates: c.candidates }
       }
-      return
+      if (!key.ctrl && !key.meta && input && !/[\x00-\x1f]/.test(input)) return { ...m, text: m.text + input, candidates: [] }
+      return m
     }
-    if (input === ':') setMode({ kind: 'command', text: '', candidates: [] })
-    else if (input === '/') setMode({ kind: 'filter', text: place.filter.pattern ? filterText(place.filter).slice(1) : '', candidates: [] })
-    else if (input === '?') setMode({ kind: 'help' })
-    else if (input === 'q') props.quit()
+    if (input === ':') return { kind: 'command', text: '', candidates: [] }
+    if (input === '/') return { kind: 'filter', text: place.filter.pattern ? filterText(place.filter).slice(1) : '', candidates: [] }
+    if (input === '?') return { kind: 'help' }
+    if (input === 'q') props.quit()
     else if (key.escape) {
       if (place.filter.pattern !== null) setStack(s => [...s.slice(0, -1), { ...place, filter: { pattern: null, invert: false } }])
       else setStack(pop)
     }
+    return m
+  }
+
+  useKeys((input, key) => {
+    if (key.ctrl && input === 'c') { props.quit(); return }
+    // Keys typed faster than they are read (a paste, tmux send-keys) come as one string.
+    const typed = !key.ctrl && !key.meta && !key.escape && (input.length > 1 || input === '\x7f') && !input.includes('\x1b')
+    const before = modeRef.current
+    let m = before
+    if (typed) for (const ch of input) m = step(m, /[\r\x7f\b]/.test(ch) ? '' : ch, { ...NO_KEY, return: ch === '\r', backspace: ch === '\x7f' || ch === '\b' })
+    else m = step(m, input, key)
+    if (m !== before) setMode(m)
   })
 
   // Header, breadcrumb, bottom line: the screen has the rest.

@@ -9,7 +9,7 @@ import type { Plan } from '../../../daemon/api/views.ts'
 import { applyScreen } from '../../../tui/app/screens/apply.tsx'
 import { findConfigurations } from '../../../tui/app/data/configurations.ts'
 import { fuzzyFilter } from '../../../tui/app/state/fuzzy.ts'
-import { fakeClient, KEY, mount, press, until } from './fake.ts'
+import { fakeClient, KEY, mount, press, until } from './screen-fake.ts'
 
 let dir = ''
 const home = process.cwd()

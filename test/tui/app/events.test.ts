@@ -3,7 +3,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { StateEvent } from '../../../daemon/api/views.ts'
 import { eventsScreen } from '../../../tui/app/screens/events.tsx'
-import { fakeClient, feed, mount, press, until, widest } from './fake.ts'
+import { fakeClient, feed, mount, press, until, widest } from './screen-fake.ts'
 
 const ev = (seq: number, kind: string, message: string, run?: string): StateEvent => ({ seq, at: Date.UTC(2026, 11, 5, 23, 0, seq), kind, message, ...(run ? { run } : {}) })
 

@@ -1,132 +1,112 @@
-// What the screen tests stand on: the API is the boundary, so a screen gets a fake ApiClient
-// whose answers the test decides (a unary call's answer or failure, a stream it feeds item by
-// item), and the props the frame would give it.
-import { createElement } from 'react'
-import { render } from 'ink-testing-library'
+// What the app's screen tests use: a stand-in ApiClient (the API is the boundary: a screen
+// test checks what a screen draws and asks for, given what the daemon answers), streams the
+// test feeds by hand, and a wait on the rendered frame.
 import type { ApiClient } from '../../../daemon/api/client.ts'
-import type { Filter, Route, Screen, ScreenProps } from '../../../tui/app/screen.ts'
+import type { JobView, RunView } from '../../../daemon/api/views.ts'
+import { waitFor } from '../../poll.ts'
 
-/** A stream the test feeds: `push` an item, `fail` with an error, `end` it. */
-export interface Feed<T> {
-  push (item: T): void
-  fail (err: Error): void
+export interface FakeStream {
+  method: string
+  params: any
+  push (item: unknown): void
   end (): void
-  /** How many times it was opened, and the params of the last opening. */
-  opened: number
-  params: unknown
-  /** True once the screen left it (its signal aborted). */
-  left: boolean
-  iterable (params: unknown, signal?: AbortSignal): AsyncIterable<T>
+  fail (err: Error & { code?: string }): void
+  closed: boolean
 }
 
-export function feed<T> (): Feed<T> {
-  const queue: Array<{ item?: T, err?: Error, end?: boolean }> = []
-  let wake: (() => void) | null = null
-  const f: Feed<T> = {
-    opened: 0,
-    params: undefined,
-    left: false,
-    push (item) { queue.push({ item }); wake?.() },
-    fail (err) { queue.push({ err }); wake?.() },
-    end () { queue.push({ end: true }); wake?.() },
-    iterable (params, signal) {
-      f.opened++
-      f.params = params
-      return (async function * () {
-        signal?.addEventListener('abort', () => { f.left = true; wake?.() })
-        while (signal?.aborted !== true) {
-          const next = queue.shift()
-          if (next === undefined) { await new Promise<void>(resolve => { wake = resolve }); continue }
-          if (next.err) throw next.err
-          if (next.end) return
-          yield next.item as T
+export interface Fake {
+  client: ApiClient
+  /** Every unary call made: [method, params]. */
+  calls: Array<[string, any]>
+  /** Streams opened, newest last. */
+  streams: FakeStream[]
+  stream (method: string): FakeStream | undefined
+}
+
+/** `answers[method]` gives a unary call's result (a function of params, or a value); a missing one fails with not_found. */
+export function fakeClient (answers: Record<string, unknown>): Fake {
+  const fake: Fake = {
+    calls: [],
+    streams: [],
+    stream: method => [...fake.streams].reverse().find(s => s.method === method && !s.closed),
+    client: {
+      server: {},
+      closed: false,
+      async call (method: string, params: unknown) {
+        fake.calls.push([method, params])
+        const a = answers[method]
+        if (a === undefined) throw Object.assign(new Error(`${method}: not answered in this test`), { code: 'not_found' })
+        const v = typeof a === 'function' ? await (a as (p: unknown) => unknown)(params) : a
+        if (v instanceof Error) throw v
+        return v
+      },
+      stream (method: string, params: unknown, opts?: { signal?: AbortSignal }) {
+        const queue: unknown[] = []
+        let wake: (() => void) | undefined
+        let done = false
+        let error: Error | undefined
+        const s: FakeStream = {
+          method, params, closed: false,
+          push: item => { queue.push(item); wake?.() },
+          end: () => { done = true; wake?.() },
+          fail: err => { error = err; wake?.() }
         }
-      })()
-    }
+        fake.streams.push(s)
+        opts?.signal?.addEventListener('abort', () => { s.closed = true; wake?.() })
+        return (async function * () {
+          try {
+            for (;;) {
+              while (queue.length > 0) yield queue.shift()
+              if (error) throw error
+              if (done || opts?.signal?.aborted) return
+              await new Promise<void>(resolve => { wake = resolve })
+            }
+          } finally { s.closed = true }
+        })()
+      },
+      async close () {}
+    } as unknown as ApiClient
   }
-  return f
+  return fake
 }
 
-type Answer = (params: any) => unknown
-
-/** An ApiClient whose calls answer from `calls` (a method not there fails `unknown_method`), whose streams come from `streams`. */
-export function fakeClient (calls: Record<string, Answer>, streams: Record<string, Feed<any>> = {}): ApiClient & { asked: Array<{ method: string, params: unknown }> } {
-  const asked: Array<{ method: string, params: unknown }> = []
-  const unknown = (method: string) => Object.assign(new Error(`unknown method ${method}`), { code: 'unknown_method' })
+export function job (over: Partial<JobView> = {}): JobView {
   return {
-    asked,
-    closed: false,
-    async call (method: string, params?: unknown) {
-      asked.push({ method, params })
-      const answer = calls[method]
-      if (answer === undefined) throw unknown(method)
-      return await answer(params)
-    },
-    stream (method: string, params?: unknown, opts?: { signal?: AbortSignal }) {
-      asked.push({ method, params })
-      const f = streams[method]
-      if (f === undefined) return (async function * () { throw unknown(method) })()
-      return f.iterable(params, opts?.signal)
-    },
-    async close () {}
-  } as unknown as ApiClient & { asked: Array<{ method: string, params: unknown }> }
-}
-
-export const NO_FILTER: Filter = { pattern: null, invert: false }
-
-export interface Mounted {
-  lastFrame (): string | undefined
-  stdin: { write (data: string): void }
-  rerender (props: Partial<ScreenProps>): void
-  unmount (): void
-  went: Route[]
-  flashes: Array<{ text: string, kind?: string }>
-}
-
-/** Renders a screen as the frame would, with `props` over sensible defaults (80×20, active). */
-export function mount (screen: Screen, props: Partial<ScreenProps> & { client: ApiClient }): Mounted {
-  const went: Route[] = []
-  const flashes: Array<{ text: string, kind?: string }> = []
-  let current: ScreenProps = {
-    width: 80, height: 20, filter: NO_FILTER, active: true, readonly: false,
-    go: to => { went.push(to) }, flash: (text, kind) => { flashes.push({ text, kind }) }, suspend: async () => 0,
-    ...props
+    id: 'j1', job_num: 0, replica_num: 0, job_name: 'train-0-0', group: null, submission_id: 's1', submission_num: 0,
+    status: 'running', status_text: 'running', termination_reason: null, error: null, exit_status: null,
+    submitted_at: Date.now() - 5000, started_at: Date.now() - 4000, finished_at: null, hostname: 'host-a', instance: 'host-a',
+    resources: 'cpu=2.. mem=8GB.. disk=100GB.. gpu=A100:1', waiting_reason: null, limits_note: null, progress: null, previous: null,
+    ...over
   }
-  const r = render(createElement(screen.Component, current))
+}
+
+export function run (name: string, over: Partial<RunView> = {}, jobs: JobView[] = [job()]): RunView {
   return {
-    lastFrame: r.lastFrame,
-    stdin: r.stdin,
-    rerender (p) { current = { ...current, ...p }; r.rerender(createElement(screen.Component, current)) },
-    unmount: r.unmount,
-    went,
-    flashes
+    id: `id-${name}`, name, project: 'main', user: 'admin', type: 'task', submitted_at: Date.now() - 5000, finished_at: null,
+    status: 'running', status_text: 'running', termination_reason: null, error: null, priority: 0, deployment_num: 0,
+    backend: 'local', region: 'local', price: 0, resources: jobs[0]?.resources ?? 'cpu=2..', jobs,
+    configuration_path: null, workflow: null, ...over
   }
 }
 
-/** Lets React and the fake streams run, then waits until `check` holds (or fails after 2 s with the last frame). */
-export async function until (m: Mounted, check: (frame: string) => boolean, what: string): Promise<string> {
-  const deadline = Date.now() + 2000
-  for (;;) {
-    const frame = m.lastFrame() ?? ''
-    if (check(frame)) return frame
-    if (Date.now() > deadline) throw new Error(`expected ${what}; the screen shows:\n${frame}`)
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
+/** Waits until the last frame passes `check` (a string it must contain, or a predicate). */
+export async function frameWith (lastFrame: () => string | undefined, check: string | ((f: string) => boolean), what?: string): Promise<string> {
+  return await waitFor(() => {
+    const f = lastFrame() ?? ''
+    return (typeof check === 'string' ? f.includes(check) : check(f)) ? f : undefined
+  }, { what: what ?? `a frame with ${String(check)}`, timeout: 10_000, interval: 10 }).catch(err => {
+    throw new Error(`${(err as Error).message}\nlast frame:\n${lastFrame()}`)
+  })
 }
 
-/** Keys as a terminal sends them. */
-export const KEY = { up: '\u001B[A', down: '\u001B[B', enter: '\r', esc: '\u001B', backspace: '\u007F' }
-
-/** The width of the widest line of a frame (a screen must stay inside its box). */
-export function widest (frame: string): number {
-  return Math.max(0, ...frame.split('\n').map(l => l.replace(/\u001B\[[0-9;]*m/g, '').length))
+/** A frame as the terminal shows it: without colours. */
+export function plain (frame: string | undefined): string {
+  return (frame ?? '').replace(/\x1b\[[0-9;]*m/g, '')
 }
 
-/**
- * Types `keys` once the screen has settled: ink renews a key handler in an effect after each
- * render, so a key sent the instant a frame appears would reach the handler of the frame before.
- */
-export async function press (m: Mounted, keys: string): Promise<void> {
-  await new Promise(resolve => setTimeout(resolve, 100))
-  m.stdin.write(keys)
+/** Waits until a predicate over the test's state holds. */
+export async function until (fn: () => unknown, what: string): Promise<void> {
+  await waitFor(fn, { what, timeout: 10_000, interval: 10 })
 }
+
+export const tick = (ms = 60) => new Promise(resolve => setTimeout(resolve, ms))

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert'
 import type { FleetView, HostView } from '../../../daemon/api/views.ts'
 import { fleetsScreen } from '../../../tui/app/screens/fleets.tsx'
 import { addSamples, bar, busyness, sparkline } from '../../../tui/app/state/pulse.ts'
-import { fakeClient, feed, mount, press, until, widest } from './fake.ts'
+import { fakeClient, feed, mount, press, until, widest } from './screen-fake.ts'
 
 function instance (num: number, name: string, gpus: number, unreachable = false): FleetView['instances'][number] {
   return {

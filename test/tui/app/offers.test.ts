@@ -3,7 +3,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { OfferList, OfferView } from '../../../daemon/api/views.ts'
 import { offersScreen } from '../../../tui/app/screens/offers.tsx'
-import { fakeClient, feed, mount, press, until, widest } from './fake.ts'
+import { fakeClient, feed, mount, press, until, widest } from './screen-fake.ts'
 
 function offer (name: string, gpu: string, p: number, availability: OfferView['availability'] = 'idle'): OfferView {
   return {

@@ -3,7 +3,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { ProjectView } from '../../../daemon/api/users.ts'
 import { projectsScreen } from '../../../tui/app/screens/projects.tsx'
-import { fakeClient, KEY, mount, press, until } from './fake.ts'
+import { fakeClient, KEY, mount, press, until } from './screen-fake.ts'
 
 const project = (name: string, role: ProjectView['role'] = 'user'): ProjectView => ({ name, created_at: Date.now() - 3_600_000 * 3, created_by: 'admin', role, members: [{ user: 'admin', role: 'admin' }, { user: 'ann', role }] })
 const info = (p: string) => ({ version: '0.1.0', node: 'n', project: p, user: 'ann', role: 'leader', index: 1, cluster: {} })

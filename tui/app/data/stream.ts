@@ -2,7 +2,7 @@
 // `logs`, …) and one-off calls, as hooks. A stream that fails is opened again after a pause
 // (the daemon restarting, a leader changing); its state says so meanwhile. Items are handed to
 // the caller as they come; re-renders are coalesced to at most one per `THROTTLE_MS`.
-import { useEffect, useRef, useState } from 'react'
+import { useEffect, useMemo, useRef, useState } from 'react'
 import type { ApiClient } from '../../../daemon/api/client.ts'
 import type { ClientMethods } from '../../../daemon/api/methods.ts'
 
@@ -123,4 +123,26 @@ export function useCall<K extends CallName> (client: ApiClient, method: K, param
     return () => { live = false }
   }, [client, method, key, version, reloads]) // eslint-disable-line react-hooks/exhaustive-deps
   return { ...state, reload: () => setReloads(n => n + 1) }
+}
+
+export interface ListState<T> extends Omit<StreamState<T>, 'last'> {
+  /** Every item since the stream (re)opened, oldest first (at most `max`, the newest kept). */
+  items: readonly T[]
+}
+
+/** A stream whose items add up to a list (events, a run's history); re-rendered at most ~30/s. */
+export function useStreamList<K extends StreamName> (client: ApiClient, method: K, params: ParamsOf<K>, opts: { enabled?: boolean, max?: number } = {}): ListState<ItemOf<K>> {
+  const buffer = useRef<ItemOf<K>[]>([])
+  const max = opts.max ?? 100_000
+  const state = useStream(client, method, params, {
+    enabled: opts.enabled,
+    onOpen: () => { buffer.current = [] },
+    onItem: item => {
+      buffer.current.push(item)
+      if (buffer.current.length > max) buffer.current.splice(0, buffer.current.length - max)
+    }
+  })
+  // A new array only when something came, so memos over it hold between items.
+  const items = useMemo(() => [...buffer.current], [state.count, state.status]) // eslint-disable-line react-hooks/exhaustive-deps
+  return { status: state.status, count: state.count, error: state.error, items }
 }

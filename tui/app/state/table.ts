@@ -2,7 +2,8 @@
 // slice of rows is on screen, and the sort. Pure functions first (tested as tables), then the
 // hook that keeps them for a screen and reads its keys.
 import { useEffect, useMemo, useRef, useState } from 'react'
-import { useInput, type Key } from 'ink'
+import { type Key } from 'ink'
+import { useKeys } from './keys.ts'
 
 export interface Column<T> {
   title: string
@@ -86,6 +87,14 @@ export interface TableState {
   setSort (sort: Sort | null): void
 }
 
+export interface Sorting { sort: Sort | null, setSort (sort: Sort | null): void }
+
+/** A sort kept by a screen that sorts groups of rows itself (runs with their jobs). */
+export function useSort (initial: Sort | null = null): Sorting {
+  const [sort, setSort] = useState<Sort | null>(initial)
+  return { sort, setSort }
+}
+
 export interface TableOptions<T> {
   rows: readonly T[]
   columns: readonly Column<T>[]
@@ -96,6 +105,8 @@ export interface TableOptions<T> {
   /** Keeps the selection on the same row when rows come and go (a run's name). */
   keyOf?: (row: T) => string
   initialSort?: Sort | null
+  /** The sort, where the screen keeps it itself (it sorts before it has rows: see useSort). */
+  sorting?: Sorting
   /** The screen's own keys; return true when handled. */
   onKey?: (input: string, key: Key) => boolean | void
 }
@@ -109,7 +120,8 @@ export function useTable<T> (opts: TableOptions<T>): TableState {
   const { rows, height, keyOf } = opts
   const [selectedRaw, setSelected] = useState(0)
   const [offsetRaw, setOffset] = useState(0)
-  const [sort, setSort] = useState<Sort | null>(opts.initialSort ?? null)
+  const own = useSort(opts.initialSort ?? null)
+  const { sort, setSort } = opts.sorting ?? own
   const selectedKey = useRef<string | undefined>(undefined)
   const visible = Math.max(0, height - 1)
   const count = rows.length
@@ -134,7 +146,7 @@ export function useTable<T> (opts: TableOptions<T>): TableState {
     setSelected(i)
   }
 
-  useInput((input, key) => {
+  useKeys((input, key) => {
     if (opts.onKey?.(input, key) === true) return
     const page = Math.max(1, visible - 1)
     if (key.upArrow || input === 'k') select(selected - 1)
