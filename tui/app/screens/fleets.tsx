@@ -45,6 +45,8 @@ export function fleetRows (fleets: FleetView[], hosts: HostView[], history: Read
   return { items, listing: { headers: [...base.headers, 'ROLE', 'PULSE'], rows } }
 }
 
+const tenths = (n: number): number => Math.round(n * 10) / 10
+
 /** Who holds GPU `slot` of a host: `train/train-0`, `another project`, or null when free. */
 function holderOf (h: HostView, slot: number): string | null {
   const j = h.jobs.find(j => j.gpus.includes(slot))
@@ -66,7 +68,7 @@ export function hostLines (h: HostView, history: readonly number[], width: numbe
   })
   const cpus = h.jobs.reduce((n, j) => n + j.cpus, 0)
   const memory = h.jobs.reduce((n, j) => n + j.memory, 0)
-  lines.push(`  CPU ${o.cpus} (${cpus} held)   MEM ${o.memory}GB (${Math.round(memory * 10) / 10}GB held)   DISK ${o.disk}GB`)
+  lines.push(`  CPU ${o.cpus} (${tenths(cpus)} held)   MEM ${tenths(o.memory)}GB (${tenths(memory)}GB held)   DISK ${tenths(o.disk)}GB`)
   for (const j of h.jobs) lines.push(`  job ${j.run === null ? '(another project)' : `${j.run}/${j.job}`}  ${j.status}  ${j.gpus.length > 0 ? `GPU ${j.gpus.join(',')}  ` : ''}${j.cpus} CPU  ${j.memory}GB`)
   if (h.jobs.length === 0) lines.push('  no jobs')
   const kind = busyness(h).kind === 'utilization' ? 'GPU utilization' : o.gpus.length > 0 ? 'GPUs held (no utilization reported)' : 'CPUs held'
