@@ -4,7 +4,8 @@
 // Fleets (fleets.watch), and `q` back to the shell.
 import * as assert from 'uvu/assert'
 import { spawnSync } from 'node:child_process'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ROOT, startDaemon, writeConfig, type Daemon } from './harness.ts'
 import { waitFor } from '../poll.ts'
@@ -30,14 +31,18 @@ async function shows (what: string | RegExp, label = String(what)): Promise<stri
 }
 
 let d: Daemon
+let dir = ''
 
 test.before(async () => {
+  // A host with two L4s (declared: no GPU here), so the task has a GPU to hold.
+  dir = await mkdtemp(join(tmpdir(), 'dstack-tui-apply-'))
   const gpu = (index: number) => ({ vendor: 'nvidia', name: 'NVIDIA L4', memoryMib: 23034, index })
-  d = await startDaemon({ name: 'gpu-01', args: ['--inventory', await writeConfig((await import('node:os')).tmpdir(), `inventory-${process.pid}.json`, JSON.stringify({ gpus: [gpu(0), gpu(1)] }))] })
+  d = await startDaemon({ name: 'gpu-01', args: ['--inventory', await writeConfig(dir, 'inventory.json', JSON.stringify({ gpus: [gpu(0), gpu(1)] }))] })
 })
 test.after(async () => {
   tmux('kill-server')
   await d?.cleanup()
+  await rm(dir, { recursive: true, force: true })
 })
 
 test('apply a task from the Apply screen, watch it on Logs and Runs, see its GPU on Fleets', async () => {
