@@ -26,7 +26,7 @@ import { eventVisible } from './access.ts'
 import { bindMethods, type ParamsOf } from './methods.ts'
 import { checkUpdate } from './update.ts'
 import { redactRegistryAuth, registryAuthFor, type Sealer } from '../agent/registry-auth.ts'
-import { fleetView, jobView, offerView, runView, type ClusterInfo, type OfferView, type Plan, type Rejection, type RunView, type SshInfo } from './views.ts'
+import { fleetView, hostViews, jobView, offerView, runView, type ClusterInfo, type OfferView, type Plan, type Rejection, type RunView, type SshInfo } from './views.ts'
 
 export type { ClusterInfo } from './views.ts'
 
@@ -113,13 +113,17 @@ function nextChange (store: StateStore, signal: AbortSignal): Promise<void> {
   })
 }
 
-/** Yields at once, then after each batch of applied commands. */
-async function * changes (store: StateStore, signal: AbortSignal): AsyncGenerator<void> {
+/** How often `fleets.watch` looks at what the state does not hold (roles, liveness). */
+const CLUSTER_RECHECK_MS = 2000
+
+/** Yields at once, then after each batch of applied commands (and every `everyMs` too, when given). */
+async function * changes (store: StateStore, signal: AbortSignal, everyMs?: number): AsyncGenerator<void> {
   let wake: (() => void) | null = null
   let dirty = true
   const unsubscribe = store.subscribe(() => { dirty = true; wake?.() })
   const onAbort = () => wake?.()
   signal.addEventListener('abort', onAbort)
+  const timer = everyMs === undefined ? undefined : setInterval(() => { dirty = true; wake?.() }, everyMs)
   try {
     while (!signal.aborted) {
       if (!dirty) await new Promise<void>(resolve => { wake = resolve })
@@ -130,6 +134,7 @@ async function * changes (store: StateStore, signal: AbortSignal): AsyncGenerato
     }
   } finally {
     unsubscribe()
+    clearInterval(timer)
     signal.removeEventListener('abort', onAbort)
   }
 }
@@ -336,6 +341,23 @@ export function createHandlers (deps: HandlerDeps): Handlers {
 
     async 'fleets.list' () {
       return { project, fleets: Object.values(state().fleets).map(f => fleetView(state(), f)) }
+    },
+
+    'fleets.watch' (_p, ctx) {
+      return (async function * () {
+        let last = ''
+        // Roles and liveness live outside the state (Raft, presence): looked at again every
+        // few seconds too, and sent only when something changed.
+        for await (const _ of changes(store, ctx.signal, CLUSTER_RECHECK_MS)) {
+          const s = state()
+          const fleets = Object.values(s.fleets).map(f => fleetView(s, f))
+          const item = { fleets, hosts: hostViews(s, fleets, deps.cluster(), deps.node, project) }
+          const text = JSON.stringify(item)
+          if (text === last) continue
+          last = text
+          yield item
+        }
+      })()
     },
 
     async 'fleets.get' (p) {

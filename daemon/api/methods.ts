@@ -17,7 +17,7 @@ import * as v from 'valibot'
 import { RPC_ERRORS, RpcError } from '../../mesh/rpc/protocol.ts'
 import type { Handlers, HandlerContext } from '../../mesh/rpc/server.ts'
 import type {
-  ArtifactFile, CodePiece, FleetView, JobView, LogItem, OfferList, PeerLogItem, Plan, RunDetail, RunView, ServerInfo, StateEvent
+  ArtifactFile, CodePiece, FleetView, HostView, JobView, LogItem, OfferList, PeerLogItem, Plan, RunDetail, RunView, ServerInfo, StateEvent
 } from './views.ts'
 import type { ProjectView, UserKeyView, UserView } from './users.ts'
 
@@ -122,6 +122,8 @@ export const methods = {
 
   'offers.list': unary('client', v.nullish(v.object({ configuration: v.optional(configuration) })), returns<OfferList>()),
   'fleets.list': unary('client', none, returns<{ project: string, fleets: FleetView[] }>()),
+  /** The fleets and every host with its mesh role and the jobs holding its blocks, at once, then at every change. */
+  'fleets.watch': streaming('client', none, returns<{ fleets: FleetView[], hosts: HostView[] }>()),
   'fleets.get': unary('client', v.object({ name: text }), returns<FleetView>()),
   /** Deletes hosts of the mesh's fleet by number (`dstack fleet delete NAME -i N`). */
   'fleets.delete': unary('admin', v.object({ name: text, instances: v.nullish(v.array(count)) }), returns<{ fleet: string, deleted: string[] }>()),

@@ -3,7 +3,7 @@
 // that make them from the state, with the `ps` status texts of SPEC §3.3 already worked out, so
 // every client shows the same words.
 import { formatResources, type Offer, type RunConfiguration } from '../config/index.ts'
-import { latest, retryEventFor } from '../state/lifecycle.ts'
+import { isFinal, latest, retryEventFor } from '../state/lifecycle.ts'
 import type { Fleet, Instance, Job, JobSubmission, Run, State } from '../state/types.ts'
 import type { UpdateVerdict } from './update.ts'
 
@@ -221,6 +221,58 @@ export function fleetView (state: State, fleet: Fleet): FleetView {
       }]
     })
   }
+}
+
+/** A job holding a share of a host: which GPUs (positions in the host's offer), CPUs and memory. */
+export interface HoldingView {
+  /** The run's name; null for a run of another project (its name is not this session's to see). */
+  run: string | null
+  job: string
+  status: JobSubmission['status']
+  gpus: number[]
+  cpus: number
+  memory: number
+}
+
+/** A host of the mesh as the app's Fleets screen shows it (`fleets.watch`). */
+export interface HostView {
+  instance: InstanceView
+  /** Its place in the mesh; null when the mesh does not know the node (yet). */
+  role: 'leader' | 'voter' | 'member' | 'candidate' | 'joining' | null
+  reachable: boolean
+  /** When it was marked unreachable; null while reachable or when not known. */
+  unreachable_since: number | null
+  /** The active jobs placed on it. */
+  jobs: HoldingView[]
+  /** Per GPU, 0..100, where the host reports it; null where it does not. */
+  gpu_utilization: number[] | null
+}
+
+/** Every host of the fleets with its mesh role and the jobs that hold its blocks. */
+export function hostViews (state: State, fleets: FleetView[], cluster: ClusterInfo, self: string, project: string): HostView[] {
+  const holdings = new Map<string, HoldingView[]>()
+  for (const job of Object.values(state.jobs)) {
+    const sub = latest(job)
+    const p = sub.placement
+    if (p === null || isFinal(sub.status)) continue
+    const run = state.runs[job.run_id]
+    const list = holdings.get(p.instance) ?? []
+    list.push({ run: run?.project === project ? run.name : null, job: job.spec.job_name, status: sub.status, gpus: p.gpu_slots ?? [], cpus: p.cpus, memory: p.memory })
+    holdings.set(p.instance, list)
+  }
+  const roles = new Map<string, HostView['role']>(cluster.peers.map(p => [p.id, p.role]))
+  roles.set(self, cluster.role)
+  return fleets.flatMap(f => f.instances.map(i => {
+    const raw = state.instances[i.id]!
+    return {
+      instance: i,
+      role: roles.get(raw.node) ?? null,
+      reachable: !raw.unreachable,
+      unreachable_since: raw.unreachable ? raw.unreachable_since ?? null : null,
+      jobs: holdings.get(i.id) ?? [],
+      gpu_utilization: null
+    }
+  }))
 }
 
 export interface OfferView {

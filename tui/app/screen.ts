@@ -32,6 +32,17 @@ export interface ScreenProps {
   flash (text: string, kind?: 'info' | 'error'): void
   /** Runs `argv` in the real terminal with the app suspended (the shell key), then resumes. */
   suspend (argv: string[]): Promise<number>
+  /**
+   * Makes the app's client one for project `name` (the same daemon and token): the frame opens
+   * the new session, closes the old one and renders every screen with it. Rejects, saying why,
+   * when the daemon refuses it. Absent where the frame cannot switch.
+   */
+  switchProject? (name: string): Promise<void>
+  /**
+   * While on, the frame passes every key to this screen (a text field is open: `q`, `:`, `/`,
+   * `?` and esc are the field's); the screen turns it off when the field closes.
+   */
+  capture? (on: boolean): void
 }
 
 export interface KeyHelp { key: string, help: string }

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import {
-  ConfigError, interpolate, mergeEnv, parseEnvArg, parsePortMapping, parseRunConfiguration, readConfigurationFile, resolveEnv, selectProfile,
+  ConfigError, interpolate, mergeEnv, parseEnvArg, parsePortMapping, parseRunConfiguration, readConfigurationFile, resolveEnv,
   type EnvSpec, type RunConfiguration
 } from '../../daemon/config/index.ts'
 import { ApiError, type ApiClient } from '../../daemon/api/client.ts'
@@ -14,7 +14,9 @@ import { RPC_ERRORS } from '../../mesh/rpc/protocol.ts'
 import { attach } from '../attach.ts'
 import { collectCode, describeCode, type CodeFile } from '../code.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
-import { confirm, price, readInput, table } from '../format.ts'
+import { confirm, price, table } from '../format.ts'
+import { offerListing, planProperties, propertyLine } from '../listings.ts'
+import { loadRunConfiguration, submissionOf } from '../submission.ts'
 import { nonNegative, oneOf, parseFlags, wholeNumber, type Values } from '../flags.ts'
 import { dim, red } from '../style.ts'
 
@@ -153,31 +155,16 @@ export function resolveForSubmit (c: RunConfiguration, cliEnv: string[], runArgs
   return { configuration: out, env, registryAuth: resolveRegistryAuth(out, env) }
 }
 
-function retryText (r: Plan['retry'], duration: (s: number) => string): string {
-  return r === false ? 'off' : `${duration(r.duration)}[${r.on_events.join(', ')}]`
-}
-
 export function formatPlan (c: RunConfiguration, plan: Plan, maxOffers: number, duration: (s: number) => string): string {
-  const typeText = c.type === 'task' ? `task (nodes=${c.groups ? c.groups.reduce((n, g) => n + g.nodes, 0) : c.nodes})` : c.type
-  const props: Array<[string, string]> = [
-    ['Project', plan.project], ['User', plan.user], ['Type', typeText], ['Resources', plan.resources],
-    ['Spot policy', plan.spot_policy], ['Max price', plan.max_price === null ? 'off' : price(plan.max_price)],
-    ['Retry policy', retryText(plan.retry, duration)],
-    ...(c.creation_policy !== 'reuse-or-create' ? [['Creation policy', c.creation_policy] as [string, string]] : []),
-    ['Idle duration', plan.idle_duration === 'off' ? '-' : plan.idle_duration], ['Max duration', plan.max_duration],
-    ...(c.type === 'dev-environment' ? [['Inactivity duration', c.inactivity_duration === null ? '-' : duration(c.inactivity_duration)] as [string, string]] : []),
-    ...(c.reservation ? [['Reservation', c.reservation] as [string, string]] : [])
-  ]
-  const lines = props.map(([k, v]) => ` ${k.padEnd(14)} ${v}`)
+  const lines = planProperties(c, plan, duration).map(propertyLine)
   lines.push('')
   if (plan.offers.length === 0) {
     lines.push(red('No offers match the requirements.'))
     for (const r of plan.rejected) lines.push(dim(`  ${r.instance}: ${r.reason}`))
   } else {
-    const shown = plan.offers.slice(0, maxOffers)
-    const rows = shown.map((o, i) => [String(i + 1), `${o.backend} (${o.region})`, `${o.resources}${o.spot ? ' (spot)' : ''}`, o.instance_type, price(o.price), o.availability])
-    if (plan.offers.length > maxOffers) rows.push(['...', '', '', '', '', ''])
-    lines.push(table(['#', 'BACKEND', 'RESOURCES', 'INSTANCE TYPE', 'PRICE', ''], rows))
+    const l = offerListing(plan.offers.slice(0, maxOffers))
+    if (plan.offers.length > maxOffers) l.rows.push(['...', '', '', '', '', ''])
+    lines.push(table(l.headers, l.rows))
     if (plan.offers.length > maxOffers) lines.push(dim(`Shown ${maxOffers} of ${plan.total_offers} offers, ${price(Math.max(...plan.offers.map(o => o.price)))} max`))
   }
   return lines.join('\n')
@@ -189,9 +176,7 @@ export async function submitRun (client: ApiClient, a: {
   workflow?: ClientMethods['runs.submit']['params']['workflow'], code: CodeFile[], yes: boolean, detach: boolean, force: boolean, maxOffers: number
 }): Promise<number> {
   const { formatDuration } = await import('../../daemon/config/index.ts')
-  const submission = {
-    configuration: a.configuration, env: a.env, registry_auth: a.registryAuth ?? null, configuration_path: a.configurationPath, workflow: a.workflow ?? null, force: a.force, code: a.code
-  }
+  const submission = submissionOf(a)
   // With -y no one is asked between the plan and the submission: one round trip does both.
   // Should the submission fail, the plan is asked for on its own, so that the output is the
   // same either way: the plan, then the error. A daemon older than `runs.apply` gets the two
@@ -240,13 +225,7 @@ export async function apply (argv: string[], g: GlobalOptions): Promise<number> 
   if (v.help) { console.log(HELP); return 0 }
   const file = v.file ?? defaultFile()
   if (file === '-' && !v.yes) throw new Error('-f - reads the configuration from standard input, so it needs -y')
-  const text = readInput(file)
-  const profile = selectProfile({
-    cwd: process.cwd(),
-    name: v.profile ?? process.env.DSTACK_PROFILE ?? null,
-    disabled: v['no-profile'] === true || Boolean(process.env.DSTACK_NO_PROFILE)
-  })
-  const parsed = parseRunConfiguration(text, { file: file === '-' ? '<stdin>' : file, profile })
+  const parsed = loadRunConfiguration(file, { cwd: process.cwd(), profile: v.profile, noProfile: v['no-profile'] })
   const configuration = withOverrides(parsed, v)
   const resolved = resolveForSubmit(configuration, v.env ?? [], runArgs)
   const code = await collectCode(configuration, file === '-' ? process.cwd() : dirname(resolve(file)))

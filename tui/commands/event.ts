@@ -2,6 +2,7 @@
 import type { StateEvent } from '../../daemon/api/views.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
 import { interruptSignal, table } from '../format.ts'
+import { eventListing } from '../listings.ts'
 import { parseFlags } from '../flags.ts'
 
 export const HELP = `Usage: dstack event [--run NAME] [-w] [--json]
@@ -22,7 +23,9 @@ export async function event (argv: string[], g: GlobalOptions): Promise<number> 
       if (v.watch) console.log(v.json ? JSON.stringify(e) : `${new Date(e.at).toISOString()}  ${e.kind.padEnd(16)}  ${e.message}`)
       else events.push(e)
     }
-    if (!v.watch) console.log(v.json ? JSON.stringify({ events }, null, 2) : table(['TIME', 'KIND', 'MESSAGE'], events.map(e => [new Date(e.at).toISOString(), e.kind, e.message])))
+    if (v.watch) return 0
+    const l = eventListing(events)
+    console.log(v.json ? JSON.stringify({ events }, null, 2) : table(l.headers, l.rows))
     return 0
   } finally {
     await client.close()

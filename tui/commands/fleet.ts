@@ -2,7 +2,8 @@
 // `dstack fleet delete NAME -i N…`: hosts out of the mesh fleet.
 import type { FleetView } from '../../daemon/api/views.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
-import { ago, confirm, price, table } from '../format.ts'
+import { confirm, table } from '../format.ts'
+import { fleetListing } from '../listings.ts'
 import { parseFlags, UsageError, wholeNumber } from '../flags.ts'
 
 export const HELP = `Usage: dstack fleet [list] [-v] [--json]
@@ -23,26 +24,9 @@ Options:
       --json          print JSON
   -h, --help          show this help`
 
-/** The container engine an instance runs jobs in (`docker 20.10.24`), `no engine`, or `-` when not known. */
-function containers (o: FleetView['instances'][number]['offer']): string {
-  if (o.container_engine === undefined) return '-'
-  return (o.container_engine ?? 'no engine') + (o.containers_only ? ' (every job)' : '')
-}
-
 export function fleetTable (fleets: FleetView[], verbose: boolean): string {
-  const headers = verbose ? ['NAME', 'NODES', 'RESOURCES', 'SPOT', 'BACKEND', 'PRICE', 'CONTAINERS', 'STATUS', 'CREATED', 'ERROR'] : ['NAME', 'NODES', 'GPU', 'SPOT', 'BACKEND', 'PRICE', 'STATUS', 'CREATED']
-  const rows: string[][] = []
-  for (const f of fleets) {
-    const backends = [...new Set(f.instances.map(i => i.backend))].join(', ') || '*'
-    rows.push(verbose ? [f.name, String(f.instances.length), '', '', backends, '', '', f.status, ago(f.created_at), ''] : [f.name, String(f.instances.length), '', '', backends, '', f.status, ago(f.created_at)])
-    for (const i of f.instances) {
-      const gpu = i.offer.gpus.length ? `${i.offer.gpus[0]!.name}:${i.offer.gpus[0]!.memory}GB:${i.offer.gpus.length}` : '-'
-      rows.push(verbose
-        ? [`   instance=${i.num}`, '', i.resources, i.offer.spot ? 'spot' : 'no', `${i.backend} (${i.region})`, price(i.offer.price), containers(i.offer), i.status_text, ago(i.created_at), i.warnings.join('; ')]
-        : [`   instance=${i.num}`, '', gpu, i.offer.spot ? 'spot' : 'no', `${i.backend} (${i.region})`, price(i.offer.price), i.status_text, ago(i.created_at)])
-    }
-  }
-  return table(headers, rows)
+  const l = fleetListing(fleets, verbose)
+  return table(l.headers, l.rows)
 }
 
 export async function fleet (argv: string[], g: GlobalOptions): Promise<number> {

@@ -3,6 +3,7 @@ import type { OfferView } from '../../daemon/api/views.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
 import { listOf, nonNegative, parseFlags, UsageError, wholeNumber } from '../flags.ts'
 import { price, table } from '../format.ts'
+import { offerListing } from '../listings.ts'
 import { dim } from '../style.ts'
 
 export const HELP = `Usage: dstack offer [--cpu SPEC] [--gpu SPEC] [--memory SPEC] [--disk SPEC] [--max-offers N] [--group-by gpu[,backend,region,count]] [--json]
@@ -49,7 +50,8 @@ export async function offer (argv: string[], g: GlobalOptions): Promise<number> 
       console.log(rows.length === 0 ? 'No GPU offers match the requirements: --group-by lists GPUs.' : groupTable(rows.slice(0, max), groupBy))
       return 0
     }
-    console.log(table(['#', 'BACKEND', 'RESOURCES', 'INSTANCE TYPE', 'PRICE', ''], res.offers.slice(0, max).map((o, i) => [String(i + 1), `${o.backend} (${o.region})`, o.resources, o.instance_type, price(o.price), o.availability])))
+    const l = offerListing(res.offers.slice(0, max))
+    console.log(table(l.headers, l.rows))
     return 0
   } finally {
     await client.close()

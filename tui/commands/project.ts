@@ -7,6 +7,7 @@ import type { ServerInfo } from '../../daemon/api/views.ts'
 import { configPath, openClient, readProjects, type GlobalOptions, type Project } from '../connect.ts'
 import { isSshUrl } from '../remote/url.ts'
 import { confirm, table } from '../format.ts'
+import { defaultProject, projectListing } from '../listings.ts'
 import { parseFlags, UsageError } from '../flags.ts'
 
 export const HELP = `Usage: dstack project [list [-v] [--json] | add | delete | set-default NAME]
@@ -60,21 +61,16 @@ export async function project (argv: string[], g: GlobalOptions): Promise<number
   }
 }
 
-/** The default project: the one marked so, else the first (as connect.ts picks it). */
-function defaultOf (projects: Project[]): Project | undefined {
-  return projects.find(p => p.default === true) ?? projects[0]
-}
-
 async function list (projects: Project[], verbose: boolean, json: boolean): Promise<number> {
-  const def = defaultOf(projects)
+  const def = defaultProject(projects)
   const users = verbose ? await Promise.all(projects.map(async p => await userOf(p).catch(() => '(invalid token)'))) : []
   if (json) {
     // Never the tokens: a listing is something people paste.
     console.log(JSON.stringify(projects.map((p, i) => ({ name: p.name, url: p.url, default: p === def, ...(verbose ? { user: users[i] } : {}) })), null, 2))
     return 0
   }
-  const headers = verbose ? ['PROJECT', 'URL', 'USER', 'DEFAULT'] : ['PROJECT', 'URL', 'DEFAULT']
-  console.log(table(headers, projects.map((p, i) => verbose ? [p.name, p.url, users[i]!, p === def ? '✓' : ''] : [p.name, p.url, p === def ? '✓' : ''])))
+  const l = projectListing(projects, verbose ? users : undefined)
+  console.log(table(l.headers, l.rows))
   return 0
 }
 
@@ -104,7 +100,7 @@ async function add (projects: Project[], entry: Omit<Project, 'default'>, yes: b
   // Over SSH, the other members' gateways too: the client falls back to them (tui/remote/).
   const nodes = isSshUrl(entry.url) ? info.cluster.peers.flatMap(p => typeof p.ssh === 'string' ? [p.ssh] : []) : []
   if (nodes.length > 0) entry = { ...entry, nodes }
-  const def = defaultOf(projects)
+  const def = defaultProject(projects)
   const same = def !== undefined && def.name === entry.name && def.url === entry.url && def.token === entry.token && JSON.stringify(def.nodes) === JSON.stringify(entry.nodes)
   if (!same) {
     const makeDefault = no ? false : yes || def === undefined || await confirm(`Set '${entry.name}' as your default project?`)
