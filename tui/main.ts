@@ -103,6 +103,20 @@ export async function main (argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Whether the resident client (tui/resident.cjs) may run this command line in its process: a
+ * submission that asks nothing, reads no standard input and does not follow the run
+ * (`apply -d -y`), as scripts send one after another.
+ */
+export async function residentServes (argv: string[]): Promise<boolean> {
+  try {
+    const [command, ...args] = globalOptions(argv)[1]
+    return command === 'apply' && (await import('./commands/apply.ts')).detachedSubmission(args)
+  } catch {
+    return false
+  }
+}
+
 // Run as a program (a bundle of this file started by `node`); tui/bin.js calls main itself.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
   void main(process.argv.slice(2)).then(code => { process.exitCode = code })
