@@ -1,6 +1,6 @@
 # `dstack` run as a program: tui/bin.js's first line finds the real path of the bin (f) and
 # sources this file (POSIX sh: dash, bash, busybox).
-# 1. A resident client that runs (tui/resident.cjs, ~/.dstack/resident) is asked to run the
+# 1. A resident client that runs (tui/resident.cjs, ~/.dstack/resident/pid) is asked to run the
 #    command: no Node starts. It answers "decline" for what it does not run, "run" and then
 #    "exit CODE" for what it ran; its end while it runs one (a watcher reads its life FIFO, which
 #    ends with it) is reported. DSTACK_RESIDENT=0 never asks one.
@@ -13,13 +13,13 @@ if [ "${DSTACK_RESIDENT-}" != 0 ] && [ -n "${HOME-}" ]; then
   _q=$HOME/.dstack/resident
   # 22nd field of /proc/PID/stat: the start time that DIR/pid names with the PID.
   _started () { [ "${22-}" = "$_t" ]; }
-  if [ -p "$_q/in" ] && read -r _p _t 2>/dev/null < "$_q/pid" && read -r _s 2>/dev/null < "/proc/$_p/stat" && _started $_s; then
+  if read -r _p _t 2>/dev/null < "$_q/pid" && [ -p "$_q/$_p/in" ] && read -r _s 2>/dev/null < "/proc/$_p/stat" && _started $_s; then
     _o=$_q/reply.$$
     if mkfifo -m 600 "$_o" "$_o.1" "$_o.2" 2>/dev/null; then
       exec 3<>"$_o"
-      ( read -r _x < "$_q/life"; echo gone >&3 ) </dev/null >/dev/null 2>&1 &
+      ( read -r _x < "$_q/$_p/life"; echo gone >&3 ) </dev/null >/dev/null 2>&1 &
       _w=$!
-      echo "$$ $_o" 1<>"$_q/in"
+      echo "$$ $_o" 1<>"$_q/$_p/in"
       read -r _a <&3
       case $_a in
         run*)

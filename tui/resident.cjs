@@ -4,10 +4,10 @@
 // scripted) without starting Node for it: Node's own start is most of such a command's time.
 // tui/launch.sh, which `dstack` runs as a program, finds it through DIR (~/.dstack/resident,
 // mode 0700):
-//   DIR/in    a FIFO: one line per command, "PID REPLY" (PID: the launcher's shell; REPLY: a
-//             FIFO the launcher made for the answer)
-//   DIR/life  a FIFO this process holds open: reading it ends when this process ends
-//   DIR/pid   "PID STARTTIME" of this process (/proc/PID/stat), written last
+//   DIR/pid       "PID STARTTIME" of this process (/proc/PID/stat), written last
+//   DIR/PID/in    a FIFO: one line per command, "LAUNCHER REPLY" (LAUNCHER: the launcher's
+//                 shell; REPLY: a FIFO it made for the answer, REPLY.1 and REPLY.2 beside it)
+//   DIR/PID/life  a FIFO this process holds open: reading it ends when this process ends
 // The command line, environment, working directory and umask are the launcher's own, read
 // from /proc/PID; its standard output and error are opened through /proc/PID/fd, so the output
 // goes where the launcher's goes, in order. The answer is "decline" (the launcher starts Node as
@@ -47,37 +47,52 @@ function startTime (pid) {
 }
 
 function mkfifo (path) {
-  fs.rmSync(path, { force: true })
   execFileSync('mkfifo', ['-m', '600', path], { stdio: 'ignore' })
 }
 
-fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
-const st = fs.statSync(dir)
-if (st.uid !== uid || (st.mode & 0o077) !== 0) process.exit(1) // someone else's, or open to others
-const tmp = `.${process.pid}`
-mkfifo(join(dir, `in${tmp}`))
-mkfifo(join(dir, `life${tmp}`))
-const inFd = fs.openSync(join(dir, `in${tmp}`), fs.constants.O_RDWR | fs.constants.O_NONBLOCK)
-fs.openSync(join(dir, `life${tmp}`), fs.constants.O_RDWR) // held open until this process ends
-fs.renameSync(join(dir, `life${tmp}`), join(dir, 'life'))
-fs.renameSync(join(dir, `in${tmp}`), join(dir, 'in'))
-const me = `${process.pid} ${startTime(process.pid)}\n`
-fs.writeFileSync(join(dir, `pid${tmp}`), me)
-fs.renameSync(join(dir, `pid${tmp}`), join(dir, 'pid'))
+function alive (pid) {
+  try { process.kill(pid, 0); return true } catch { return false }
+}
 
-/** Whether DIR still names this process (another resident started at the same time replaces it). */
+const me = `${process.pid} ${startTime(process.pid)}\n`
+const own = join(dir, String(process.pid))
+try {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const st = fs.statSync(dir)
+  if (st.uid !== uid || (st.mode & 0o077) !== 0) throw new Error(`${dir} is not this user's alone (mode 0700)`)
+  // What residents killed with -9 left.
+  for (const name of fs.readdirSync(dir)) if (/^\d+$/.test(name) && !alive(Number(name))) fs.rmSync(join(dir, name), { recursive: true, force: true })
+  fs.rmSync(own, { recursive: true, force: true })
+  fs.mkdirSync(own, { mode: 0o700 })
+  mkfifo(join(own, 'in'))
+  mkfifo(join(own, 'life'))
+} catch (err) {
+  // No FIFOs here (a file system without them, say): say so once, for tui/start.cjs to stop trying.
+  try { fs.writeFileSync(join(dir, 'unusable'), `${err.message}\n`) } catch {}
+  process.exit(1)
+}
+const inFd = fs.openSync(join(own, 'in'), fs.constants.O_RDWR | fs.constants.O_NONBLOCK)
+fs.openSync(join(own, 'life'), fs.constants.O_RDWR) // held open until this process ends
+// Last, in one step: launchers find this process (DIR/PID/in, DIR/PID/life) by DIR/pid.
+fs.writeFileSync(join(dir, `pid.${process.pid}`), me)
+fs.renameSync(join(dir, `pid.${process.pid}`), join(dir, 'pid'))
+
+/** Whether DIR/pid still names this process (another resident started at the same time replaces it). */
 function current () {
   try { return fs.readFileSync(join(dir, 'pid'), 'latin1') === me } catch { return false }
 }
 
 let stopping = false
-/** Leaves: no new launcher finds this process; those already in the FIFO are answered first. */
+/** Leaves: no new launcher finds this process; those already in its FIFO are answered first. */
 function stop () {
   if (stopping) return
   stopping = true
-  if (current()) for (const f of ['pid', 'in', 'life']) fs.rmSync(join(dir, f), { force: true })
+  if (current()) fs.rmSync(join(dir, 'pid'), { force: true })
   // A launcher that read DIR/pid just before has its line in the FIFO within moments: answer it.
-  setTimeout(() => process.exit(0), 1000)
+  setTimeout(() => {
+    fs.rmSync(own, { recursive: true, force: true })
+    process.exit(0)
+  }, 1000)
 }
 
 let idle = setTimeout(stop, IDLE_MS)
@@ -130,10 +145,6 @@ function openDirect (pid, n) {
   }
   const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_NOCTTY | append)
   return syncStream(fd, tty.isatty(fd) ? path : null)
-}
-
-function alive (pid) {
-  try { process.kill(pid, 0); return true } catch { return false }
 }
 
 /**

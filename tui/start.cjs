@@ -18,6 +18,11 @@ if (process.env.DSTACK_NODE_EXTRA_CA_CERTS !== undefined) {
 const residentDir = process.env.DSTACK_RESIDENT_START
 delete process.env.DSTACK_RESIDENT_START
 
+/** A resident client could not start in DIR within the day (DIR/unusable says why): do not start one at every command. */
+function recentlyUnusable (dir) {
+  try { return Date.now() - require('node:fs').statSync(join(dir, 'unusable')).mtimeMs < 86_400_000 } catch { return false }
+}
+
 const entry = require('../scripts/entry.cjs')
 const bundle = join(entry.root, 'dist', 'dstack.cjs')
 if (process.env.DSTACK_NO_BUNDLE !== '1' && entry.bundleIsFresh('dstack') && existsSync(bundle)) {
@@ -27,7 +32,7 @@ if (process.env.DSTACK_NO_BUNDLE !== '1' && entry.bundleIsFresh('dstack') && exi
     process.exitCode = code
     // A command that a resident client would have run: start one for the next (it ends after a
     // minute without a command). Only from the bundle, which is all it runs.
-    if (residentDir !== undefined && residentDir !== '' && await client.residentServes(argv)) {
+    if (residentDir !== undefined && residentDir !== '' && !recentlyUnusable(residentDir) && await client.residentServes(argv)) {
       const { spawn } = require('node:child_process')
       spawn(process.execPath, [join(__dirname, 'resident.cjs'), residentDir], { detached: true, stdio: 'ignore' }).unref()
     }
