@@ -104,14 +104,23 @@ export async function main (argv: string[]): Promise<number> {
 }
 
 /**
- * Whether the resident client (tui/resident.cjs) may run this command line in its process: a
- * submission that asks nothing, reads no standard input and does not follow the run
- * (`apply -d -y`), as scripts send one after another.
+ * The commands whose command lines may run in the resident client (tui/resident.cjs), each
+ * saying which: those that ask nothing, read no standard input and follow nothing, as scripts
+ * run them one after another (`apply -d -y`, `ps`, `logs` without -f, `event` without -w).
  */
+const ONE_SHOT: Record<string, () => Promise<(argv: string[]) => boolean>> = {
+  apply: async () => (await import('./commands/apply.ts')).oneShot,
+  ps: async () => (await import('./commands/ps.ts')).oneShot,
+  logs: async () => (await import('./commands/logs.ts')).oneShot,
+  event: async () => (await import('./commands/event.ts')).oneShot
+}
+
+/** Whether the resident client may run this command line in its process (ONE_SHOT). */
 export async function residentServes (argv: string[]): Promise<boolean> {
   try {
     const [command, ...args] = globalOptions(argv)[1]
-    return command === 'apply' && (await import('./commands/apply.ts')).detachedSubmission(args)
+    const oneShot = command !== undefined && Object.hasOwn(ONE_SHOT, command) ? ONE_SHOT[command] : undefined
+    return oneShot !== undefined && (await oneShot())(args)
   } catch {
     return false
   }

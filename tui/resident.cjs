@@ -54,9 +54,10 @@ function alive (pid) {
   try { process.kill(pid, 0); return true } catch { return false }
 }
 
-const me = `${process.pid} ${startTime(process.pid)}\n`
+let me
 const own = join(dir, String(process.pid))
 try {
+  me = `${process.pid} ${startTime(process.pid)}\n`
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
   const st = fs.statSync(dir)
   if (st.uid !== uid || (st.mode & 0o077) !== 0) throw new Error(`${dir} is not this user's alone (mode 0700)`)

@@ -31,8 +31,8 @@ if (process.env.DSTACK_NO_BUNDLE !== '1' && entry.bundleIsFresh('dstack') && exi
   client.main(argv).then(async code => {
     process.exitCode = code
     // A command that a resident client would have run: start one for the next (it ends after a
-    // minute without a command). Only from the bundle, which is all it runs.
-    if (residentDir !== undefined && residentDir !== '' && !recentlyUnusable(residentDir) && await client.residentServes(argv)) {
+    // minute without a command). Only from the bundle, which is all it runs, and on Linux (/proc).
+    if (residentDir !== undefined && residentDir !== '' && process.platform === 'linux' && !recentlyUnusable(residentDir) && await client.residentServes(argv)) {
       const { spawn } = require('node:child_process')
       spawn(process.execPath, [join(__dirname, 'resident.cjs'), residentDir], { detached: true, stdio: 'ignore' }).unref()
     }

@@ -104,13 +104,20 @@ test('the first detached submission starts a resident client; the next ones run 
   assert.is(await residentPid(d), pid, 'one resident client served them all')
 })
 
-test('what it does not run goes to Node: an attached apply, ps', async () => {
+test('other one-shot commands run there too (ps, logs); what asks, reads input or follows goes to Node', async () => {
   await waitFor(() => residentPid(d), { what: 'the resident client', timeout: 30_000 })
-  for (const argv of [['ps'], ['apply', '-f', file, '-y', '-n', 'attached']]) {
+  const ps = await run([BIN, 'ps', '-a', '--json'], noNode)
+  assert.is(ps.code, 0, ps.stderr)
+  const names = (JSON.parse(ps.stdout) as { runs: Array<{ name: string }> }).runs.map(r => r.name)
+  assert.ok(names.includes('first') && names.includes('resident-1'), names.join(' '))
+  await waitFor(async () => (await run([BIN, 'logs', 'first'], noNode)).stdout.includes('hi'), { what: 'the output of the run first' })
+  const unknown = await run([BIN, 'logs', 'no-such-run'], noNode)
+  const unknownNode = await run([BIN, 'logs', 'no-such-run'], { ...env, DSTACK_RESIDENT: '0' })
+  assert.is(unknown.code, unknownNode.code)
+  assert.is(unknown.stderr, unknownNode.stderr)
+  for (const argv of [['ps', '-w'], ['logs', '-f', 'first'], ['stop', 'first'], ['apply', '-f', file, '-y', '-n', 'attached'], ['apply', '-f', '-', '-d', '-y']]) {
     const r = await run([BIN, ...argv], noNode)
     assert.is(r.code, 127, `${argv.join(' ')}: ${r.stdout}${r.stderr}`) // sh: node: not found
-    const n = await run([BIN, ...argv], env)
-    assert.is(n.code, 0, n.stderr)
   }
 })
 

@@ -235,7 +235,7 @@ export async function submitRun (client: ApiClient, a: {
 }
 
 /** `apply -d -y` of a file: a submission that asks nothing, reads no standard input and does not follow the run. */
-export function detachedSubmission (argv: string[]): boolean {
+export function oneShot (argv: string[]): boolean {
   const { values: v } = parseFlags(splitRunArgs(argv)[0], OPTIONS, { positionals: true })
   return v.detach === true && v.yes === true && v.help !== true && v.file !== '-'
 }
