@@ -15,10 +15,15 @@ if [ "${DSTACK_RESIDENT-}" != 0 ] && [ -n "${HOME-}" ]; then
   _started () { [ "${22-}" = "$_t" ]; }
   if read -r _p _t 2>/dev/null < "$_q/pid" && [ -p "$_q/$_p/in" ] && read -r _s 2>/dev/null < "/proc/$_p/stat" && _started $_s; then
     _o=$_q/reply.$$
-    if mkfifo -m 600 "$_o" "$_o.1" "$_o.2" 2>/dev/null; then
+    # (What a launcher of the same PID left, killed before it could remove them, is removed.)
+    if mkfifo -m 600 "$_o" "$_o.1" "$_o.2" 2>/dev/null || { rm -f "$_o" "$_o.1" "$_o.2"; mkfifo -m 600 "$_o" "$_o.1" "$_o.2" 2>/dev/null; }; then
       exec 3<>"$_o"
       ( read -r _x < "$_q/$_p/life"; echo gone >&3 ) </dev/null >/dev/null 2>&1 &
       _w=$!
+      # Background jobs of a script ignore Ctrl+C: the watcher goes with the launcher.
+      trap 'kill "$_w" 2>/dev/null; exit 130' INT
+      trap 'kill "$_w" 2>/dev/null; exit 143' TERM
+      trap 'kill "$_w" 2>/dev/null; exit 129' HUP
       echo "$$ $_o" 1<>"$_q/$_p/in"
       read -r _a <&3
       case $_a in
@@ -35,6 +40,7 @@ if [ "${DSTACK_RESIDENT-}" != 0 ] && [ -n "${HOME-}" ]; then
           exit 1 ;;
       esac
       kill "$_w" 2>/dev/null
+      trap - INT TERM HUP
       exec 3>&-
       rm -f "$_o" "$_o.1" "$_o.2" 2>/dev/null
       # Declined ("gone": it ended): it runs, or will start again, without being asked to here.
