@@ -72,6 +72,8 @@ try {
   try { fs.writeFileSync(join(dir, 'unusable'), `${err.message}\n`) } catch {}
   process.exit(1)
 }
+// Between commands it stands in /, which cannot go away under it as the directory it was started in can.
+process.chdir('/')
 const inFd = fs.openSync(join(own, 'in'), fs.constants.O_RDWR | fs.constants.O_NONBLOCK)
 fs.openSync(join(own, 'life'), fs.constants.O_RDWR) // held open until this process ends
 // Last, in one step: launchers find this process (DIR/PID/in, DIR/PID/life) by DIR/pid.
@@ -171,6 +173,7 @@ async function openRelay (path, pid) {
 function request (pid) {
   if (fs.statSync(`/proc/${pid}`).uid !== uid) return null
   const cwd = fs.readlinkSync(`/proc/${pid}/cwd`)
+  if (!fs.statSync(cwd).isDirectory()) return null // (a removed one reads "DIR (deleted)")
   const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1)
   // sh BIN ARGS...: BIN as the launcher was started, relative to its directory.
   if (cmdline.length < 2 || fs.realpathSync(resolve(cwd, cmdline[1])) !== bin) return null
@@ -200,11 +203,12 @@ async function runAs (r, out, err) {
     globalThis.console = new Console({ stdout: out, stderr: err })
     return await bundle.main(r.argv)
   } finally {
+    // Put back what the command's process would have lost at its exit: errors here are not its.
     globalThis.console = saved.console
     Object.defineProperty(process, 'stdout', saved.stdout)
     Object.defineProperty(process, 'stderr', saved.stderr)
     process.argv = saved.argv
-    process.chdir(saved.cwd)
+    try { process.chdir(saved.cwd) } catch { process.chdir('/') }
     setEnv(saved.env)
     if (umask !== null) process.umask(umask)
   }
