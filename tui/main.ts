@@ -126,6 +126,29 @@ export async function main (argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * The commands whose command lines may run in the resident client (tui/resident.cjs), each
+ * saying which: those that ask nothing, read no standard input and follow nothing, as scripts
+ * run them one after another (`apply -d -y`, `ps`, `logs` without -f, `event` without -w).
+ */
+const ONE_SHOT: Record<string, () => Promise<(argv: string[]) => boolean>> = {
+  apply: async () => (await import('./commands/apply.ts')).oneShot,
+  ps: async () => (await import('./commands/ps.ts')).oneShot,
+  logs: async () => (await import('./commands/logs.ts')).oneShot,
+  event: async () => (await import('./commands/event.ts')).oneShot
+}
+
+/** Whether the resident client may run this command line in its process (ONE_SHOT). */
+export async function residentServes (argv: string[]): Promise<boolean> {
+  try {
+    const [command, ...args] = globalOptions(argv)[1]
+    const oneShot = command !== undefined && Object.hasOwn(ONE_SHOT, command) ? ONE_SHOT[command] : undefined
+    return oneShot !== undefined && (await oneShot())(args)
+  } catch {
+    return false
+  }
+}
+
 // Run as a program (a bundle of this file started by `node`); tui/bin.js calls main itself.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
   void main(process.argv.slice(2)).then(code => { process.exitCode = code })

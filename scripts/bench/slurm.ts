@@ -6,7 +6,9 @@
 //               wait for all (slurm-bench.sh's "over" mode, single-node Slurm with
 //               SchedulerParameters=batch_sched_delay=0)
 // Rounds alternate Slurm and dstack so both see the same load; each number is the median of
-// the rounds. `dstack` runs as an installed command does: its bin executed as a program.
+// the rounds. `dstack` runs as an installed command does: its bin executed as a program, so
+// from the first `apply -d -y` on, a resident client runs the submissions (tui/resident.cjs; its
+// CPU counts as the client's, its start included).
 // Slurm: /work/shared/bench/slurm/ (or --slurm-dir DIR) starts it into a temporary RUN_DIR,
 // measures it and stops it; it needs root (it installs its Debian packages when missing).
 // `--before DIR` measures another checkout (built, with node_modules) in the same rounds,
@@ -95,13 +97,27 @@ async function dstack (side: Side, argv: string[]): Promise<number> {
   return r.ms
 }
 
+/**
+ * The CPU (ms) of the side's resident client (tui/resident.cjs, which runs `apply -d -y` in its
+ * process), 0 where none runs: it is no child of the bench, so the clients' CPU adds it.
+ */
+async function residentCpu (side: Side): Promise<{ pid: number, ms: number } | null> {
+  try {
+    const pid = Number((await readFile(join(side.d.home, '.dstack', 'resident', 'pid'), 'utf8')).split(' ')[0])
+    return { pid, ms: (await cpuOf(pid)).own }
+  } catch {
+    return null // none (yet), or another checkout's client that has none
+  }
+}
+
 /** 200 × `dstack apply -d -y`, one after another, then until every run is done: jobs/s. */
 async function dstackThroughput (side: Side, round: number): Promise<number> {
   const prefix = `tp${round}-`
-  const [bench0, daemon0, live0] = [await cpuOf('self'), await cpuOf(side.d.process.pid!), await liveChildrenCpu(side.d.process.pid!)]
+  const [bench0, daemon0, live0, resident0] = [await cpuOf('self'), await cpuOf(side.d.process.pid!), await liveChildrenCpu(side.d.process.pid!), await residentCpu(side)]
   const t0 = performance.now()
   for (let i = 0; i < JOBS; i++) await dstack(side, ['apply', '-f', side.file, '-d', '-y', '-n', `${prefix}${i}`])
-  const bench1 = await cpuOf('self')
+  const [bench1, resident1] = [await cpuOf('self'), await residentCpu(side)]
+  const resident = resident1 === null ? 0 : resident1.ms - (resident0?.pid === resident1.pid ? resident0.ms : 0)
   for (;;) { // as slurm-bench.sh polls squeue: every 100 ms
     const { runs } = await side.c.call('runs.list', { all: true })
     const mine = runs.filter(r => r.name.startsWith(prefix))
@@ -116,7 +132,7 @@ async function dstackThroughput (side: Side, round: number): Promise<number> {
   await sleep(1000) // the last runners reaped
   const [daemon1, live1] = [await cpuOf(side.d.process.pid!), await liveChildrenCpu(side.d.process.pid!)]
   const runners = childrenDelta(daemon0.children, daemon1.children, live0, live1)
-  side.cpu.push({ client: (bench1.children - bench0.children) / JOBS, daemon: (daemon1.own - daemon0.own) / JOBS, runners: runners / JOBS })
+  side.cpu.push({ client: (bench1.children - bench0.children + resident) / JOBS, daemon: (daemon1.own - daemon0.own) / JOBS, runners: runners / JOBS })
   return jobsPerSecond
 }
 

@@ -219,6 +219,12 @@ export async function submitRun (client: ApiClient, a: {
   return await attach(client, run.name)
 }
 
+/** `apply -d -y` of a file: a submission that asks nothing, reads no standard input and does not follow the run. */
+export function oneShot (argv: string[]): boolean {
+  const { values: v } = parseFlags(splitRunArgs(argv)[0], OPTIONS, { positionals: true })
+  return v.detach === true && v.yes === true && v.help !== true && v.file !== '-'
+}
+
 export async function apply (argv: string[], g: GlobalOptions): Promise<number> {
   const [own, runArgs] = splitRunArgs(argv)
   const { values: v } = parseFlags(own, OPTIONS, { positionals: true })

@@ -13,8 +13,15 @@ Options:
       --json       print JSON (one event per line with -w)
   -h, --help       show this help`
 
+const OPTIONS = { run: { type: 'string' }, watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const
+
+/** Prints once and ends (no -w). */
+export function oneShot (argv: string[]): boolean {
+  return parseFlags(argv, OPTIONS).values.watch !== true
+}
+
 export async function event (argv: string[], g: GlobalOptions): Promise<number> {
-  const { values: v } = parseFlags(argv, { run: { type: 'string' }, watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } })
+  const { values: v } = parseFlags(argv, OPTIONS)
   if (v.help) { console.log(HELP); return 0 }
   const client = await connect(g)
   try {

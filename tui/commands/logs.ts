@@ -32,11 +32,18 @@ export function sinceOf (value: string, now = Date.now()): number {
   }
 }
 
+const OPTIONS = {
+  since: { type: 'string' }, follow: { type: 'boolean', short: 'f' }, diagnose: { type: 'boolean', short: 'd' },
+  replica: { type: 'string', check: wholeNumber }, job: { type: 'string', check: wholeNumber }, help: { type: 'boolean', short: 'h' }
+} as const
+
+/** Prints what there is and ends (no -f). */
+export function oneShot (argv: string[]): boolean {
+  return parseFlags(argv, OPTIONS, { positionals: true }).values.follow !== true
+}
+
 export async function logs (argv: string[], g: GlobalOptions): Promise<number> {
-  const { values: v, positionals } = parseFlags(argv, {
-    since: { type: 'string' }, follow: { type: 'boolean', short: 'f' }, diagnose: { type: 'boolean', short: 'd' },
-    replica: { type: 'string', check: wholeNumber }, job: { type: 'string', check: wholeNumber }, help: { type: 'boolean', short: 'h' }
-  }, { positionals: true })
+  const { values: v, positionals } = parseFlags(argv, OPTIONS, { positionals: true })
   if (v.help) { console.log(HELP); return 0 }
   const name = positionals[0]
   if (!name) throw new UsageError('which run? Usage: dstack logs RUN')

@@ -21,11 +21,18 @@ export function psTable (runs: RunView[], verbose: boolean, now = Date.now()): s
   return table(runHeaders(verbose), runRows(runs, verbose, now).map(r => r.cells))
 }
 
+const OPTIONS = {
+  all: { type: 'boolean', short: 'a' }, last: { type: 'string', short: 'n', check: wholeNumber }, verbose: { type: 'boolean', short: 'v' },
+  watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' }, format: { type: 'string', check: oneOf('table', 'json') }, help: { type: 'boolean', short: 'h' }
+} as const
+
+/** Prints once and ends (no -w). */
+export function oneShot (argv: string[]): boolean {
+  return parseFlags(argv, OPTIONS).values.watch !== true
+}
+
 export async function ps (argv: string[], g: GlobalOptions): Promise<number> {
-  const { values: v } = parseFlags(argv, {
-    all: { type: 'boolean', short: 'a' }, last: { type: 'string', short: 'n', check: wholeNumber }, verbose: { type: 'boolean', short: 'v' },
-    watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' }, format: { type: 'string', check: oneOf('table', 'json') }, help: { type: 'boolean', short: 'h' }
-  })
+  const { values: v } = parseFlags(argv, OPTIONS)
   if (v.help) { console.log(HELP); return 0 }
   if ((v.json || v.format === 'json') && v.watch) throw new UsageError('--json cannot be combined with -w')
   const json = v.json || v.format === 'json'
