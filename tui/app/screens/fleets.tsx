@@ -113,7 +113,7 @@ function Fleets (props: ScreenProps): ReactElement {
   return (
     <Box flexDirection='column' width={width} height={height} overflow='hidden'>
       <Table columns={columns} rows={rows} cells={cellsOf} width={width} height={Math.max(tableHeight, 2)} selected={table.selected} offset={table.offset} empty={empty} focused={active}
-        color={r => r.host !== undefined && !r.host.reachable ? 'red' : undefined} />
+        color={r => r.item.host !== undefined && !r.item.host.reachable ? 'red' : undefined} />
       {room > 0 && detail.length > 0 && <Text> </Text>}
       {detail.slice(0, room).map((line, i) => <Text key={i} wrap='truncate' color={i === 0 ? 'cyan' : undefined}>{fit(line, width)}</Text>)}
     </Box>
