@@ -68,6 +68,8 @@ export interface NodeOptions {
   runtime?: RuntimeMode
   /** Which image a container job runs in when it names none (agent/images.ts; default dstack's). */
   images?: ImageTable
+  /** The SSH fleet this host was installed into (`--fleet`): it registers there rather than in `local`. */
+  fleet?: string
   /** The node's log: each part of it logs through a `child` named for the part. */
   log: Log
 }
@@ -237,7 +239,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       log: log.child('presence').info
     })
     closers.push(() => presence.close())
-    const gossipSelf = () => presence.set({ name, hostname: osHostname(), address: addressOf(listen, inventory), offer: offerOf(inventory, name, mode), warnings: inventory.warnings ?? [], version: VERSION })
+    const gossipSelf = () => presence.set({ name, hostname: osHostname(), address: addressOf(listen, inventory), offer: { ...offerOf(inventory, name, mode), ...(opts.fleet ? { backend: 'ssh', region: 'remote', fleet: opts.fleet } : {}) }, warnings: inventory.warnings ?? [], version: VERSION, ...(opts.fleet ? { fleet: opts.fleet } : {}) })
     gossipSelf()
 
     const area = await prepareJobsArea({ dataDir, jobsDir: opts.jobsDir, log })

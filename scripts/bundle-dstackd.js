@@ -7,7 +7,7 @@
 //   lib/dstackd.mjs                         the daemon (daemon/main.ts)
 //   lib/supervisor.js                       the job supervisor, started by path
 //   lib/native/classic-level.node
-//   lib/node_modules/node-pty/…/pty.node    where the supervisor looks for it (require.resolve)
+//   lib/node_modules/node-pty/build/Release/pty.node   where the supervisor looks (require.resolve)
 //   package.json                            the version (daemon/version.ts reads ../package.json)
 // Usage: node scripts/bundle-dstackd.js   → prints the tarball's path (dist/bundle/dstackd-HASH.tgz)
 import { build } from 'esbuild'
@@ -51,8 +51,10 @@ export async function bundleDstackd (out = join(root, 'dist', 'bundle')) {
   const pty = join(lib, 'node_modules', 'node-pty')
   await mkdir(join(pty, 'build', 'Release'), { recursive: true })
   await copyFile(join(root, 'node_modules/node-pty/build/Release/pty.node'), join(pty, 'build', 'Release', 'pty.node'))
-  await writeFile(join(pty, 'package.json'), '{"name":"node-pty","main":"index.js"}\n')
-  await writeFile(join(pty, 'index.js'), '')
+  // node-pty's own layout (main in lib/): the supervisor finds the addon from where main resolves.
+  await mkdir(join(pty, 'lib'))
+  await writeFile(join(pty, 'package.json'), '{"name":"node-pty","main":"lib/index.js"}\n')
+  await writeFile(join(pty, 'lib', 'index.js'), '')
   const { version } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'))
   await writeFile(join(stage, 'package.json'), JSON.stringify({ name: 'dstackd', version, type: 'module' }) + '\n')
   // The same content gives the same bytes: fixed times, owners and order, no gzip name or time.

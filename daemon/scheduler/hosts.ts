@@ -22,6 +22,8 @@ export interface HostRecord {
   offer: Offer
   warnings: string[]
   version: string
+  /** The SSH fleet it was installed into (`dstackd run --fleet`); absent: the mesh's fleet `local`. */
+  fleet?: string
 }
 
 export const HOSTS_TOPIC = 'dstack/hosts/1'
@@ -41,6 +43,7 @@ export function hostRecordProblem (v: unknown): string | null {
   if (o === undefined || o === null || typeof o !== 'object' || typeof o.cpus !== 'number' || typeof o.memory !== 'number' || !Array.isArray(o.gpus)) return 'offer is malformed'
   if (o.container_engine != null && (typeof o.container_engine !== 'string' || o.container_engine.length > 256)) return 'offer.container_engine must be a short string or null'
   if (!Array.isArray(r.warnings) || r.warnings.some(w => typeof w !== 'string')) return 'warnings must be strings'
+  if (r.fleet !== undefined && (typeof r.fleet !== 'string' || r.fleet.length > 256)) return 'fleet must be a short string'
   return null
 }
 
@@ -51,6 +54,13 @@ function uniqueName (state: State, id: string, name: string): string {
   let n = 2
   while (taken.has(`${name}-${n}`)) n++
   return `${name}-${n}`
+}
+
+/** The fleet a host registers into: the SSH fleet it names while that fleet exists, else the mesh's. */
+function fleetOf (state: State, h: HostRecord): { id: string, name: string } {
+  if (h.fleet === undefined) return MESH_FLEET
+  const f = Object.values(state.fleets).find(x => x.name === h.fleet && x.ssh)
+  return f ? { id: f.id, name: f.name } : MESH_FLEET
 }
 
 /** Who the leader hears from: the hosts' records, and whether each is alive now. */
@@ -71,7 +81,8 @@ export function reconcileHosts (state: State, presence: Liveness, now: number, t
     const existing = state.instances[r.peer]
     if (existing?.status === 'terminated') continue // deleted: it stays out
     const name = existing !== undefined && (existing.name === h.name || existing.name.startsWith(`${h.name}-`)) ? existing.name : uniqueName(state, r.peer, h.name)
-    const same = existing !== undefined && !existing.unreachable && existing.name === name && existing.hostname === h.hostname &&
+    const fleet = fleetOf(state, h)
+    const same = existing !== undefined && !existing.unreachable && existing.name === name && existing.fleet === fleet.name && existing.hostname === h.hostname &&
       existing.address === h.address && JSON.stringify(existing.offer) === JSON.stringify(h.offer) && JSON.stringify(existing.warnings) === JSON.stringify(h.warnings)
     if (same) continue
     if (existing !== undefined && existing.unreachable && existing.name === name && existing.address === h.address && JSON.stringify(existing.offer) === JSON.stringify(h.offer)) {
@@ -79,7 +90,7 @@ export function reconcileHosts (state: State, presence: Liveness, now: number, t
       continue
     }
     out.push({
-      type: 'instance.register', at: now, term, fleet: MESH_FLEET,
+      type: 'instance.register', at: now, term, fleet,
       instance: { id: r.peer, name, node: r.peer, hostname: h.hostname, address: h.address, offer: h.offer, warnings: h.warnings }
     })
   }

@@ -241,6 +241,20 @@ export async function apply (argv: string[], g: GlobalOptions): Promise<number> 
   const file = v.file ?? defaultFile()
   if (file === '-' && !v.yes) throw new Error('-f - reads the configuration from standard input, so it needs -y')
   const text = readInput(file)
+  // An SSH fleet is applied (its hosts bootstrapped), not run: tui/commands/fleet-apply.ts.
+  if (/^type:\s*['"]?fleet\b/m.test(text)) {
+    const { parseConfiguration } = await import('../../daemon/config/index.ts')
+    const c = parseConfiguration(text, { file: file === '-' ? '<stdin>' : file })
+    if (c.type === 'fleet' && c.ssh_config !== null) {
+      const { applySshFleet } = await import('./fleet-apply.ts')
+      const client = await connect(g)
+      try {
+        return await applySshFleet(client, c, { base: file === '-' ? process.cwd() : dirname(resolve(file)), yes: v.yes === true })
+      } finally {
+        await client.close()
+      }
+    }
+  }
   const profile = selectProfile({
     cwd: process.cwd(),
     name: v.profile ?? process.env.DSTACK_PROFILE ?? null,
