@@ -309,7 +309,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       }
     }
     forgetDeleted()
-    const offDeleted = store.subscribe(cmd => { if (cmd === null || cmd.type === 'instance.delete') forgetDeleted() })
+    const offDeleted = store.subscribe(cmd => { if (cmd === null || cmd.type === 'instance.delete' || cmd.type === 'fleet.remove') forgetDeleted() })
     closers.push(offDeleted)
     const controller = startController(store, leaderTerm, log.child('scheduler'), opts.retention)
     closers.push(() => controller.close())

@@ -147,7 +147,7 @@ async function saveCode (dir: string, code: ParamsOf<'runs.submit'>['code']): Pr
 export function createHandlers (deps: HandlerDeps): Handlers {
   const { store, project } = deps
   const state = () => store.state
-  const ssh = sshFleets({ store, sealer: deps.sealer, joinToken: deps.joinToken, user: deps.user })
+  const ssh = sshFleets({ store, sealer: deps.sealer, joinToken: deps.joinToken, user: deps.user, cluster: deps.cluster })
 
   /** What `dstack apply` shows before it asks: the offers, and what would happen to an active run of the same name. */
   function planFor (configuration: RunConfiguration): Plan {

@@ -22,6 +22,8 @@ export interface SshFleetDeps {
   sealer: Sealer
   joinToken: () => string
   user: string
+  /** Raft's members now (a deleted fleet's hosts must be out of it before their daemons stop). */
+  cluster: () => { voters: string[], learners: string[] }
 }
 
 function fleetConfiguration (v: unknown): FleetConfiguration {
@@ -120,11 +122,20 @@ export function sshFleets (deps: SshFleetDeps) {
       if (!fleet?.ssh) throw new RpcError('not_found', `SSH fleet ${name} not found`)
       const ssh = fleet.ssh
       const key = (p: string) => deps.sealer.open(ssh.sealed_keys[p]!).password
-      // Only where dstackd was installed: a host that never got it (a wrong key, …) has nothing to remove.
-      const outcomes = await backend().remove(name, ssh.hosts.filter(h => h.peer).map(h => targetOf(h, key)), () => {})
       const deleted = fleet.instance_ids.map(id => store.state.instances[id]).filter(i => i && i.status !== 'terminated').map(i => i!.name)
+      const peers = new Set(fleet.instance_ids.map(id => store.state.instances[id]?.node).filter((n): n is string => n !== undefined))
+      // The record goes first and the hosts leave Raft, then their daemons stop: stopped first,
+      // voters among them would take the mesh's majority with them.
       const res = await store.propose({ type: 'fleet.remove', at: Date.now(), fleet_id: fleet.id, by: deps.user })
       if (!res.ok) throw new RpcError(res.code, res.message)
+      const deadline = Date.now() + 15_000
+      while (Date.now() < deadline) {
+        const c = deps.cluster()
+        if (![...c.voters, ...c.learners].some(p => peers.has(p))) break
+        await new Promise(resolve => setTimeout(resolve, 200))
+      }
+      // Only where dstackd was installed: a host that never got it (a wrong key, …) has nothing to remove.
+      const outcomes = await backend().remove(name, ssh.hosts.filter(h => h.peer).map(h => targetOf(h, key)), () => {})
       return { fleet: name, deleted, errors: outcomes.filter(o => !o.ok).map(o => o.error!) }
     }
   }

@@ -71,7 +71,9 @@ export async function startDaemon (c: Client, o: StartOptions): Promise<number> 
 DSTACKD_JOIN_TOKEN=$(cat ${quote(`${d}/join`)}) exec ${cmd}
 `
   // Supervised without systemd: restarted when it exits, in a session of its own (pid = group).
+  // $$ here is the session leader setsid made (setsid may fork, so the caller's $! is not it).
   const loop = `#!/bin/sh
+echo $$ > ${quote(`${d}/loop.pid`)}
 while :; do ${quote(`${d}/run.sh`)}; sleep 2; done
 `
   const useSystemd = o.facts.systemd && (o.facts.root || o.facts.passwordlessSudo)
@@ -107,8 +109,8 @@ ${sudo}systemctl daemon-reload
 ${sudo}systemctl enable --now ${unitName(o.fleet)} >/dev/null 2>&1
 ${sudo}systemctl restart ${unitName(o.fleet)}`
   : `if [ -f loop.pid ] && kill -0 "$(cat loop.pid)" 2>/dev/null; then kill -TERM -- -"$(cat loop.pid)" 2>/dev/null || true; fi
-setsid sh ./loop.sh </dev/null >>dstackd.out 2>&1 &
-echo $! > loop.pid`}
+rm -f loop.pid
+setsid sh ./loop.sh </dev/null >>dstackd.out 2>&1 &`}
 cat .offset
 `
   const r = await exec(c, 'sh -s', script)
@@ -150,6 +152,11 @@ if [ -f loop.pid ]; then
   g=$(cat loop.pid); kill -TERM -- -"$g" 2>/dev/null
   for _ in $(seq 1 30); do kill -0 -- -"$g" 2>/dev/null || break; sleep 0.2; done
   kill -KILL -- -"$g" 2>/dev/null
+fi
+# The daemon itself, by its process record, should it have left the group.
+p=$(sed -n 's/.*"pid":\\([0-9]*\\).*/\\1/p' data/dstackd.pid 2>/dev/null)
+if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+  kill -TERM "$p"; for _ in $(seq 1 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; kill -KILL "$p" 2>/dev/null
 fi
 cd / && rm -rf ${quote(dir)} ${quote(`${dir}/data-jobs`)}
 `
