@@ -128,7 +128,7 @@ export function sshFleets (deps: SshFleetDeps) {
       // voters among them would take the mesh's majority with them.
       const res = await store.propose({ type: 'fleet.remove', at: Date.now(), fleet_id: fleet.id, by: deps.user })
       if (!res.ok) throw new RpcError(res.code, res.message)
-      const deadline = Date.now() + 15_000
+      const deadline = Date.now() + 60_000
       while (Date.now() < deadline) {
         const c = deps.cluster()
         if (![...c.voters, ...c.learners].some(p => peers.has(p))) break

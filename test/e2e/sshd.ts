@@ -93,53 +93,53 @@ export function sshLan (tag: number, specs: SshHostSpec[]): SshLan {
     }
   }
   async function up (): Promise<void> {
-      net.setup()
-      dir = await mkdtemp(join(tmpdir(), 'dsf-sshd-'))
-      await chmod(dir, 0o755)
-      const stranger = join(dir, 'stranger')
-      sh('ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', stranger)
-      self.strangerKey = stranger
-      for (const [k, spec] of specs.entries()) {
-        const i = k + 2
-        const name = user(i)
-        const home = join(dir, `home${i}`)
-        quiet('userdel', '-r', name)
-        sh('useradd', '-M', '-d', home, '-s', '/bin/bash', name)
-        await mkdir(join(home, '.ssh'), { recursive: true })
-        const key = join(dir, `key${i}`)
-        const type = spec.key ?? 'ed25519'
-        sh('ssh-keygen', '-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', '', '-f', key)
-        await writeFile(join(home, '.ssh', 'authorized_keys'), execFileSync('cat', [`${key}.pub`]))
-        sh('chown', '-R', `${name}:${name}`, home)
-        if (spec.sudo === 'password') {
-          execFileSync('chpasswd', { input: `${name}:dsf-${id}-secret\n` })
-          await writeFile(`/etc/sudoers.d/${name}`, `${name} ALL=(ALL) ALL\n`, { mode: 0o440 })
-        } else {
-          sh('usermod', '-p', '*', name) // not locked (sshd without PAM refuses a locked account), no password
-          await writeFile(`/etc/sudoers.d/${name}`, `${name} ALL=(ALL) NOPASSWD:ALL\n`, { mode: 0o440 })
-        }
-        const hostKey = join(dir, `hostkey${i}`)
-        sh('ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', hostKey)
-        const config = join(dir, `sshd${i}.conf`)
-        await writeFile(config, [
-          `ListenAddress ${net.address(i)}`, 'Port 22', `HostKey ${hostKey}`, `PidFile ${dir}/sshd${i}.pid`,
-          'UsePAM no', 'StrictModes no', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PubkeyAuthentication yes',
-          `AllowUsers ${name}`, 'AllowTcpForwarding yes', 'Subsystem sftp internal-sftp', 'LogLevel ERROR', ''
-        ].join('\n'))
-        await mkdir('/run/sshd', { recursive: true })
-        const where = net.where(i)
-        const child = spawn(where.prefix![0]!, [...where.prefix!.slice(1), 'unshare', '--uts', 'sh', '-c', `hostname dsfhost${i}; exec /usr/sbin/sshd -D -e -f ${config}`], { stdio: ['ignore', 'ignore', 'pipe'] })
-        child.stderr!.on('data', () => {})
-        sshds.push(child)
-        hosts.push({ index: i, address: net.address(i), user: name, home, key })
+    net.setup()
+    dir = await mkdtemp(join(tmpdir(), 'dsf-sshd-'))
+    await chmod(dir, 0o755)
+    const stranger = join(dir, 'stranger')
+    sh('ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', stranger)
+    self.strangerKey = stranger
+    for (const [k, spec] of specs.entries()) {
+      const i = k + 2
+      const name = user(i)
+      const home = join(dir, `home${i}`)
+      quiet('userdel', '-r', name)
+      sh('useradd', '-M', '-d', home, '-s', '/bin/bash', name)
+      await mkdir(join(home, '.ssh'), { recursive: true })
+      const key = join(dir, `key${i}`)
+      const type = spec.key ?? 'ed25519'
+      sh('ssh-keygen', '-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', '', '-f', key)
+      await writeFile(join(home, '.ssh', 'authorized_keys'), execFileSync('cat', [`${key}.pub`]))
+      sh('chown', '-R', `${name}:${name}`, home)
+      if (spec.sudo === 'password') {
+        execFileSync('chpasswd', { input: `${name}:dsf-${id}-secret\n` })
+        await writeFile(`/etc/sudoers.d/${name}`, `${name} ALL=(ALL) ALL\n`, { mode: 0o440 })
+      } else {
+        sh('usermod', '-p', '*', name) // not locked (sshd without PAM refuses a locked account), no password
+        await writeFile(`/etc/sudoers.d/${name}`, `${name} ALL=(ALL) NOPASSWD:ALL\n`, { mode: 0o440 })
       }
-      // Up when port 22 answers inside its namespace.
-      for (const h of hosts) {
-        await waitFor(() => {
-          try { sh(...net.where(h.index).prefix!, 'bash', '-c', `exec 3<>/dev/tcp/${h.address}/22`) } catch { return false }
-          return true
-        }, { what: `sshd on ${h.address}`, timeout: 10_000 })
-      }
+      const hostKey = join(dir, `hostkey${i}`)
+      sh('ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', hostKey)
+      const config = join(dir, `sshd${i}.conf`)
+      await writeFile(config, [
+        `ListenAddress ${net.address(i)}`, 'Port 22', `HostKey ${hostKey}`, `PidFile ${dir}/sshd${i}.pid`,
+        'UsePAM no', 'StrictModes no', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PubkeyAuthentication yes',
+        `AllowUsers ${name}`, 'AllowTcpForwarding yes', 'Subsystem sftp internal-sftp', 'LogLevel ERROR', ''
+      ].join('\n'))
+      await mkdir('/run/sshd', { recursive: true })
+      const where = net.where(i)
+      const child = spawn(where.prefix![0]!, [...where.prefix!.slice(1), 'unshare', '--uts', 'sh', '-c', `hostname dsfhost${i}; exec /usr/sbin/sshd -D -e -f ${config}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+      child.stderr!.on('data', () => {})
+      sshds.push(child)
+      hosts.push({ index: i, address: net.address(i), user: name, home, key })
+    }
+    // Up when port 22 answers inside its namespace.
+    for (const h of hosts) {
+      await waitFor(() => {
+        try { sh(...net.where(h.index).prefix!, 'bash', '-c', `exec 3<>/dev/tcp/${h.address}/22`) } catch { return false }
+        return true
+      }, { what: `sshd on ${h.address}`, timeout: 10_000 })
+    }
   }
   return self
 }
