@@ -108,7 +108,11 @@ ${useSystemd
 ${sudo}systemctl daemon-reload
 ${sudo}systemctl enable --now ${unitName(o.fleet)} >/dev/null 2>&1
 ${sudo}systemctl restart ${unitName(o.fleet)}`
-  : `if [ -f loop.pid ] && kill -0 "$(cat loop.pid)" 2>/dev/null; then kill -TERM -- -"$(cat loop.pid)" 2>/dev/null || true; fi
+  : `if [ -f loop.pid ]; then
+  g=$(cat loop.pid); kill -TERM -- -"$g" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 -- -"$g" 2>/dev/null || break; sleep 0.2; done
+  kill -KILL -- -"$g" 2>/dev/null || true
+fi
 rm -f loop.pid
 setsid sh ./loop.sh </dev/null >>dstackd.out 2>&1 &`}
 cat .offset
