@@ -40,6 +40,9 @@ Run options:
   --listen MULTIADDR  the mesh address, repeatable (default /ip4/0.0.0.0/tcp/10100; port 0
                       picks a free port, and the join token carries the port bound)
   --join TOKEN        join that mesh (the token is remembered: later starts need no --join)
+  --fleet NAME        register this host in that SSH fleet (set by \`dstack apply\` of a
+                      fleet with ssh_config, which installs dstackd on the host); the join
+                      token may also come from the environment, DSTACKD_JOIN_TOKEN
   --inventory FILE    a JSON object overriding detected resources, e.g. {"cpus": 8}
   --mdns              also find the hosts of this mesh on the local network by mDNS (they
                       still need its swarm key: a host of another mesh is never let in)
@@ -120,10 +123,13 @@ async function run (argv: string[]): Promise<number> {
       runtime: { type: 'string' },
       'default-image': { type: 'string' },
       'image-table': { type: 'string' },
+      fleet: { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
   })
   if (values.help) { console.log(HELP); return 0 }
+  // An SSH fleet's hosts get the token this way (drivers/backends/ssh): never on a command line.
+  values.join ??= process.env.DSTACKD_JOIN_TOKEN || undefined
   if (values.join !== undefined) {
     const { parseJoinToken } = await import('../mesh/token.ts')
     try {
@@ -175,7 +181,7 @@ async function run (argv: string[]): Promise<number> {
   try {
     node = await startNode({
       dataDir, name: values.name, listen: values.listen, join: values.join?.trim(), inventoryFile: values.inventory, mdns: values.mdns === true,
-      jobsDir: values['jobs-dir'] === undefined ? undefined : resolve(values['jobs-dir']), unreachableGrace, retention, runtime, images, sshPort, log
+      jobsDir: values['jobs-dir'] === undefined ? undefined : resolve(values['jobs-dir']), fleet: values.fleet, unreachableGrace, retention, runtime, images, sshPort, log
     })
     await writeProcessRecord(dataDir)
   } catch (err) {

@@ -82,6 +82,8 @@ export interface NodeOptions {
   sshHost?: string
   /** Runs the gateway's shells, commands and port forwards inside jobs. Default: none (each is refused with why). */
   jobAccess?: JobAccess
+  /** The SSH fleet this host was installed into (`--fleet`): it registers there rather than in `local`. */
+  fleet?: string
   /** The node's log: each part of it logs through a `child` named for the part. */
   log: Log
 }
@@ -261,7 +263,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     closers.push(() => presence.close())
     /** The SSH gateway's port once it listens: gossiped, so any node tells clients the others' gateways. */
     let gossipedSshPort: number | undefined
-    const gossipSelf = () => presence.set({ name, hostname: osHostname(), address: addressOf(listen, inventory), offer: offerOf(inventory, name, mode), warnings: inventory.warnings ?? [], version: VERSION, ...(gossipedSshPort !== undefined ? { ssh_port: gossipedSshPort } : {}) })
+    const gossipSelf = () => presence.set({ name, hostname: osHostname(), address: addressOf(listen, inventory), offer: { ...offerOf(inventory, name, mode), ...(opts.fleet ? { backend: 'ssh', region: 'remote', fleet: opts.fleet } : {}) }, warnings: inventory.warnings ?? [], version: VERSION, ...(opts.fleet ? { fleet: opts.fleet } : {}), ...(gossipedSshPort !== undefined ? { ssh_port: gossipedSshPort } : {}) })
     gossipSelf()
 
     const area = await prepareJobsArea({ dataDir, jobsDir: opts.jobsDir, log })
@@ -331,7 +333,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       }
     }
     forgetDeleted()
-    const offDeleted = store.subscribe(cmd => { if (cmd === null || cmd.type === 'instance.delete') forgetDeleted() })
+    const offDeleted = store.subscribe(cmd => { if (cmd === null || cmd.type === 'instance.delete' || cmd.type === 'fleet.remove') forgetDeleted() })
     closers.push(offDeleted)
     const controller = startController(store, leaderTerm, log.child('scheduler'), opts.retention)
     closers.push(() => controller.close())

@@ -18,8 +18,8 @@ export interface LoadOptions {
 }
 
 /** The run configuration in `file` (`-`: standard input); a ConfigError lists every mistake with file:line:col. */
-export function loadRunConfiguration (file: string, opts: LoadOptions): RunConfiguration {
-  const text = readInput(file)
+export function loadRunConfiguration (file: string, opts: LoadOptions & { text?: string }): RunConfiguration {
+  const text = opts.text ?? readInput(file)
   const profile = selectProfile({
     cwd: opts.cwd,
     name: opts.profile ?? process.env.DSTACK_PROFILE ?? null,

@@ -76,6 +76,10 @@ export async function jobEnvironment (a: {
   })
   // A container sees only its devices (device requests): the variables would only misnumber them.
   if (!container) Object.assign(env, gpuVisibility(a.hostGpus ?? [], sub.placement?.gpu_slots ?? []))
+  // An SSH fleet's `env` (SPEC §1.8), under the run's own.
+  const instance = sub.placement ? state.instances[sub.placement.instance] : undefined
+  const fleetEnv = instance ? Object.values(state.fleets).find(f => f.name === instance.fleet)?.ssh?.env : undefined
+  if (fleetEnv) Object.assign(env, fleetEnv)
   Object.assign(env, job.spec.env)
   // In a container HOME is the image user's (the engine sets it from the image's passwd).
   if (container) return env

@@ -25,6 +25,7 @@ import type { Handlers } from '../../mesh/rpc/server.ts'
 import { eventVisible } from './access.ts'
 import { bindMethods, type ParamsOf } from './methods.ts'
 import { checkUpdate } from './update.ts'
+import { sshFleets } from './ssh-fleets.ts'
 import { redactRegistryAuth, registryAuthFor, type Sealer } from '../agent/registry-auth.ts'
 import { fleetView, hostViews, jobView, offerView, runView, type ClusterInfo, type OfferView, type Plan, type Rejection, type RunView, type SshInfo } from './views.ts'
 
@@ -153,6 +154,7 @@ async function saveCode (dir: string, code: ParamsOf<'runs.submit'>['code']): Pr
 export function createHandlers (deps: HandlerDeps): Handlers {
   const { store, project } = deps
   const state = () => store.state
+  const ssh = sshFleets({ store, sealer: deps.sealer, joinToken: deps.joinToken, user: deps.user, cluster: deps.cluster })
 
   /** What `dstack apply` shows before it asks: the offers, and what would happen to an active run of the same name. */
   function planFor (configuration: RunConfiguration): Plan {
@@ -369,11 +371,16 @@ export function createHandlers (deps: HandlerDeps): Handlers {
 
     // `dstack fleet delete NAME -i N…`: the mesh fleet's hosts are deleted one by one; the fleet
     // itself is the mesh and cannot be.
+    'fleets.apply' (p, ctx) {
+      return ssh.apply(p.configuration, p.keys, ctx.signal)
+    },
+
     async 'fleets.delete' (p) {
       const name = p.name
       const fleet = Object.values(state().fleets).find(f => f.name === name)
       if (!fleet) throw new RpcError('not_found', `fleet ${name} not found`)
       const nums = p.instances ?? []
+      if (nums.length === 0 && ssh.isSsh(name)) return await ssh.delete(name)
       if (nums.length === 0) {
         bad(`fleet ${name} is the mesh itself and cannot be deleted whole: delete its hosts with -i NUM (see \`dstack fleet get ${name}\`), or stop dstackd on each`)
       }

@@ -20,6 +20,7 @@ import type {
   ArtifactFile, CodePiece, FleetView, HostView, JobView, LogItem, OfferList, PeerLogItem, Plan, RunDetail, RunView, ServerInfo, StateEvent
 } from './views.ts'
 import type { ProjectView, UserKeyView, UserView } from './users.ts'
+import type { FleetApplyItem } from './ssh-fleets.ts'
 
 /**
  * Who may call a method (daemon/api/access.ts): `client` a member of the session's project,
@@ -125,8 +126,17 @@ export const methods = {
   /** The fleets and every host with its mesh role and the jobs holding its blocks, at once, then at every change. */
   'fleets.watch': streaming('client', none, returns<{ fleets: FleetView[], hosts: HostView[] }>()),
   'fleets.get': unary('client', v.object({ name: text }), returns<FleetView>()),
-  /** Deletes hosts of the mesh's fleet by number (`dstack fleet delete NAME -i N`). */
-  'fleets.delete': unary('admin', v.object({ name: text, instances: v.nullish(v.array(count)) }), returns<{ fleet: string, deleted: string[] }>()),
+  /**
+   * Deletes hosts of a fleet by number (`dstack fleet delete NAME -i N`), or a whole SSH fleet:
+   * its daemons stopped and what was installed removed (`errors`: the hosts where that failed).
+   */
+  'fleets.delete': unary('admin', v.object({ name: text, instances: v.nullish(v.array(count)) }), returns<{ fleet: string, deleted: string[], errors?: string[] }>()),
+  /**
+   * Applies an SSH fleet (daemon/api/ssh-fleets.ts): `keys` are the contents of the key files
+   * the configuration names, by the path it names them with. Streams each host's progress,
+   * then the outcome.
+   */
+  'fleets.apply': streaming('admin', v.object({ configuration, keys: v.record(v.string(), v.pipe(v.string(), v.maxLength(64 * 1024))) }), returns<FleetApplyItem>()),
 
   'events.list': streaming('client', v.nullish(v.object({ after: v.nullish(count), run: v.optional(text), follow: flag })), returns<StateEvent>()),
   'artifacts.list': unary('client', v.object({ run: text }), returns<{ run: string, files: ArtifactFile[] }>()),

@@ -27,6 +27,8 @@ export interface Offer {
   /** GB; 0 = unknown (the disk check passes). */
   disk: number
   gpus: OfferGpu[]
+  /** The fleet the instance is in, when not the mesh's own (`local`): an SSH fleet's name. */
+  fleet?: string
   /** For a share of a blocks instance: how many blocks it takes, of how many. */
   blocks?: number
   total_blocks?: number
@@ -47,6 +49,8 @@ export interface Requirements {
   reservation: string | null
   /** The jobs run in a container (needsContainer), so they need a container engine. */
   container?: boolean
+  /** The run's `fleets`: only instances of these fleets (null or absent: any). */
+  fleets?: string[] | null
 }
 
 // -- matching -------------------------------------------------------------------------------------
@@ -59,6 +63,7 @@ export function offerMatches (offer: Offer, req: Requirements): boolean {
 /** The first reason the offer fails the requirements, for people (`cpus 4 not in 8..`), or null when it matches. */
 export function offerMismatch (offer: Offer, req: Requirements): string | null {
   const r = req.resources
+  if (req.fleets != null && !req.fleets.includes(offer.fleet ?? 'local')) return `in fleet ${offer.fleet ?? 'local'}, not in ${req.fleets.join(', ')}`
   if (req.max_price !== null && offer.price > req.max_price) return `price ${offer.price} above max_price ${req.max_price}`
   if (req.spot !== null && offer.spot !== req.spot) return req.spot ? 'on-demand offer, spot required' : 'spot offer, on-demand required'
   if (offer.container_engine === null && (req.container === true || offer.containers_only === true)) {

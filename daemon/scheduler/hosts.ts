@@ -24,6 +24,8 @@ export interface HostRecord {
   version: string
   /** The host's SSH gateway port (absent: it runs none), so clients learn where else to connect. */
   ssh_port?: number
+  /** The SSH fleet it was installed into (`dstackd run --fleet`); absent: the mesh's fleet `local`. */
+  fleet?: string
 }
 
 export const HOSTS_TOPIC = 'dstack/hosts/1'
@@ -44,6 +46,7 @@ export function hostRecordProblem (v: unknown): string | null {
   if (o.container_engine != null && (typeof o.container_engine !== 'string' || o.container_engine.length > 256)) return 'offer.container_engine must be a short string or null'
   if (!Array.isArray(r.warnings) || r.warnings.some(w => typeof w !== 'string')) return 'warnings must be strings'
   if (r.ssh_port !== undefined && (!Number.isInteger(r.ssh_port) || r.ssh_port < 1 || r.ssh_port > 65535)) return 'ssh_port must be a port number'
+  if (r.fleet !== undefined && (typeof r.fleet !== 'string' || r.fleet.length > 256)) return 'fleet must be a short string'
   return null
 }
 
@@ -54,6 +57,13 @@ function uniqueName (state: State, id: string, name: string): string {
   let n = 2
   while (taken.has(`${name}-${n}`)) n++
   return `${name}-${n}`
+}
+
+/** The fleet a host registers into: the SSH fleet it names while that fleet exists, else the mesh's. */
+function fleetOf (state: State, h: HostRecord): { id: string, name: string } {
+  if (h.fleet === undefined) return MESH_FLEET
+  const f = Object.values(state.fleets).find(x => x.name === h.fleet && x.ssh)
+  return f ? { id: f.id, name: f.name } : MESH_FLEET
 }
 
 /** Who the leader hears from: the hosts' records, and whether each is alive now. */
@@ -74,7 +84,8 @@ export function reconcileHosts (state: State, presence: Liveness, now: number, t
     const existing = state.instances[r.peer]
     if (existing?.status === 'terminated') continue // deleted: it stays out
     const name = existing !== undefined && (existing.name === h.name || existing.name.startsWith(`${h.name}-`)) ? existing.name : uniqueName(state, r.peer, h.name)
-    const same = existing !== undefined && !existing.unreachable && existing.name === name && existing.hostname === h.hostname &&
+    const fleet = fleetOf(state, h)
+    const same = existing !== undefined && !existing.unreachable && existing.name === name && existing.fleet === fleet.name && existing.hostname === h.hostname &&
       existing.address === h.address && JSON.stringify(existing.offer) === JSON.stringify(h.offer) && JSON.stringify(existing.warnings) === JSON.stringify(h.warnings)
     if (same) continue
     if (existing !== undefined && existing.unreachable && existing.name === name && existing.address === h.address && JSON.stringify(existing.offer) === JSON.stringify(h.offer)) {
@@ -82,7 +93,7 @@ export function reconcileHosts (state: State, presence: Liveness, now: number, t
       continue
     }
     out.push({
-      type: 'instance.register', at: now, term, fleet: MESH_FLEET,
+      type: 'instance.register', at: now, term, fleet,
       instance: { id: r.peer, name, node: r.peer, hostname: h.hostname, address: h.address, offer: h.offer, warnings: h.warnings }
     })
   }

@@ -40,7 +40,7 @@ export function shareOf (offer: Offer, req: Requirements): Offer {
 /** What a job of configuration `c` asks of a host (its own resources: a group's, say). */
 export function requirementsOf (c: RunConfiguration, jobResources: ResourcesSpec = c.resources): Requirements {
   const resources = { ...jobResources, gpu: inferGpuVendor(jobResources.gpu, c) }
-  return { resources, spot: spotRequirement(c.spot_policy), max_price: c.max_price, reservation: c.reservation, container: needsContainer(c) }
+  return { resources, spot: spotRequirement(c.spot_policy), max_price: c.max_price, reservation: c.reservation, container: needsContainer(c), fleets: c.fleets }
 }
 
 /**

@@ -6,7 +6,7 @@ import { activeJobsOn, lowestFreeName, noteAssigned, noteCompacted, noteFinished
 import { backoffSeconds, isFinal, judgeReplica, jobStatusFor, latest, RESUBMIT_MESSAGE, RUN_REASONS } from './lifecycle.ts'
 import {
   FINAL_RUN_STATUSES, type Instance, type Job, type JobSpec, type JobStatus, type JobSubmission,
-  type JobTerminationReason, type Placement, type Run, type RunSpec, type RunStatus, type State, type StateEvent
+  type JobTerminationReason, type Placement, type Run, type RunSpec, type RunStatus, type SshFleet, type State, type StateEvent
 } from './types.ts'
 import { applyUserCommand, type UserCommand } from './users.ts'
 
@@ -21,6 +21,10 @@ export type Command =
   | { type: 'instance.register', at: number, fleet: { id: string, name: string }, instance: Pick<Instance, 'id' | 'name' | 'node' | 'hostname' | 'address' | 'offer' | 'warnings'> } & Fence
   | { type: 'instance.reachable', at: number, instance_id: string, reachable: boolean } & Fence
   | { type: 'instance.delete', at: number, instance_id: string, by: string }
+  /** Creates or updates an SSH fleet's record (its hosts join on their own and register into it). */
+  | { type: 'fleet.apply', at: number, fleet: { id: string, name: string, ssh: SshFleet }, by: string }
+  /** Ends an SSH fleet: its instances are deleted (their jobs end), the record goes. */
+  | { type: 'fleet.remove', at: number, fleet_id: string, by: string }
   | { type: 'instance.lost', at: number, instance_id: string, grace: number } & Fence
   | { type: 'run.submit', at: number, run: { id: string, name: string | null, name_base: string, project: string, user: string, priority: number, spec: RunSpec }, jobs: Array<{ id: string, submission_id: string, spec: JobSpec }> }
   | { type: 'run.update', at: number, run_id: string, spec: RunSpec, priority: number }
@@ -96,6 +100,27 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
       if (!instance.unreachable || instance.status === 'terminated') return refuse('stale', `instance ${instance.name} is not unreachable`)
       const lost = endJobsOn(state, instance, `instance ${instance.name} unreachable for more than ${cmd.grace}s: the job was given up (the host stops it if it answers again)`, cmd.at, emit)
       if (lost > 0) emit({ kind: 'instance.lost', message: `Instance ${instance.name} unreachable for more than ${cmd.grace}s: ${lost} job(s) failed with instance_unreachable`, instance: instance.name })
+      return { ok: true, events }
+    }
+    case 'fleet.apply': {
+      const existing = state.fleets[cmd.fleet.id]
+      if (existing !== undefined && !existing.ssh) return refuse('conflict', `fleet ${cmd.fleet.name} is the mesh's own fleet, not an SSH fleet`)
+      state.fleets[cmd.fleet.id] = { id: cmd.fleet.id, name: cmd.fleet.name, status: 'active', created_at: existing?.created_at ?? cmd.at, instance_ids: existing?.instance_ids ?? [], ssh: cmd.fleet.ssh }
+      emit({ kind: existing ? 'fleet.updated' : 'fleet.created', message: `Fleet ${cmd.fleet.name} ${existing ? 'updated' : 'created'} by ${cmd.by} (${cmd.fleet.ssh.hosts.length} SSH host(s))` })
+      return { ok: true, events }
+    }
+    case 'fleet.remove': {
+      const fleet = state.fleets[cmd.fleet_id]
+      if (!fleet) return { ok: true, events }
+      if (!fleet.ssh) return refuse('conflict', `fleet ${fleet.name} is the mesh's own fleet and cannot be deleted whole`)
+      for (const id of fleet.instance_ids) {
+        const instance = state.instances[id]
+        if (!instance || instance.status === 'terminated') continue
+        endJobsOn(state, instance, `instance ${instance.name} was deleted with fleet ${fleet.name}`, cmd.at, emit)
+        instance.status = 'terminated'
+      }
+      delete state.fleets[cmd.fleet_id]
+      emit({ kind: 'fleet.deleted', message: `Fleet ${fleet.name} deleted by ${cmd.by}` })
       return { ok: true, events }
     }
     case 'instance.delete': {

@@ -144,6 +144,30 @@ export interface Fleet {
   status: 'submitted' | 'active' | 'terminating' | 'terminated' | 'failed'
   created_at: number
   instance_ids: string[]
+  /** An SSH fleet's hosts as applied (absent for the mesh's own fleet `local`). */
+  ssh?: SshFleet | null
+}
+
+/** One host of an SSH fleet, as its configuration gave it (the key as the path it named). */
+export interface SshFleetHost {
+  hostname: string
+  port: number
+  user: string
+  identity_file: string
+  proxy_jump: { hostname: string, port: number, user: string, identity_file: string } | null
+  internal_ip: string | null
+  blocks: number | 'auto'
+  /** The peer id of its dstackd once it started there (null: nothing was installed, as far as is known). */
+  peer?: string | null
+}
+
+export interface SshFleet {
+  hosts: SshFleetHost[]
+  /** The fleet's `env`, given to every job on its hosts. */
+  env: Record<string, string>
+  placement: 'any' | 'cluster'
+  /** The private keys by identity_file path, sealed with the mesh's key (agent/registry-auth.ts): delete needs them again. */
+  sealed_keys: Record<string, string>
 }
 
 /** dstack's global roles: an admin manages users and projects and reaches every project. */

@@ -14,7 +14,7 @@ import { RPC_ERRORS } from '../../mesh/rpc/protocol.ts'
 import { attach } from '../attach.ts'
 import { collectCode, describeCode, type CodeFile } from '../code.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
-import { confirm, price, table } from '../format.ts'
+import { confirm, price, readInput, table } from '../format.ts'
 import { offerListing, planProperties, propertyLine } from '../listings.ts'
 import { loadRunConfiguration, submissionOf } from '../submission.ts'
 import { nonNegative, oneOf, parseFlags, wholeNumber, type Values } from '../flags.ts'
@@ -231,7 +231,22 @@ export async function apply (argv: string[], g: GlobalOptions): Promise<number> 
   if (v.help) { console.log(HELP); return 0 }
   const file = v.file ?? defaultFile()
   if (file === '-' && !v.yes) throw new Error('-f - reads the configuration from standard input, so it needs -y')
-  const parsed = loadRunConfiguration(file, { cwd: process.cwd(), profile: v.profile, noProfile: v['no-profile'] })
+  const text = readInput(file)
+  // An SSH fleet is applied (its hosts bootstrapped), not run: tui/commands/fleet-apply.ts.
+  if (/^type:\s*['"]?fleet\b/m.test(text)) {
+    const { parseConfiguration } = await import('../../daemon/config/index.ts')
+    const c = parseConfiguration(text, { file: file === '-' ? '<stdin>' : file })
+    if (c.type === 'fleet' && c.ssh_config !== null) {
+      const { applySshFleet } = await import('./fleet-apply.ts')
+      const client = await connect(g)
+      try {
+        return await applySshFleet(client, c, { base: file === '-' ? process.cwd() : dirname(resolve(file)), yes: v.yes === true })
+      } finally {
+        await client.close()
+      }
+    }
+  }
+  const parsed = loadRunConfiguration(file, { cwd: process.cwd(), profile: v.profile, noProfile: v['no-profile'], text })
   const configuration = withOverrides(parsed, v)
   const resolved = resolveForSubmit(configuration, v.env ?? [], runArgs)
   const code = await collectCode(configuration, file === '-' ? process.cwd() : dirname(resolve(file)))

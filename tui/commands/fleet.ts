@@ -57,13 +57,14 @@ export async function fleet (argv: string[], g: GlobalOptions): Promise<number> 
 async function remove (name: string | undefined, instances: string[], yes: boolean, g: GlobalOptions): Promise<number> {
   if (!name) throw new UsageError('which fleet? Usage: dstack fleet delete NAME -i NUM')
   const nums = instances.map(Number)
-  const what = nums.length === 0 ? `the fleet ${name}` : `the instance${nums.length > 1 ? 's' : ''} ${nums.join(', ')} of fleet ${name}`
+  const what = nums.length === 0 ? `the fleet ${name} (an SSH fleet: its daemons stop and what was installed is removed)` : `the instance${nums.length > 1 ? 's' : ''} ${nums.join(', ')} of fleet ${name}`
   if (!yes && !(await confirm(`Delete ${what}?`))) return 1
   const client = await connect(g)
   try {
     const res = await client.call('fleets.delete', { name, instances: nums })
-    console.log(`Deleted ${res.deleted.join(', ')}`)
-    return 0
+    console.log(res.deleted.length > 0 ? `Deleted ${res.deleted.join(', ')}` : `Deleted the fleet ${name}`)
+    for (const e of res.errors ?? []) console.error(e)
+    return res.errors?.length ? 1 : 0
   } finally {
     await client.close()
   }
