@@ -29,6 +29,12 @@ import { methods } from './api/methods.ts'
 import { createUserHandlers } from './api/users.ts'
 import { startPeerServices } from './api/peers.ts'
 import { startPortRelay } from './api/ports.ts'
+import { createActivity } from './ssh/activity.ts'
+import { watchInactivity } from './ssh/inactivity.ts'
+import { createJobAccess } from './ssh/jobs.ts'
+import { localExec } from './ssh/local.ts'
+import { startExecRelay } from './ssh/relay.ts'
+import type { JobAccess } from './ssh/types.ts'
 import { createApiServer } from './api/server.ts'
 import { startController } from './scheduler/controller.ts'
 import { makePrivate, makeTreePrivate, socketPathOf, socketPathProblem } from './datadir.ts'
@@ -75,6 +81,8 @@ export interface NodeOptions {
 export interface RunningNode {
   socketPath: string
   peerId: string
+  /** Shells, commands, sftp and port forwards into any job of the mesh (what the SSH gateway uses). */
+  jobAccess: JobAccess
   close (): Promise<void>
 }
 
@@ -274,8 +282,16 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     })
     closers.push(() => agent.close())
     await agent.recovered
-    const relay = await startPortRelay({ mesh, localPort: (submission, port) => agent.portOf(submission, port) })
+    // Sessions into jobs (SSH gateway, relayed exec, port forwards) are counted on the job's host.
+    const activity = createActivity()
+    const relay = await startPortRelay({ mesh, localPort: (submission, port) => agent.portOf(submission, port), opened: submission => activity.open(submission) })
     closers.push(() => relay.close())
+    const local = localExec({ runtime, activity })
+    const execRelay = await startExecRelay({ mesh, local, log: (msg, fields) => log.child('ssh').warn(msg, fields) })
+    closers.push(() => execRelay.close())
+    const jobAccess = createJobAccess({ self, local, relay: execRelay, connect: (node, submission, port) => relay.connect(node, submission, port) })
+    const inactivity = watchInactivity({ store, node: self, activity, log: (msg, fields) => log.child('ssh').info(msg, fields) })
+    closers.push(() => inactivity.close())
 
     // Who is alive, as the leader sees it: heard over Raft or gossip within the TTL. A new
     // leader has heard little from the others yet: for one TTL, silence proves nothing.
@@ -392,7 +408,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       socket: socketPath, node: self, name, version: VERSION, cpus: inventory.cpus, gpus: inventory.gpus.length,
       mesh: mesh.addresses(), origin, role: cluster().role
     })
-    return { socketPath, peerId: self, close: closeAll }
+    return { socketPath, peerId: self, jobAccess, close: closeAll }
   } catch (err) {
     await closeAll()
     throw err
