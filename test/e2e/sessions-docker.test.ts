@@ -11,7 +11,7 @@ import { waitFor } from '../poll.ts'
 import { suiteNeeding } from '../skip.ts'
 import { engineMissing } from '../drivers/runtime/docker/engine.ts'
 import { startHost, type Host } from './cluster.ts'
-import { collect, httpGet, joinAsMember, run, runningTarget, type Member } from './sessions.ts'
+import { collect, gatewayPort, httpGet, joinAsMember, run, runningTarget, stockSsh, type Member } from './sessions.ts'
 
 const test = suiteNeeding(import.meta.url, 'root and a Docker engine with the local images', await engineMissing())
 
@@ -22,7 +22,7 @@ let target: JobTarget
 
 test.before(async () => {
   work = await mkdtemp(join(tmpdir(), 'dstackd-e2e-sessions-docker-'))
-  host = await startHost('h1', [])
+  host = await startHost('h1', ['--ssh-port', '0'])
   member = await joinAsMember(host)
   target = await runningTarget(host, work, 'cbox', 'type: task\nimage: local/busybox\nports: [8000]\ncommands:\n  - mkdir -p /tmp/www && echo hi > /tmp/www/index.html\n  - exec httpd -f -p 8000 -h /tmp/www\nresources:\n  cpu: 0..\n  memory: 0..\n  disk: 0..\n')
 })
@@ -57,6 +57,13 @@ test('a forward reaches the HTTP server in the container through its published p
     return l.startsWith('HTTP/') ? l : null
   }, { what: 'busybox httpd to answer through the forward' })
   assert.match(line, /^HTTP\/1\.\d 200/)
+})
+
+test('the stock ssh client into the container through the gateway: ssh RUN \'echo $DSTACK_RUN_NAME\'', async () => {
+  const client = await stockSsh(host, work, 'cbox', gatewayPort(host))
+  const r = await client.ssh('echo $DSTACK_RUN_NAME')
+  assert.is(r.code, 0, r.stderr)
+  assert.is(r.stdout, 'cbox\n')
 })
 
 test('sftp into an image without sftp-server is refused with what to install', async () => {
