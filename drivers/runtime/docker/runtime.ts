@@ -539,7 +539,8 @@ class DockerRuntime implements Runtime {
     })
     const stream = await exec.start({ hijack: true, stdin: true, Tty: tty, ...(tty ? { ConsoleSize: [opts.tty!.rows, opts.tty!.cols] } : {}) } as Dockerode.ExecStartOptions)
     // ConsoleSize needs API 1.42; an older engine starts the terminal at 0x0 until resized.
-    if (tty) void exec.resize({ w: opts.tty!.cols, h: opts.tty!.rows }).catch(() => {})
+    // Awaited, so that a resize asked for after exec returns is the one that stays.
+    if (tty) await exec.resize({ w: opts.tty!.cols, h: opts.tty!.rows }).catch(() => {})
     const output = new PassThrough()
     let stderr: PassThrough | undefined
     if (tty) stream.pipe(output)

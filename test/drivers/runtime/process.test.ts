@@ -558,11 +558,12 @@ test('exec: a command in the running job with its env and working dir, stderr ap
   assert.equal(await within(piped.exited), { code: 4 })
   assert.is(out, `from-the-job extra ${s.workingDir}\nfrom stdin\n`)
   assert.is(err, 'oops\n')
-  const pty = await within(rt.exec!(s.id, { command: ['/bin/sh'], tty: { cols: 100, rows: 30 } }))
+  // Not an interactive shell: one ignores SIGTERM.
+  const pty = await within(rt.exec!(s.id, { command: ['/bin/sh', '-c', 'read x; stty size; exec sleep 60'], tty: { cols: 100, rows: 30 } }))
   let screen = ''
   pty.output.on('data', (d: Buffer) => { screen += d.toString() })
   await pty.resize!(123, 45)
-  pty.input.write('stty size; exec sleep 60\n')
+  pty.input.write('\n')
   await within((async () => { while (!/45 123/.test(screen)) await new Promise(resolve => setTimeout(resolve, 50)) })(), 20_000, 'the resized pty')
   pty.signal!('TERM')
   assert.equal(await within(pty.exited), { code: null, signal: 'SIGTERM' })
