@@ -110,6 +110,15 @@ async function startLocalDaemon (dataDir: string): Promise<void> {
   throw new Error(`the local dstackd did not answer within 30 s; see ${logPath}`)
 }
 
+const urls = new WeakMap<ApiClient, string>()
+
+/** The URL (socket path or ssh://) a client from `connect` talks to. */
+export function urlOf (client: ApiClient): string {
+  const url = urls.get(client)
+  if (url === undefined) throw new Error('this client did not come from connect()')
+  return url
+}
+
 export async function connect (g: GlobalOptions): Promise<ApiClient> {
   const wanted = g.project ?? process.env.DSTACK_PROJECT
   let url = g.url ?? process.env.DSTACK_URL
@@ -135,9 +144,13 @@ export async function connect (g: GlobalOptions): Promise<ApiClient> {
   token ??= await localToken(url)
   // The command's first call goes out with the token (one round trip less); a refused token
   // fails that call with this message.
-  const attempt = async () => connectApi({
-    socketPath: url!, token: token ?? '', project: projectName, timeoutMs: 5000, pipeline: true, refused: `the daemon at ${url} refused the token: pass --token or set DSTACK_TOKEN`
-  })
+  const attempt = async () => {
+    const client = await connectApi({
+      socketPath: url!, token: token ?? '', project: projectName, timeoutMs: 5000, pipeline: true, refused: `the daemon at ${url} refused the token: pass --token or set DSTACK_TOKEN`
+    })
+    urls.set(client, url!)
+    return client
+  }
   try {
     return await attempt()
   } catch (err) {
