@@ -25,7 +25,8 @@ Commands:
   token    print the join token of the mesh DIR belongs to   [--data-dir DIR]
   stop     stop the dstackd of DIR (the one the first \`dstack\` command started in the
            background, by default); its jobs keep running        [--data-dir DIR]
-  user     add NAME [--project P --role R] | list | delete NAME | rotate-token NAME
+  user     add NAME [--project P --role R] | list | delete NAME | rotate-token NAME |
+           add-key NAME FILE|- | keys NAME | delete-key NAME FINGERPRINT
   project  add NAME | list | delete NAME | member PROJECT USER --role R
            users and projects of the mesh (\`dstackd user --help\`)
 
@@ -50,6 +51,9 @@ Run options:
   --keep-for DURATION how long a finished run is kept, e.g. 7d, 12h (default 7d); older
                       runs are dropped with their logs on every host (the leader's setting
                       is the one that counts)
+  --ssh-port N        the SSH gateway's port (default 10022; 0 picks a free one, which
+                      \`dstackd status\` shows): \`ssh PROJECT/RUN@HOST -p N\` reaches a run's
+                      job, and remote clients reach the API, with a user's token or key
   --log-file FILE     log there instead of stdout, rotated at 10 MB (FILE.1 … FILE.3 kept)
   --jobs-dir DIR      where job directories go, outside the data dir (default DIR-jobs next to
                       it; as root, /var/lib/dstackd-jobs/… when the job user cannot reach that)
@@ -147,6 +151,11 @@ async function run (argv: string[]): Promise<number> {
   const { RUNTIME_MODES } = await import('./agent/container.ts')
   const runtime = RUNTIME_MODES.find(m => m === (values.runtime ?? 'auto'))
   if (runtime === undefined) { console.error(`dstackd: --runtime ${values.runtime}: expected ${RUNTIME_MODES.join(', ')}`); return 2 }
+  let sshPort: number | undefined
+  if (values['ssh-port'] !== undefined) {
+    sshPort = Number(values['ssh-port'])
+    if (!/^\d{1,5}$/.test(values['ssh-port']) || sshPort > 65535) { console.error(`dstackd: --ssh-port ${values['ssh-port']}: expected a port number from 0 to 65535 (0: a free port)`); return 2 }
+  }
   const dataDir = dataDirOf(values['data-dir'])
   const socketProblem = socketPathProblem(dataDir)
   if (socketProblem !== undefined) { console.error(`dstackd: ${socketProblem}`); return 2 }
@@ -166,7 +175,7 @@ async function run (argv: string[]): Promise<number> {
   try {
     node = await startNode({
       dataDir, name: values.name, listen: values.listen, join: values.join?.trim(), inventoryFile: values.inventory, mdns: values.mdns === true,
-      jobsDir: values['jobs-dir'] === undefined ? undefined : resolve(values['jobs-dir']), unreachableGrace, retention, runtime, images, log
+      jobsDir: values['jobs-dir'] === undefined ? undefined : resolve(values['jobs-dir']), unreachableGrace, retention, runtime, images, sshPort, log
     })
     await writeProcessRecord(dataDir)
   } catch (err) {
@@ -227,7 +236,8 @@ async function status (argv: string[]): Promise<number> {
   const c = info.cluster
   const out = {
     peer_id: info.node, role: c.role, term: c.term, leader: c.leader, voters: c.voters, learners: c.learners,
-    applied: c.applied, commit: c.commit, addresses: c.addresses, peers: c.peers, version: info.version, data_dir: dataDir
+    applied: c.applied, commit: c.commit, addresses: c.addresses, peers: c.peers, version: info.version, data_dir: dataDir,
+    ssh: info.ssh ?? null
   }
   if (values.json) {
     console.log(JSON.stringify(out, null, 2))
@@ -240,6 +250,7 @@ async function status (argv: string[]): Promise<number> {
     `leader    ${out.leader ?? 'none known'}`,
     `log       applied ${out.applied}, committed ${out.commit}`,
     `listening ${out.addresses.join(', ') || 'nowhere'}`,
+    `ssh       ${out.ssh === null ? 'no gateway' : `port ${out.ssh.port}, host key ${out.ssh.hostKey}`}`,
     `version   ${out.version}`,
     `data dir  ${dataDir}`,
     `peers     ${c.peers.length === 0 ? 'none' : ''}`,

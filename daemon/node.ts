@@ -40,6 +40,11 @@ import { meshTransport } from '../mesh/raft/transport.ts'
 import type { Retention } from './state/retention.ts'
 import { openStore } from './state/store.ts'
 import { startSeeding } from './state/users.ts'
+import type { SshInfo } from './api/views.ts'
+import { DEFAULT_SSH_PORT, startSshGateway, type SshGateway } from './ssh/gateway.ts'
+import { loadHostKey } from './ssh/hostkey.ts'
+import { noJobAccess } from './ssh/none.ts'
+import type { JobAccess } from './ssh/types.ts'
 import { VERSION } from './version.ts'
 
 export type { Log } from './log.ts'
@@ -68,6 +73,15 @@ export interface NodeOptions {
   runtime?: RuntimeMode
   /** Which image a container job runs in when it names none (agent/images.ts; default dstack's). */
   images?: ImageTable
+  /**
+   * The SSH gateway's port (`--ssh-port`); 0 picks a free one. Not given: 10022, and when that
+   * is taken the node runs without a gateway (it warns); a port given and taken fails the start.
+   */
+  sshPort?: number
+  /** Where the gateway listens. Default 0.0.0.0. */
+  sshHost?: string
+  /** Runs the gateway's shells, commands and port forwards inside jobs. Default: none (each is refused with why). */
+  jobAccess?: JobAccess
   /** The node's log: each part of it logs through a `child` named for the part. */
   log: Log
 }
@@ -75,6 +89,8 @@ export interface NodeOptions {
 export interface RunningNode {
   socketPath: string
   peerId: string
+  /** The SSH gateway: its port and host key (absent: it runs none). */
+  ssh?: SshInfo
   close (): Promise<void>
 }
 
@@ -357,18 +373,36 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     const apiLog = log.child('api')
     // Every call is authorized (api/access.ts): its token names a user, its project scopes it.
     const access = createAccess({ state: () => store.state, localToken: token })
-    const server = await createApiServer({
-      socketPath,
-      authenticate: credentials => access.authenticate(credentials),
-      info: { version: VERSION, node: self, name },
-      handlers: access.guard(methods, caller => createHandlers({
+    let gateway: SshGateway | undefined
+    const sshInfo = (): SshInfo | undefined => gateway === undefined ? undefined : { port: gateway.port, hostKey: gateway.hostKey }
+    const handlers = access.guard(methods, caller => createHandlers({
         store, dataDir, node: self, project: caller.project, user: caller.user, admin: caller.global_role === 'admin', version: VERSION,
         logs: (node, submission, o) => peers.logs(node, submission, o),
         connectJob: (node, submission, port) => relay.connect(node, submission, port),
         cluster,
         joinToken: () => mesh.joinToken(),
-        sealer
-      }), createUserHandlers(store)),
+        sealer,
+        ssh: sshInfo
+      }), createUserHandlers(store))
+    const info = (): object => ({ version: VERSION, node: self, name, ...(gateway !== undefined ? { ssh: sshInfo() } : {}) })
+    // The gateway serves the same handlers over SSH (daemon/ssh/gateway.ts).
+    const sshLog = log.child('ssh')
+    try {
+      gateway = await startSshGateway({
+        port: opts.sshPort ?? DEFAULT_SSH_PORT, host: opts.sshHost, hostKey: await loadHostKey(dataDir), state: () => store.state,
+        access, handlers, info, jobs: opts.jobAccess ?? noJobAccess, log: sshLog
+      })
+      closers.push(() => gateway!.close())
+      sshLog.info('ssh gateway listening', { port: gateway.port, hostKey: gateway.hostKey })
+    } catch (err) {
+      if (opts.sshPort !== undefined) throw err
+      sshLog.warn(`${(err as Error).message}; running without an SSH gateway`)
+    }
+    const server = await createApiServer({
+      socketPath,
+      authenticate: credentials => access.authenticate(credentials),
+      info: info(),
+      handlers,
       log: event => { const { event: what, ...fields } = event as { event?: unknown }; apiLog.warn(String(what ?? 'api'), fields) }
     })
     closers.push(() => server.close())
@@ -390,9 +424,10 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     for (const p of privacyProblems) log.warn('cannot make this private to dstackd\'s user', { problem: p })
     log.info('dstackd ready', {
       socket: socketPath, node: self, name, version: VERSION, cpus: inventory.cpus, gpus: inventory.gpus.length,
-      mesh: mesh.addresses(), origin, role: cluster().role
+      mesh: mesh.addresses(), origin, role: cluster().role, ...(gateway !== undefined ? { ssh: gateway.port } : {})
     })
-    return { socketPath, peerId: self, close: closeAll }
+    const ssh = sshInfo()
+    return { socketPath, peerId: self, ...(ssh !== undefined ? { ssh } : {}), close: closeAll }
   } catch (err) {
     await closeAll()
     throw err

@@ -1,5 +1,6 @@
 // `dstackd user …` and `dstackd project …`: users and projects of the mesh, managed through this
 // host's dstackd with the admin token of its data dir (DIR/token).
+import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import type { ApiClient } from './api/client.ts'
 import type { ProjectView, UserView } from './api/users.ts'
@@ -10,6 +11,12 @@ export const USERS_HELP = `Users and projects (through the dstackd of DIR, with 
   user list [--json]      every user, with their projects and roles
   user delete NAME        the user and its token are gone at once, on every host
   user rotate-token NAME  a new token for the user; the old one stops working at once
+  user add-key NAME FILE|-
+                          register an SSH public key (one line, e.g. ~/.ssh/id_ed25519.pub;
+                          - reads it from stdin): NAME logs in to the SSH gateway with it
+  user keys NAME [--json] the SSH keys registered to NAME
+  user delete-key NAME FINGERPRINT
+                          the key (SHA256:…, as \`user keys\` shows it) no longer logs in
   project add NAME        make a project (its runs are its members' only)
   project list [--json]   every project, with its members
   project delete NAME     a project with no active runs
@@ -69,8 +76,42 @@ const USER_ACTIONS: Record<string, Action> = {
     const res = await client.call('users.rotate_token', { name })
     if (values.json === true) return JSON.stringify(res, null, 2)
     return `New token for user ${name} (the old one no longer works), shown only this once:\n${res.token}`
+  },
+  async 'add-key' (client, positionals) {
+    if (positionals.length !== 2) usage('expected NAME FILE (a public key file, or - for stdin)')
+    const [user, file] = positionals as [string, string]
+    const res = await client.call('users.keys.add', { user, publicKey: await keyText(file) })
+    return `Added SSH key ${res.fingerprint} to user ${user}.`
+  },
+  async keys (client, positionals, values) {
+    const user = one(positionals, 'user name')
+    const keys = await client.call('users.keys.list', { user })
+    if (values.json === true) return JSON.stringify(keys, null, 2)
+    if (keys.length === 0) return `User ${user} has no SSH keys.`
+    return table([['FINGERPRINT', 'TYPE', 'COMMENT', 'ADDED'], ...keys.map(k => [k.fingerprint, k.type, k.comment || '-', new Date(k.added).toISOString()])])
+  },
+  async 'delete-key' (client, positionals) {
+    if (positionals.length !== 2) usage('expected NAME FINGERPRINT')
+    const [user, fingerprint] = positionals as [string, string]
+    await client.call('users.keys.delete', { user, fingerprint })
+    return `Removed SSH key ${fingerprint} from user ${user}.`
   }
 }
+
+/** A public key file's text, or stdin's for `-`. */
+async function keyText (file: string): Promise<string> {
+  if (file !== '-') {
+    try {
+      return await readFile(file, 'utf8')
+    } catch (err) {
+      usage(`cannot read the public key ${file}: ${(err as Error).message}`)
+    }
+  }
+  let text = ''
+  for await (const chunk of process.stdin) text += String(chunk)
+  return text
+}
+
 
 const PROJECT_ACTIONS: Record<string, Action> = {
   async add (client, positionals) {

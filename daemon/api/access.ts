@@ -21,6 +21,8 @@ export interface Caller {
   /** The hash of the token; null for this host's own admin token (DIR/token). */
   token_hash: string | null
   project: string
+  /** Set for a session of the SSH gateway authenticated by a public key (daemon/ssh/): whose key it was (token_hash is then null and unused). */
+  key?: { user: string, fingerprint: string }
 }
 
 /** Who calls, resolved at the call from the current state. */
@@ -150,6 +152,12 @@ export function createAccess (opts: AccessOptions): AccessControl {
   const localHash = hashToken(opts.localToken)
 
   function principal (caller: Caller): Principal {
+    if (caller.key !== undefined) {
+      const state = opts.state()
+      const user = Object.hasOwn(state.users, caller.key.user) ? state.users[caller.key.user]! : undefined
+      if (user === undefined || !(user.keys ?? []).some(k => k.fingerprint === caller.key!.fingerprint)) throw new RpcError('unauthenticated', 'the SSH key was removed or its user deleted')
+      return { user: user.name, global_role: user.global_role, project: caller.project }
+    }
     if (caller.token_hash === null) return { user: FIRST_ADMIN, global_role: 'admin', project: caller.project }
     const state = opts.state()
     const name = userByHash(state, caller.token_hash)

@@ -26,7 +26,7 @@ import { eventVisible } from './access.ts'
 import { bindMethods, type ParamsOf } from './methods.ts'
 import { checkUpdate } from './update.ts'
 import { redactRegistryAuth, registryAuthFor, type Sealer } from '../agent/registry-auth.ts'
-import { fleetView, jobView, offerView, runView, type ClusterInfo, type OfferView, type Plan, type Rejection, type RunView } from './views.ts'
+import { fleetView, jobView, offerView, runView, type ClusterInfo, type OfferView, type Plan, type Rejection, type RunView, type SshInfo } from './views.ts'
 
 export type { ClusterInfo } from './views.ts'
 
@@ -49,6 +49,8 @@ export interface HandlerDeps {
   version: string
   /** Seals registry_auth for the job specs (agent/registry-auth.ts). */
   sealer: Sealer
+  /** This node's SSH gateway, for `server.info` (absent: it runs none). */
+  ssh?: () => SshInfo | undefined
 }
 
 function bad (message: string): never {
@@ -218,7 +220,8 @@ export function createHandlers (deps: HandlerDeps): Handlers {
   return bindMethods(['client', 'admin'], {
     async 'server.info' () {
       const c = deps.cluster()
-      return { version: deps.version, node: deps.node, project, user: deps.user, role: c.role, index: state().index, cluster: c }
+      const ssh = deps.ssh?.()
+      return { version: deps.version, node: deps.node, project, user: deps.user, role: c.role, index: state().index, cluster: c, ...(ssh !== undefined ? { ssh } : {}) }
     },
 
     async 'mesh.token' () {

@@ -19,7 +19,7 @@ import type { Handlers, HandlerContext } from '../../mesh/rpc/server.ts'
 import type {
   ArtifactFile, CodePiece, FleetView, JobView, LogItem, OfferList, PeerLogItem, Plan, RunDetail, RunView, ServerInfo, StateEvent
 } from './views.ts'
-import type { ProjectView, UserView } from './users.ts'
+import type { ProjectView, UserKeyView, UserView } from './users.ts'
 
 /**
  * Who may call a method (daemon/api/access.ts): `client` a member of the session's project,
@@ -138,6 +138,13 @@ export const methods = {
   }), returns<{ user: UserView, token: string }>()),
   'users.delete': unary('user', v.object({ name }), returns<{ deleted: string }>()),
   'users.rotate_token': unary('user', v.object({ name }), returns<{ user: string, token: string }>()),
+  /**
+   * SSH public keys (the gateway, daemon/ssh/): the caller's own, or with `user` another's (a
+   * global admin). Adding the same key twice changes nothing; a key belongs to one user only.
+   */
+  'users.keys.add': unary('user', v.object({ publicKey: v.pipe(v.string(), v.maxLength(8192)), user: v.optional(name) }), returns<{ fingerprint: string }>()),
+  'users.keys.list': unary('user', v.nullish(v.object({ user: v.optional(name) })), returns<UserKeyView[]>()),
+  'users.keys.delete': unary('user', v.object({ fingerprint: text, user: v.optional(name) }), returns<{ deleted: string }>()),
   /** The projects the caller is a member of (a global admin: all). */
   'projects.list': unary('user', none, returns<{ projects: ProjectView[] }>()),
   'projects.create': unary('user', v.object({ name }), returns<ProjectView>()),

@@ -8,6 +8,7 @@ import type { GlobalRole, Project, ProjectRole, State, User } from '../state/typ
 import type { Command } from '../state/machine.ts'
 import { hashToken, mayChangeMember, mustBeAdmin, mustSeeProject, newToken, notMember, projectRole, type Principal } from './access.ts'
 import { bindMethods } from './methods.ts'
+import { parsePublicKey } from '../ssh/keys.ts'
 
 export interface UserView {
   name: string
@@ -15,6 +16,15 @@ export interface UserView {
   created_at: number
   /** The projects the user is a member of, with the role in each. */
   projects: Array<{ name: string, role: ProjectRole }>
+}
+
+/** A registered SSH public key, as `users.keys.list` shows it. */
+export interface UserKeyView {
+  fingerprint: string
+  type: string
+  comment: string
+  /** When it was registered (epoch ms). */
+  added: number
 }
 
 export interface ProjectView {
@@ -50,6 +60,13 @@ export function createUserHandlers (store: StateStore): Handlers {
     return u
   }
 
+  /** Whose keys a call is about: the caller's own, or (a global admin only) the one named. */
+  const keyOwner = (named: string | undefined, ctx: HandlerContext, what: string): string => {
+    const caller = who(ctx).user
+    if (named !== undefined && named !== caller) mustBeAdmin(who(ctx), what)
+    return mustFindUser(named ?? caller).name
+  }
+
   return bindMethods(['user'], {
     async 'users.list' (_p, ctx) {
       mustBeAdmin(who(ctx), 'listing users')
@@ -79,6 +96,29 @@ export function createUserHandlers (store: StateStore): Handlers {
       const token = newToken()
       await propose({ type: 'user.token', at: Date.now(), name: p.name, token_hash: hashToken(token), by: who(ctx).user })
       return { user: p.name, token }
+    },
+
+    async 'users.keys.add' (p, ctx) {
+      const user = keyOwner(p.user, ctx, 'adding a key to another user')
+      let key
+      try {
+        key = parsePublicKey(p.publicKey)
+      } catch (err) {
+        throw new RpcError('invalid', `users.keys.add: params.publicKey: ${(err as Error).message}`)
+      }
+      await propose({ type: 'user.key.add', at: key.added, user, key, by: who(ctx).user })
+      return { fingerprint: key.fingerprint }
+    },
+
+    async 'users.keys.list' (p, ctx) {
+      const user = keyOwner(p?.user, ctx, 'listing another user\'s keys')
+      return (state().users[user]!.keys ?? []).map(k => ({ fingerprint: k.fingerprint, type: k.type, comment: k.comment, added: k.added }))
+    },
+
+    async 'users.keys.delete' (p, ctx) {
+      const user = keyOwner(p.user, ctx, 'removing another user\'s key')
+      await propose({ type: 'user.key.delete', at: Date.now(), user, fingerprint: p.fingerprint, by: who(ctx).user })
+      return { deleted: p.fingerprint }
     },
 
     async 'projects.list' (_p, ctx) {

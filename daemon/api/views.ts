@@ -305,6 +305,15 @@ export interface ServerInfo {
   role: ClusterInfo['role']
   index: number
   cluster: ClusterInfo
+  /** This node's SSH gateway (daemon/ssh/), absent when it runs none. */
+  ssh?: SshInfo
+}
+
+/** Where a node's SSH gateway listens, and the host key a client pins. */
+export interface SshInfo {
+  port: number
+  /** The OpenSSH public key line of the host key: `ssh-ed25519 AAAA…`. */
+  hostKey: string
 }
 
 /** A piece of a job's output; `data` is base64. */

@@ -225,7 +225,9 @@ export function apply (state: State, cmd: Command, position?: LogPosition): Appl
     case 'user.token':
     case 'project.create':
     case 'project.delete':
-    case 'project.member': {
+    case 'project.member':
+    case 'user.key.add':
+    case 'user.key.delete': {
       const result = applyUserCommand(state, cmd, emit)
       return result.ok ? { ok: true, events } : refuse(result.code, result.message)
     }

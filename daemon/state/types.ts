@@ -159,6 +159,21 @@ export interface User {
   /** sha256 of the token, hex: the token itself is never in the state (nor the Raft log). */
   token_hash: string
   created_at: number
+  /** SSH public keys the user logs in to the gateway with (daemon/ssh/keys.ts); absent: none. */
+  keys?: UserKey[]
+}
+
+/** A public key registered to a user (not a secret). */
+export interface UserKey {
+  /** OpenSSH's fingerprint: `SHA256:` and the unpadded base64 of the sha256 of the key blob. */
+  fingerprint: string
+  /** The key's type: `ssh-ed25519`, `ssh-rsa`, `ecdsa-sha2-nistp256`, … */
+  type: string
+  /** The key blob, base64 (the second word of the one-line form). */
+  data: string
+  comment: string
+  /** When it was registered (epoch ms). */
+  added: number
 }
 
 /** What isolates runs and fleets (later volumes and secrets): a user reaches only their projects'. */

@@ -1,7 +1,7 @@
 // Users and projects in the replicated state: the commands that create, change and delete them.
 // Tokens arrive hashed (daemon/api/access.ts hashes them before proposing): neither the state
 // nor the Raft log ever holds one in clear. Like the rest of the machine, these never throw.
-import { FINAL_RUN_STATUSES, type GlobalRole, type ProjectRole, type State, type StateEvent } from './types.ts'
+import { FINAL_RUN_STATUSES, type GlobalRole, type ProjectRole, type State, type StateEvent, type UserKey } from './types.ts'
 
 /** The project every mesh starts with, and where runs from before projects live. */
 export const DEFAULT_PROJECT = 'main'
@@ -18,6 +18,9 @@ export type UserCommand =
   | { type: 'project.delete', at: number, name: string, by: string }
   /** Adds a user to a project with a role, changes their role, or (role null) removes them. */
   | { type: 'project.member', at: number, project: string, user: string, role: ProjectRole | null, by: string }
+  /** Registers an SSH public key to a user (the same key again changes nothing). */
+  | { type: 'user.key.add', at: number, user: string, key: UserKey, by: string }
+  | { type: 'user.key.delete', at: number, user: string, fingerprint: string, by: string }
 
 export type UserResult = { ok: true } | { ok: false, code: string, message: string }
 
@@ -90,7 +93,34 @@ export function applyUserCommand (state: State, cmd: UserCommand, emit: Emit): U
       }
       return { ok: true }
     }
+    case 'user.key.add': {
+      const user = state.users[cmd.user]
+      if (!user) return refuse('not_found', `user ${cmd.user} not found`)
+      if ((user.keys ?? []).some(k => k.fingerprint === cmd.key.fingerprint)) return { ok: true }
+      // One key, one user: the gateway tells who logs in by the key alone.
+      if (Object.values(state.users).some(u => (u.keys ?? []).some(k => k.fingerprint === cmd.key.fingerprint))) return refuse('conflict', `key ${cmd.key.fingerprint} is registered to another user`)
+      user.keys = [...(user.keys ?? []), cmd.key]
+      emit({ kind: 'user.key_added', message: `SSH key ${cmd.key.fingerprint} added to user ${cmd.user} by ${cmd.by}` })
+      return { ok: true }
+    }
+    case 'user.key.delete': {
+      const user = state.users[cmd.user]
+      if (!user) return refuse('not_found', `user ${cmd.user} not found`)
+      if (!(user.keys ?? []).some(k => k.fingerprint === cmd.fingerprint)) return refuse('not_found', `user ${cmd.user} has no key ${cmd.fingerprint}`)
+      user.keys = user.keys!.filter(k => k.fingerprint !== cmd.fingerprint)
+      emit({ kind: 'user.key_deleted', message: `SSH key ${cmd.fingerprint} removed from user ${cmd.user} by ${cmd.by}` })
+      return { ok: true }
+    }
   }
+}
+
+/** The user a public key (by its fingerprint) is registered to, with the key. */
+export function userOfKey (state: State, fingerprint: string): { user: string, key: UserKey } | undefined {
+  for (const u of Object.values(state.users)) {
+    const key = (u.keys ?? []).find(k => k.fingerprint === fingerprint)
+    if (key !== undefined) return { user: u.name, key }
+  }
+  return undefined
 }
 
 export interface SeedingOptions {
