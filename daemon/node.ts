@@ -29,6 +29,12 @@ import { methods } from './api/methods.ts'
 import { createUserHandlers } from './api/users.ts'
 import { startPeerServices } from './api/peers.ts'
 import { startPortRelay } from './api/ports.ts'
+import { createActivity } from './ssh/activity.ts'
+import { watchInactivity } from './ssh/inactivity.ts'
+import { createJobAccess } from './ssh/jobs.ts'
+import { localExec } from './ssh/local.ts'
+import { startExecRelay } from './ssh/relay.ts'
+import type { JobAccess } from './ssh/types.ts'
 import { createApiServer } from './api/server.ts'
 import { startController } from './scheduler/controller.ts'
 import { makePrivate, makeTreePrivate, socketPathOf, socketPathProblem } from './datadir.ts'
@@ -43,8 +49,6 @@ import { startSeeding } from './state/users.ts'
 import type { SshInfo } from './api/views.ts'
 import { DEFAULT_SSH_PORT, startSshGateway, type SshGateway } from './ssh/gateway.ts'
 import { loadHostKey } from './ssh/hostkey.ts'
-import { noJobAccess } from './ssh/none.ts'
-import type { JobAccess } from './ssh/types.ts'
 import { VERSION } from './version.ts'
 
 export type { Log } from './log.ts'
@@ -91,6 +95,8 @@ export interface RunningNode {
   peerId: string
   /** The SSH gateway: its port and host key (absent: it runs none). */
   ssh?: SshInfo
+  /** Shells, commands, sftp and port forwards into any job of the mesh (what the SSH gateway uses). */
+  jobAccess: JobAccess
   close (): Promise<void>
 }
 
@@ -290,8 +296,16 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     })
     closers.push(() => agent.close())
     await agent.recovered
-    const relay = await startPortRelay({ mesh, localPort: (submission, port) => agent.portOf(submission, port) })
+    // Sessions into jobs (SSH gateway, relayed exec, port forwards) are counted on the job's host.
+    const activity = createActivity()
+    const relay = await startPortRelay({ mesh, localPort: (submission, port) => agent.portOf(submission, port), opened: submission => activity.open(submission) })
     closers.push(() => relay.close())
+    const local = localExec({ runtime, activity })
+    const execRelay = await startExecRelay({ mesh, local, log: (msg, fields) => log.child('ssh').warn(msg, fields) })
+    closers.push(() => execRelay.close())
+    const jobAccess = createJobAccess({ self, local, relay: execRelay, connect: (node, submission, port) => relay.connect(node, submission, port) })
+    const inactivity = watchInactivity({ store, node: self, activity, log: (msg, fields) => log.child('ssh').info(msg, fields) })
+    closers.push(() => inactivity.close())
 
     // Who is alive, as the leader sees it: heard over Raft or gossip within the TTL. A new
     // leader has heard little from the others yet: for one TTL, silence proves nothing.
@@ -390,7 +404,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     try {
       gateway = await startSshGateway({
         port: opts.sshPort ?? DEFAULT_SSH_PORT, host: opts.sshHost, hostKey: await loadHostKey(dataDir), state: () => store.state,
-        access, handlers, info, jobs: opts.jobAccess ?? noJobAccess, log: sshLog
+        access, handlers, info, jobs: opts.jobAccess ?? jobAccess, log: sshLog
       })
       closers.push(() => gateway!.close())
       sshLog.info('ssh gateway listening', { port: gateway.port, hostKey: gateway.hostKey })
@@ -427,7 +441,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       mesh: mesh.addresses(), origin, role: cluster().role, ...(gateway !== undefined ? { ssh: gateway.port } : {})
     })
     const ssh = sshInfo()
-    return { socketPath, peerId: self, ...(ssh !== undefined ? { ssh } : {}), close: closeAll }
+    return { socketPath, peerId: self, ...(ssh !== undefined ? { ssh } : {}), jobAccess, close: closeAll }
   } catch (err) {
     await closeAll()
     throw err

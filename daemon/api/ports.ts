@@ -31,6 +31,8 @@ export interface PortRelayOptions {
   mesh: Pick<Mesh, 'peerId' | 'libp2p'>
   /** The host port (on 127.0.0.1) where this host's job `submission` listens on `port`; throws when it does not. */
   localPort: (submission: string, port: number) => number
+  /** Called for each connection made to a job of this host; the function it returns, when the connection closes (activity). */
+  opened?: (submission: string) => () => void
   log?: (msg: string, fields?: Record<string, unknown>) => void
 }
 
@@ -108,7 +110,12 @@ export async function startPortRelay (opts: PortRelayOptions): Promise<PortRelay
   const { mesh } = opts
   const self = mesh.peerId
 
-  const local = async (submission: string, port: number): Promise<Duplex> => localConnect(opts.localPort(submission, port))
+  const local = async (submission: string, port: number): Promise<Duplex> => {
+    const socket = await localConnect(opts.localPort(submission, port))
+    const closed = opts.opened?.(submission)
+    if (closed) socket.once('close', closed)
+    return socket
+  }
 
   await mesh.libp2p.handle(PORT_PROTOCOL, async (stream: Stream) => {
     const d = streamDuplex(stream)

@@ -333,7 +333,9 @@ function terminate (state: State, run: Run, reason: NonNullable<Run['termination
     const job = state.jobs[id]!
     const sub = latest(job)
     if (isFinal(sub.status)) continue
-    sub.termination_reason = jobReason
+    // A job already ending for a reason of its own (inactivity_duration, …) keeps it; an abort
+    // overrides, since the agent kills rather than stops an aborted job.
+    if (sub.status !== 'terminating' || sub.termination_reason === null || jobReason === 'aborted_by_user') sub.termination_reason = jobReason
     if (sub.placement === null) {
       // Never placed: nothing to stop.
       sub.status = jobStatusFor(jobReason)

@@ -180,8 +180,10 @@ export interface ExecSession {
   output: NodeJS.ReadableStream
   stderr?: NodeJS.ReadableStream
   resize? (cols: number, rows: number): Promise<void>
-  /** Resolves with the command's exit code once it ends. */
-  exited: Promise<number | null>
+  /** Sends a signal (`INT` or `SIGINT`, …) to the command. */
+  signal? (name: string): void
+  /** Resolves once the command ends: its exit code, or the signal that ended it (`SIGKILL`, …). */
+  exited: Promise<{ code: number | null, signal?: string }>
 }
 
 export function isJobExit (x: JobInfo | JobExit): x is JobExit {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The container suites need a real engine and images built here (no registry is reachable):
 #   local/busybox:latest   busybox-static, 2 MB, built in 0.2 s
-#   local/debian:bookworm  debootstrap minbase (bash, apt), ~120 MB; the rootfs tarball is cached
+#   local/debian:bookworm  debootstrap minbase (bash, apt, sftp-server for `sftp RUN`), ~120 MB; the rootfs tarball is cached
 #   local/dind:latest      local/debian plus this host's docker engine binaries, for `docker: true`
 # As root with apt-get it installs docker.io and starts dockerd in the background; otherwise it
 # only reports what is missing (the container suites then skip, loudly).
@@ -54,13 +54,14 @@ fi
 
 # Debian: debootstrap once, the rootfs tarball cached for later runs.
 if ! docker image inspect local/debian:bookworm >/dev/null 2>&1; then
-  tarball="$CACHE/debian-bookworm.tar"
+  # The name says what is in it: a tarball cached before sftp-server was added is not reused.
+  tarball="$CACHE/debian-bookworm-sftp.tar"
   if [ ! -s "$tarball" ]; then
     mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
     mirror=${mirror:-http://deb.debian.org/debian}
     root=$(mktemp -d)
     log "debootstrap bookworm from $mirror (about a minute, once)"
-    debootstrap --variant=minbase bookworm "$root" "$mirror" >/dev/null
+    debootstrap --variant=minbase --include=openssh-sftp-server bookworm "$root" "$mirror" >/dev/null
     rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
     tar -C "$root" -cf "$tarball.part" . && mv "$tarball.part" "$tarball"
     rm -rf "$root"

@@ -16,6 +16,7 @@ import { isAbsolute, join, resolve } from 'node:path'
 import { PassThrough } from 'node:stream'
 import Dockerode from 'dockerode'
 import { LogFileWriter, readJson, readLogFiles, writeAtomic } from '../jobfiles.ts'
+import { signalName } from '../signals.ts'
 import type { ExecOptions, ExecSession, JobExit, JobInfo, JobSpec, JobStats, LogChunk, LogsOptions, Runtime, StartHooks } from '../types.ts'
 import { containerPath, createOptions, DIR_LABEL, hostWorkDir, JOB_LABEL, PRIVILEGED_NOTE } from './create.ts'
 import { chunksOf, MessageParser } from './engine-log.ts'
@@ -545,7 +546,7 @@ class DockerRuntime implements Runtime {
       this.docker.modem.demuxStream(stream, output, stderr)
       stream.on('end', () => { output.end(); stderr!.end() })
     }
-    const exited = new Promise<number | null>(resolvePromise => {
+    const exited = new Promise<{ code: number | null }>(resolvePromise => {
       let done = false
       const finish = async () => {
         if (done) return
@@ -559,7 +560,7 @@ class DockerRuntime implements Runtime {
           await sleep(20)
         }
         stream.destroy() // our half of the connection: nothing reads or writes it any more
-        resolvePromise(code)
+        resolvePromise({ code })
       }
       stream.on('end', () => void finish())
       stream.on('close', () => void finish())
@@ -570,6 +571,10 @@ class DockerRuntime implements Runtime {
       output,
       ...(stderr ? { stderr } : {}),
       ...(tty ? { resize: async (cols: number, rows: number) => { await exec.resize({ w: cols, h: rows }) } } : {}),
+      // The engine has no call to signal an exec; its process is one of this host's, by its host pid.
+      signal: (name: string) => {
+        void exec.inspect().then(r => { if (r.Running && r.Pid > 0) process.kill(r.Pid, signalName(name)) }).catch(() => {})
+      },
       exited
     }
   }

@@ -8,7 +8,8 @@ import fsp from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import { readJson, readLogFiles, writeAtomic } from '../jobfiles.ts'
-import type { JobExit, JobInfo, JobSpec, JobStats, JobUser, LimitsStatus, LogChunk, LogsOptions, Runtime } from '../types.ts'
+import type { ExecOptions, ExecSession, JobExit, JobInfo, JobSpec, JobStats, JobUser, LimitsStatus, LogChunk, LogsOptions, Runtime } from '../types.ts'
+import { execInJob } from './exec.ts'
 import { supervisorLink, SUPERVISOR_PATH, type SupervisorLink } from './link.ts'
 
 export { SUPERVISOR_PATH }
@@ -265,6 +266,17 @@ class ProcessRuntime implements Runtime {
     }
     const fromCgroup = cgroupMemory(runner.cgroups ?? [])
     return { cpuSeconds: ticks / 100, memoryBytes: fromCgroup ?? rss } // USER_HZ is 100 on Linux
+  }
+
+  async exec (id: string, opts: ExecOptions): Promise<ExecSession> {
+    const job = this.get(id)
+    const running = new Error(`job ${id} is not running`)
+    if (job.exit || fs.existsSync(join(job.dir, 'exit.json'))) throw running
+    const runner = job.runner ?? await readJson<RunnerRecord>(join(job.dir, 'runner.json'))
+    if (!runner || !supervisorAlive(runner, job.dir)) throw running
+    const spec = await readJson<JobSpec>(join(job.dir, 'spec.json'))
+    if (!spec) throw new Error(`job ${id}: its spec.json cannot be read`)
+    return await execInJob({ spec, cgroups: runner.cgroups ?? [] }, opts)
   }
 
   // ---

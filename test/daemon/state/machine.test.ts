@@ -141,6 +141,18 @@ test('max_duration_exceeded: the job is terminated and the run fails with job_fa
   assert.is(s.runs.r1!.termination_reason, 'job_failed')
 })
 
+test('inactivity_duration_exceeded: the job stops, keeps its reason through the run\'s end, and ends terminated', () => {
+  const s = emptyState()
+  submit(s, 'type: dev-environment\ninactivity_duration: 20s')
+  assign(s, 1100)
+  status(s, 1200, { status: 'running' })
+  status(s, 30_000, { status: 'terminating', reason: 'inactivity_duration_exceeded' })
+  assert.is(sub(s).termination_reason, 'inactivity_duration_exceeded')
+  status(s, 31_000, { status: 'terminated', exit_status: 130 })
+  assert.is(sub(s).status, 'terminated')
+  assert.is(sub(s).termination_reason, 'inactivity_duration_exceeded')
+})
+
 test('deleting an instance ends its jobs (instance_unreachable, retried by policy), and it never registers again', () => {
   const s = emptyState()
   const offer = { backend: 'local', region: 'local', price: 0, spot: false, cpus: 4, memory: 8, disk: 100, gpus: [] } as any
