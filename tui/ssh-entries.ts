@@ -7,7 +7,6 @@ import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ApiClient } from '../daemon/api/client.ts'
 import type { RunView } from '../daemon/api/views.ts'
-import type { RpcClient } from '../mesh/rpc/client.ts'
 import { collapseHome, ensureInclude, entriesPath, knownHostsPath, optionOf, pinHostKey, replaceBlocks, sshDir, updateEntries, type HostBlock } from './ssh-config.ts'
 
 /** Where `ssh` reaches a node's gateway, and as whom: the project's entries are `PROJECT/…` logins. */
@@ -17,15 +16,12 @@ export interface Gateway {
   project: string
 }
 
-/** What a node says about its gateway (ServerInfo.ssh). */
-interface SshInfo { port: number, hostKey: string }
-
 /**
  * The gateway of the node behind `url` (the socket path or `ssh://host[:port]` the client
  * connected to), pinning its host key for a local node; null when the node runs none.
  */
 export async function gatewayOf (client: ApiClient, url: string): Promise<Gateway | null> {
-  const info = await client.call('server.info') as Awaited<ReturnType<ApiClient['call']>> & { project: string, ssh?: SshInfo }
+  const info = await client.call('server.info')
   if (url.startsWith('ssh://')) {
     // The remote transport pinned the key when it connected; the entry reaches the same port.
     const u = new URL(url)
@@ -121,8 +117,7 @@ async function liveRuns (client: ApiClient): Promise<string[]> {
  */
 export async function writeRunEntries (client: ApiClient, gateway: Gateway, run: Pick<RunView, 'name' | 'jobs'>): Promise<string | null> {
   const publicKey = await clientKey()
-  // `users.keys.add` comes with the gateway's methods (idempotent).
-  await (client as unknown as RpcClient).call('users.keys.add', { publicKey })
+  await client.call('users.keys.add', { publicKey })
   const live = [...await liveRuns(client), run.name]
   await updateEntries(blocks => replaceBlocks(pruneBlocks(blocks, gateway, live), runBlocks(gateway, run)))
   return await ensureInclude()
