@@ -49,7 +49,7 @@ async function interrupt (child: ChildProcess): Promise<number | null> {
 
 test.before(async () => {
   work = await mkdtemp(join(tmpdir(), 'dstackd-attach-'))
-  d = await startDaemon()
+  d = await startDaemon({ args: ['--ssh-port', '0'] })
 })
 
 test.after(async () => {
