@@ -7,7 +7,7 @@ import type { RunView } from '../daemon/api/views.ts'
 import { urlOf } from './connect.ts'
 import { confirm, jobOutput } from './format.ts'
 import { bindPorts, nodeDialer, relay, type BoundPort, type Forwarding, type JobRef, type PortRequest } from './forward.ts'
-import { aliasOf, gatewayOf, writeRunEntries } from './ssh-entries.ts'
+import { aliasOf, gatewayOf, writeRunEntries, type Gateway } from './ssh-entries.ts'
 import { dim, red } from './style.ts'
 
 /** The statuses a run ends in. */
@@ -61,26 +61,38 @@ export function attachText (job: JobRef, ports: Forwarding['ports'], alias: stri
 }
 
 /**
- * Writes the run's SSH entries when the node runs a gateway; returns the alias of `job` for
- * `ssh`, or null. A failure is a warning: the run goes on without them.
+ * Writes the run's SSH entries when the node runs a gateway; returns that gateway and the
+ * alias of `job` for `ssh`, or null. A failure is a warning: the run goes on without them.
  */
-export async function sshEntries (client: ApiClient, run: RunView, job: JobRef = { run: run.name, replica: 0, job: 0 }): Promise<string | null> {
+async function writeEntries (client: ApiClient, run: RunView, job: JobRef): Promise<{ gateway: Gateway, alias: string } | null> {
   try {
     const gateway = await gatewayOf(client, urlOf(client))
     if (gateway === null) return null
     const warning = await writeRunEntries(client, gateway, run)
     if (warning !== null) process.stderr.write(`${warning}\n`)
-    return aliasOf(run.name, job.replica, job.job)
+    return { gateway, alias: aliasOf(run.name, job.replica, job.job) }
   } catch (err) {
     process.stderr.write(red(`\`ssh ${run.name}\` is not set up: ${(err as Error).message}\n`))
     return null
   }
 }
 
-/** A running job, attached: its SSH entries written and `bound` ports relayed to it. */
+/** Writes the run's SSH entries (see writeEntries); the alias `ssh` takes for its first job, or null. */
+export async function sshEntries (client: ApiClient, run: RunView): Promise<string | null> {
+  return (await writeEntries(client, run, { run: run.name, replica: 0, job: 0 }))?.alias ?? null
+}
+
+/**
+ * A running job, attached: its SSH entries written and `bound` ports relayed to it, through
+ * the node's loopback relay for a local node, through its SSH gateway for an ssh:// one.
+ */
 export async function attachJob (client: ApiClient, run: RunView, job: JobRef, bound: readonly BoundPort[], signal: AbortSignal): Promise<{ alias: string | null, forwarding: Forwarding }> {
-  const alias = await sshEntries(client, run, job)
-  return { alias, forwarding: relay(bound, nodeDialer(client, job, signal)) }
+  const entries = await writeEntries(client, run, job)
+  if (!urlOf(client).startsWith('ssh://')) return { alias: entries?.alias ?? null, forwarding: relay(bound, nodeDialer(client, job, signal)) }
+  if (entries === null) throw new Error(`the ports of ${run.name} cannot be forwarded: the node's SSH gateway is not reachable with this client's key`)
+  const { gatewayDialer } = await import('./ssh-dial.ts')
+  const dial = await gatewayDialer(entries.gateway, `${entries.gateway.project}/${entries.alias}`, signal)
+  return { alias: entries.alias, forwarding: relay(bound, dial) }
 }
 
 export interface AttachOptions {

@@ -8,7 +8,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { dstack, dstackChild, runNamed, startDaemon, writeConfig, type Daemon } from './harness.ts'
+import { bindPorts, relay } from '../../tui/forward.ts'
+import { gatewayDialer } from '../../tui/ssh-dial.ts'
+import { apiClient, dstack, dstackChild, runNamed, startDaemon, writeConfig, type Daemon } from './harness.ts'
 import { httpGet } from './http.ts'
 import { waitFor } from '../poll.ts'
 
@@ -77,6 +79,29 @@ test('attach: the job\'s port on localhost, moved up when the same port is taken
   assert.equal(res, { status: 200, body: 'served by web\n' })
   assert.is(await interrupt(child), 0)
   assert.is((await runNamed(d, 'web'))?.status, 'running', 'detaching leaves the run running')
+})
+
+test('through the SSH gateway (how an ssh:// client forwards): the key and host key attach left in HOME reach the job\'s port', async () => {
+  const home = process.env.HOME
+  process.env.HOME = d.home
+  const c = await apiClient(d)
+  const stop = new AbortController()
+  try {
+    const info = await c.call('server.info')
+    assert.ok(info.ssh)
+    const dial = await gatewayDialer({ host: '127.0.0.1', port: info.ssh!.port, project: 'main' }, 'main/web', stop.signal)
+    const forwarding = relay(await bindPorts([{ local: await freePort(), container: webPort, exact: false }]), dial)
+    try {
+      const res = await waitFor(() => httpGet(forwarding.ports[0]!.local).catch(() => null), { what: 'httpd through the gateway', timeout: 30_000 })
+      assert.equal(res, { status: 200, body: 'served by web\n' })
+    } finally {
+      forwarding.close()
+    }
+  } finally {
+    stop.abort()
+    await c.close()
+    process.env.HOME = home
+  }
 })
 
 test('attach: an explicit local port that is taken is refused with the hint', async () => {
