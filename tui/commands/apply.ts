@@ -22,7 +22,9 @@ import { dim, red } from '../style.ts'
 export const HELP = `Usage: dstack apply [-f FILE] [-y] [-d] [--force] [OPTIONS] [-- RUN_ARGS...]
 
 Plans a configuration against the fleet, asks to confirm, submits it and, unless -d, follows
-the run: status, then its output until it ends. Exits 0 only when the run is done.
+the run: status, then (once it runs) its ports forwarded to localhost, then its output until
+it ends. Exits 0 only when the run is done. Either way \`ssh RUN\` works while the run lives
+(entries in ~/.dstack/ssh/config); a dev environment prints its IDE link.
 Ctrl+C asks whether to stop the run before detaching; a second Ctrl+C aborts it.
 
 Options:
@@ -32,7 +34,7 @@ Options:
       --force              submit even when nothing changed
   -n, --name NAME          the run's name
   -e, --env K[=V]          set an environment variable (repeatable); a bare K takes it from this shell
-  -p, --port MAP           forward a port, e.g. 8080 or 8080:80 (repeatable)
+  -p, --port MAP           forward a port, e.g. 8080, 8081:8080 or *:8080 (repeatable; a local port given must be free)
       --cpu SPEC  --gpu SPEC  --memory SPEC  --disk SPEC   override resources
       --max-offers N       offers shown in the plan (default 3)
       --profile NAME | --no-profile
