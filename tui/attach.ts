@@ -7,7 +7,7 @@ import type { RunView } from '../daemon/api/views.ts'
 import { urlOf } from './connect.ts'
 import { confirm, jobOutput } from './format.ts'
 import { bindPorts, nodeDialer, relay, type BoundPort, type Forwarding, type JobRef, type PortRequest } from './forward.ts'
-import { aliasOf, gatewayOf, writeRunEntries, type Gateway } from './ssh-entries.ts'
+import { aliasOf, forgetRuns, gatewayOf, writeRunEntries, type Gateway } from './ssh-entries.ts'
 import { dim, red } from './style.ts'
 
 /** The statuses a run ends in. */
@@ -163,6 +163,8 @@ export async function attach (client: ApiClient, name: string, opts: AttachOptio
     if (detached) return 0
     const run = await watchUntil(client, name, r => FINAL.includes(r.status), controller.signal)
     if (!run) return detached ? 0 : 1
+    // The run is over: so are its `ssh RUN` entries.
+    if (forwarding !== null) await forgetRuns(client, urlOf(client), [name])
     const job = run.jobs[0]
     if (run.status === 'done') {
       process.stderr.write(dim(`Run ${name} is done (${run.status_text})\n`))

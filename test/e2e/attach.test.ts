@@ -4,7 +4,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -133,10 +133,13 @@ test('attached apply forwards the run\'s ports while it runs', async () => {
   assert.equal([Number(m[1]), Number(m[2])], [local, port])
   const res = await waitFor(() => httpGet(Number(m[1])).catch(() => null), { what: 'httpd through the forward', timeout: 30_000 })
   assert.equal(res, { status: 200, body: 'served by web2\n' })
+  const entries = join(d.home, '.dstack', 'ssh', 'config')
+  assert.match(await readFile(entries, 'utf8'), /^Host web2\n/m, 'ssh web2 works while it runs')
   // Without a terminal, Ctrl+C stops the run and then detaches.
   child.kill('SIGINT')
   await waitFor(async () => ['terminated', 'done', 'failed'].includes((await runNamed(d, 'web2'))?.status), { what: 'web2 to stop', timeout: 60_000 })
   await new Promise(resolve => child.exitCode !== null ? resolve(null) : child.once('exit', resolve))
+  assert.not.match(await readFile(entries, 'utf8'), /^Host web2\n/m, 'the entry goes with the run')
 })
 
 test.run()
