@@ -34,7 +34,6 @@ import { watchInactivity } from './ssh/inactivity.ts'
 import { createJobAccess } from './ssh/jobs.ts'
 import { localExec } from './ssh/local.ts'
 import { startExecRelay } from './ssh/relay.ts'
-import type { JobAccess } from './ssh/types.ts'
 import { createApiServer } from './api/server.ts'
 import { startController } from './scheduler/controller.ts'
 import { makePrivate, makeTreePrivate, socketPathOf, socketPathProblem } from './datadir.ts'
@@ -49,6 +48,7 @@ import { startSeeding } from './state/users.ts'
 import type { SshInfo } from './api/views.ts'
 import { DEFAULT_SSH_PORT, startSshGateway, type SshGateway } from './ssh/gateway.ts'
 import { loadHostKey } from './ssh/hostkey.ts'
+import type { JobAccess } from './ssh/types.ts'
 import { VERSION } from './version.ts'
 
 export type { Log } from './log.ts'
@@ -93,10 +93,10 @@ export interface NodeOptions {
 export interface RunningNode {
   socketPath: string
   peerId: string
-  /** The SSH gateway: its port and host key (absent: it runs none). */
-  ssh?: SshInfo
   /** Shells, commands, sftp and port forwards into any job of the mesh (what the SSH gateway uses). */
   jobAccess: JobAccess
+  /** The SSH gateway: its port and host key (absent: it runs none). */
+  ssh?: SshInfo
   close (): Promise<void>
 }
 
@@ -441,7 +441,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       mesh: mesh.addresses(), origin, role: cluster().role, ...(gateway !== undefined ? { ssh: gateway.port } : {})
     })
     const ssh = sshInfo()
-    return { socketPath, peerId: self, ...(ssh !== undefined ? { ssh } : {}), jobAccess, close: closeAll }
+    return { socketPath, peerId: self, jobAccess, ...(ssh !== undefined ? { ssh } : {}), close: closeAll }
   } catch (err) {
     await closeAll()
     throw err

@@ -49,7 +49,10 @@ export function localExec (opts: LocalExecOptions): LocalExec {
       }
       command = [path]
     } else {
-      command = ['/bin/sh', '-c', SHELL, 'sh', ...(request.command === undefined ? [] : [request.command])]
+      // The pty's size, set from inside too: an engine older than API 1.42 (docker 20.10) creates
+      // an exec's terminal at 0x0 and resizes it only after the command has started.
+      const size = request.tty ? `stty cols ${Math.trunc(request.tty.cols)} rows ${Math.trunc(request.tty.rows)} 2>/dev/null; ` : ''
+      command = ['/bin/sh', '-c', size + SHELL, 'sh', ...(request.command === undefined ? [] : [request.command])]
     }
     const session = await run({
       command,

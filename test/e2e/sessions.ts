@@ -1,6 +1,7 @@
 // Shared by the session suites: a real dstackd, and beside it in the test process a second
 // member of its mesh (a libp2p node joined with the mesh's token) whose JobAccess reaches the
 // daemon's jobs only through the relays, as another node's gateway would.
+import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -13,7 +14,7 @@ import type { JobAccess, JobProcess, JobTarget } from '../../daemon/ssh/types.ts
 import { createMesh, type Mesh } from '../../mesh/index.ts'
 import { waitFor } from '../poll.ts'
 import { dstackd, type Host } from './cluster.ts'
-import { dstack, writeConfig } from './harness.ts'
+import { dstack, writeConfig, type Result } from './harness.ts'
 
 export interface Member {
   mesh: Mesh
@@ -90,4 +91,47 @@ export async function httpGet (access: JobAccess, target: JobTarget, port: numbe
   await new Promise<void>((resolve, reject) => { conn.on('end', resolve); conn.on('close', resolve); conn.on('error', reject) })
   conn.destroy()
   return got().split('\r\n')[0] ?? ''
+}
+
+/** Runs a program to its end (ssh, scp, ssh-keygen). */
+export function runProgram (cmd: string, args: string[], timeoutMs = 60_000): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.stdout.on('data', b => { stdout += b })
+    child.stderr.on('data', b => { stderr += b })
+    child.on('error', reject)
+    child.on('close', code => { clearTimeout(t); resolve({ code, stdout, stderr }) })
+  })
+}
+
+export interface StockSsh {
+  /** `ssh -p PORT main/RUN@127.0.0.1 COMMAND` with the stock client. */
+  ssh (command: string): Promise<Result>
+  /** `scp -P PORT LOCAL main/RUN@127.0.0.1:REMOTE`. */
+  scp (local: string, remote: string): Promise<Result>
+}
+
+/** The stock OpenSSH client as the admin (a key made here, registered through `host`), into RUN through the gateway on `port`. */
+export async function stockSsh (host: Host, work: string, run: string, port: number): Promise<StockSsh> {
+  const key = join(work, 'id_ed25519')
+  const k = await runProgram('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key])
+  if (k.code !== 0) throw new Error(`ssh-keygen: ${k.stderr}`)
+  const added = await dstackd(['user', 'add-key', 'admin', `${key}.pub`, '--data-dir', host.dataDir], host.env)
+  if (added.code !== 0) throw new Error(`dstackd user add-key: ${added.stderr}${added.stdout}`)
+  const options = ['-F', '/dev/null', '-i', key, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no',
+    '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', `User=main/${run}`]
+  return {
+    ssh: command => runProgram('ssh', [...options, '-p', String(port), '127.0.0.1', command]),
+    scp: (local, remote) => runProgram('scp', [...options, '-P', String(port), local, `127.0.0.1:${remote}`])
+  }
+}
+
+/** The port `host`'s SSH gateway listens on, as its log says. */
+export function gatewayPort (host: Host): number {
+  const port = /"ssh gateway listening"[^\n]*"port":(\d+)/.exec(host.log())?.[1]
+  if (port === undefined) throw new Error('the daemon runs no SSH gateway (start it with --ssh-port 0)')
+  return Number(port)
 }

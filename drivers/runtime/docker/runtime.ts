@@ -538,6 +538,8 @@ class DockerRuntime implements Runtime {
       Env: Object.entries({ ...(tty && env.TERM === undefined ? { TERM: 'xterm-256color' } : {}), ...env }).map(([k, v]) => `${k}=${v}`)
     })
     const stream = await exec.start({ hijack: true, stdin: true, Tty: tty, ...(tty ? { ConsoleSize: [opts.tty!.rows, opts.tty!.cols] } : {}) } as Dockerode.ExecStartOptions)
+    // ConsoleSize needs API 1.42; an older engine starts the terminal at 0x0 until resized.
+    if (tty) void exec.resize({ w: opts.tty!.cols, h: opts.tty!.rows }).catch(() => {})
     const output = new PassThrough()
     let stderr: PassThrough | undefined
     if (tty) stream.pipe(output)

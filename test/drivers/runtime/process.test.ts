@@ -545,6 +545,32 @@ test.after(async () => {
   fs.rmSync(root, { recursive: true, force: true })
 })
 
+test('exec: a command in the running job with its env and working dir, stderr apart, its exit code and signal', async () => {
+  const s = bash('echo up; sleep 60', { env: { PATH, JOBVAR: 'from-the-job' } })
+  await begin(rt, s)
+  await waitForOutput(rt, s.id, 'up')
+  const piped = await within(rt.exec!(s.id, { command: ['/bin/sh', '-c', 'echo "$JOBVAR $EXTRA $(pwd)"; echo oops >&2; cat; exit 4'], env: { EXTRA: 'extra' } }))
+  let out = ''
+  let err = ''
+  piped.output.on('data', (d: Buffer) => { out += d.toString() })
+  piped.stderr!.on('data', (d: Buffer) => { err += d.toString() })
+  piped.input.end('from stdin\n')
+  assert.equal(await within(piped.exited), { code: 4 })
+  assert.is(out, `from-the-job extra ${s.workingDir}\nfrom stdin\n`)
+  assert.is(err, 'oops\n')
+  const pty = await within(rt.exec!(s.id, { command: ['/bin/sh'], tty: { cols: 100, rows: 30 } }))
+  let screen = ''
+  pty.output.on('data', (d: Buffer) => { screen += d.toString() })
+  await pty.resize!(123, 45)
+  pty.input.write('stty size; exec sleep 60\n')
+  await within((async () => { while (!/45 123/.test(screen)) await new Promise(resolve => setTimeout(resolve, 50)) })(), 20_000, 'the resized pty')
+  pty.signal!('TERM')
+  assert.equal(await within(pty.exited), { code: null, signal: 'SIGTERM' })
+  await rt.kill(s.id)
+  await within(rt.wait(s.id))
+  await rejects(rt.exec!(s.id, { command: ['true'] }), /not running/)
+})
+
 test.run()
 
 test('recover: a job this runtime never started gives null', async () => {

@@ -242,7 +242,7 @@ test('exec with a pty: a shell in the running job, resized, with its exit code',
   session.output.on('data', (d: Buffer) => { out += d.toString() })
   await session.resize!(123, 45)
   session.input.write('stty size; echo "$JOBVAR $((6*7))"; pwd; exit 5\n')
-  assert.is(await within(session.exited), 5)
+  assert.equal(await within(session.exited), { code: 5 })
   assert.match(out, /45 123/)
   assert.match(out, /from-the-job 42/)
   assert.match(out, /\/workflow/)
