@@ -146,6 +146,15 @@ async function startLocalDaemon (dataDir: string): Promise<void> {
   throw new Error(`the local dstackd did not answer within 30 s; see ${logPath}`)
 }
 
+const urls = new WeakMap<ApiClient, string>()
+
+/** The URL (socket path or ssh://) a client from `connect` talks to. */
+export function urlOf (client: ApiClient): string {
+  const url = urls.get(client)
+  if (url === undefined) throw new Error('this client did not come from connect()')
+  return url
+}
+
 export async function connect (g: GlobalOptions): Promise<ApiClient> {
   const wanted = g.project ?? process.env.DSTACK_PROJECT
   let url = g.url ?? process.env.DSTACK_URL
@@ -171,10 +180,16 @@ export async function connect (g: GlobalOptions): Promise<ApiClient> {
   }
   if (isSshUrl(url)) {
     if (token === undefined) throw new Error(`${url} is a remote node: give your token with --token, DSTACK_TOKEN or \`dstack project add\``)
-    return await openClient({ url, token, project: projectName, nodes, timeoutMs: 10_000 })
+    const client = await openClient({ url, token, project: projectName, nodes, timeoutMs: 10_000 })
+    urls.set(client, url)
+    return client
   }
   token ??= await localToken(url)
-  const attempt = async () => openClient({ url: url!, token: token ?? '', project: projectName, timeoutMs: 5000, pipeline: true })
+  const attempt = async () => {
+    const client = await openClient({ url: url!, token: token ?? '', project: projectName, timeoutMs: 5000, pipeline: true })
+    urls.set(client, url!)
+    return client
+  }
   try {
     return await attempt()
   } catch (err) {

@@ -16,6 +16,7 @@ terminal, it opens the full-screen app (runs, logs, …; \`?\` lists the keys).
 
 Commands:
   apply       plan, submit and follow a configuration (.dstack.yml)
+  attach      forward a running run's ports to localhost and set up \`ssh RUN\`
   ps          list runs
   logs        print a run's output
   stop        stop or abort runs
@@ -40,6 +41,7 @@ type Command = (argv: string[], g: GlobalOptions) => Promise<number>
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   apply: async () => (await import('./commands/apply.ts')).apply,
+  attach: async () => (await import('./commands/attach.ts')).attachCommand,
   ps: async () => (await import('./commands/ps.ts')).ps,
   logs: async () => (await import('./commands/logs.ts')).logs,
   stop: async () => (await import('./commands/stop.ts')).stop,

@@ -41,8 +41,8 @@ export function shellSplit (s: string): string[] {
 function command (c: RunConfiguration, commands: readonly string[]): string[] {
   const shell = SHELLS[c.shell ?? 'bash'] ?? c.shell ?? '/bin/bash'
   if (c.type === 'dev-environment') {
-    // No SSH gateway yet, so nothing can connect to it: say what does work.
-    const hint = 'echo "dev environment ready. Connecting to it (dstack attach, ssh) is not in this version yet; \\`dstack logs $DSTACK_RUN_NAME\\` shows its output, \\`dstack stop $DSTACK_RUN_NAME\\` ends it."'
+    // `init` first; then it waits, reached through the node's SSH gateway, until stopped.
+    const hint = 'echo "dev environment ready: \\`ssh $DSTACK_RUN_NAME\\` connects to it, \\`dstack stop $DSTACK_RUN_NAME\\` ends it."'
     return [shell, '-c', joinCommands([...c.setup, ...c.init, hint, 'tail -f /dev/null'])]
   }
   const entrypoint = c.entrypoint === null ? [] : shellSplit(c.entrypoint)

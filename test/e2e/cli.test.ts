@@ -53,17 +53,16 @@ test('stop of a run that already ended says so, not "Stopped"', async () => {
   assert.not.match(r.stdout, /^Stopped/m)
 })
 
-test('a dev environment does not send its user to `dstack attach`, which does not exist yet', async () => {
-  const file = await writeConfig(work, 'dev.dstack.yml', `type: dev-environment\nname: dev\nide: vscode\n${SMALL}`)
+test('a dev environment runs its init commands, then waits and says how to reach it', async () => {
+  const file = await writeConfig(work, 'dev.dstack.yml', `type: dev-environment\nname: dev\nide: vscode\ninit:\n  - echo init-ran\n${SMALL}`)
   assert.is((await dstack(d, ['apply', '-f', file, '-y', '-d'])).code, 0)
   const out = await waitFor(async () => {
     const l = await dstack(d, ['logs', 'dev'])
     return l.stdout.includes('dev environment ready') ? l.stdout : null
   }, { what: 'the dev environment to be ready' })
-  assert.not.match(out, /connect with `dstack attach/)
-  assert.match(out, /not in this version yet/)
-  const attach = await dstack(d, ['attach', 'dev'])
-  assert.is(attach.code, 2, 'attach is indeed not a command')
+  assert.ok(out.indexOf('init-ran') >= 0 && out.indexOf('init-ran') < out.indexOf('dev environment ready'), out)
+  assert.match(out, /`ssh dev` connects to it/)
+  assert.not.match(out, /not in this version yet/)
   assert.is((await dstack(d, ['stop', '-x', '-y', 'dev'])).code, 0)
 })
 

@@ -4,14 +4,15 @@ import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import {
   ConfigError, interpolate, mergeEnv, parseEnvArg, parsePortMapping, parseRunConfiguration, readConfigurationFile, resolveEnv,
-  type EnvSpec, type RunConfiguration
+  type EnvSpec, type PortMapping, type RunConfiguration
 } from '../../daemon/config/index.ts'
 import { ApiError, type ApiClient } from '../../daemon/api/client.ts'
 import type { ClientMethods } from '../../daemon/api/methods.ts'
 import type { Plan } from '../../daemon/api/views.ts'
 import { resolveRegistryAuth, type RegistryAuth } from '../../daemon/agent/registry-auth.ts'
 import { RPC_ERRORS } from '../../mesh/rpc/protocol.ts'
-import { attach } from '../attach.ts'
+import { attach, devEnvironmentText, ideWorkingDir, sshEntries } from '../attach.ts'
+import { bindPorts, portRequests } from '../forward.ts'
 import { collectCode, describeCode, type CodeFile } from '../code.ts'
 import { connect, type GlobalOptions } from '../connect.ts'
 import { confirm, price, readInput, table } from '../format.ts'
@@ -23,7 +24,9 @@ import { dim, red } from '../style.ts'
 export const HELP = `Usage: dstack apply [-f FILE] [-y] [-d] [--force] [OPTIONS] [-- RUN_ARGS...]
 
 Plans a configuration against the fleet, asks to confirm, submits it and, unless -d, follows
-the run: status, then its output until it ends. Exits 0 only when the run is done.
+the run: status, then (once it runs) its ports forwarded to localhost, then its output until
+it ends. Exits 0 only when the run is done. Either way \`ssh RUN\` works while the run lives
+(entries in ~/.dstack/ssh/config); a dev environment prints its IDE link.
 Ctrl+C asks whether to stop the run before detaching; a second Ctrl+C aborts it.
 
 Options:
@@ -33,7 +36,7 @@ Options:
       --force              submit even when nothing changed
   -n, --name NAME          the run's name
   -e, --env K[=V]          set an environment variable (repeatable); a bare K takes it from this shell
-  -p, --port MAP           forward a port, e.g. 8080 or 8080:80 (repeatable)
+  -p, --port MAP           forward a port, e.g. 8080, 8081:8080 or *:8080 (repeatable; a local port given must be free)
       --cpu SPEC  --gpu SPEC  --memory SPEC  --disk SPEC   override resources
       --max-offers N       offers shown in the plan (default 3)
       --profile NAME | --no-profile
@@ -173,8 +176,29 @@ export function formatPlan (c: RunConfiguration, plan: Plan, maxOffers: number, 
 /** Submits a resolved run configuration and follows it: shared by `apply` and `run WORKFLOW`. */
 export async function submitRun (client: ApiClient, a: {
   configuration: RunConfiguration, env: Record<string, string>, registryAuth?: RegistryAuth | null, configurationPath: string | null,
-  workflow?: ClientMethods['runs.submit']['params']['workflow'], code: CodeFile[], yes: boolean, detach: boolean, force: boolean, maxOffers: number
+  workflow?: ClientMethods['runs.submit']['params']['workflow'], code: CodeFile[], yes: boolean, detach: boolean, force: boolean, maxOffers: number,
+  /** `-p` mappings: their local ports must be free (the configuration's own may move up). */
+  ports?: PortMapping[]
 }): Promise<number> {
+  const c = a.configuration
+  // An attached run's local ports asked for explicitly are taken before anything is submitted:
+  // one in use stops the apply here. The others are taken once the run runs (a job on this
+  // host listens on its own port first; the forward then moves up). `attach` releases them.
+  const requests = !a.detach && 'ports' in c ? portRequests(c.ports, a.ports ?? [], c.name ?? 'the run') : []
+  const bound = await bindPorts(requests.filter(r => r.exact))
+  let attached = false
+  try {
+    const code = await submitAndReport(client, a, c)
+    if (typeof code === 'number') return code
+    attached = true
+    return await attach(client, code.name, { configuration: c, bound, later: requests.filter(r => !r.exact) })
+  } finally {
+    if (!attached) for (const b of bound) b.server.close()
+  }
+}
+
+/** Plans, confirms and submits; the run to attach to, or the exit code when there is none. */
+async function submitAndReport (client: ApiClient, a: Parameters<typeof submitRun>[1], c: RunConfiguration): Promise<number | { name: string }> {
   const { formatDuration } = await import('../../daemon/config/index.ts')
   const submission = submissionOf(a)
   // With -y no one is asked between the plan and the submission: one round trip does both.
@@ -214,9 +238,12 @@ export async function submitRun (client: ApiClient, a: {
   }
   if (a.detach) {
     process.stdout.write(`Run ${run.name} submitted\n`)
+    // `ssh RUN` works as soon as the run does, with nothing left running here.
+    const alias = await sshEntries(client, run)
+    if (c.type === 'dev-environment' && alias !== null) process.stdout.write('\n' + devEnvironmentText(c.ide, alias, await ideWorkingDir(c)))
     return 0
   }
-  return await attach(client, run.name)
+  return run
 }
 
 /** `apply -d -y` of a file: a submission that asks nothing, reads no standard input and does not follow the run. */
@@ -254,7 +281,8 @@ export async function apply (argv: string[], g: GlobalOptions): Promise<number> 
   try {
     return await submitRun(client, {
       configuration: resolved.configuration, env: resolved.env, registryAuth: resolved.registryAuth, configurationPath: file === '-' ? null : resolve(file), code,
-      yes: v.yes === true, detach: v.detach === true, force: v.force === true, maxOffers: Number(v['max-offers'] ?? 3)
+      yes: v.yes === true, detach: v.detach === true, force: v.force === true, maxOffers: Number(v['max-offers'] ?? 3),
+      ports: (v.port ?? []).map(p => parsePortMapping(p))
     })
   } finally {
     await client.close()

@@ -1,8 +1,9 @@
 // `dstack stop RUN`: stop (SIGINT, then SIGKILL after the grace) or, with -x, abort at once.
 import { FINAL } from '../attach.ts'
-import { connect, type GlobalOptions } from '../connect.ts'
+import { connect, urlOf, type GlobalOptions } from '../connect.ts'
 import { confirm } from '../format.ts'
 import { parseFlags, UsageError } from '../flags.ts'
+import { forgetRuns } from '../ssh-entries.ts'
 
 export const HELP = `Usage: dstack stop RUN... [-x] [-y]
 
@@ -26,6 +27,7 @@ export async function stop (argv: string[], g: GlobalOptions): Promise<number> {
     const active = runs.filter(r => !FINAL.includes(r.status)).map(r => r.name)
     if (active.length === 0) return 0
     await client.call('runs.stop', { names: active, abort: v.abort === true })
+    await forgetRuns(client, urlOf(client), active)
     console.log(`${v.abort ? 'Aborted' : 'Stopped'}${active.length < positionals.length ? ` ${active.join(', ')}` : ''}`)
     return 0
   } finally {
