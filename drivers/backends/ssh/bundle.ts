@@ -3,10 +3,20 @@
 // dist/ may be older than the sources; the content hash keeps uploads to once per version).
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+/** The checkout this code runs from (its sources, or its dist/ bundle): where scripts/ is. */
+function checkoutRoot (): string | null {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'scripts', 'bundle-dstackd.js'))) return dir
+    const up = dirname(dir)
+    if (up === dir) break
+    dir = up
+  }
+  return null
+}
 
 export interface Bundle { path: string, hash: string }
 
@@ -15,8 +25,9 @@ let cached: Promise<Bundle> | null = null
 async function locate (): Promise<Bundle> {
   const given = process.env.DSTACKD_BUNDLE
   if (given) return { path: given, hash: createHash('sha256').update(readFileSync(given)).digest('hex').slice(0, 16) }
-  const script = join(ROOT, 'scripts', 'bundle-dstackd.js')
-  if (!existsSync(script)) throw new Error('no dstackd bundle to install: this dstackd runs from a bundle itself; set DSTACKD_BUNDLE to a tarball from scripts/bundle-dstackd.js')
+  const root = checkoutRoot()
+  if (root === null) throw new Error('no dstackd bundle to install: this dstackd is an installed bundle, with no sources to build one from; set DSTACKD_BUNDLE to a tarball from scripts/bundle-dstackd.js')
+  const script = join(root, 'scripts', 'bundle-dstackd.js')
   const { bundleDstackd } = await import(script) as { bundleDstackd: () => Promise<Bundle> }
   return await bundleDstackd()
 }

@@ -36,12 +36,14 @@ test('loading, then the offers as dstack offer lists them, each row inside the w
 
 test('asked again when the fleets change; the stream is left when the screen goes', async () => {
   const fleets = feed()
-  let n = 0
-  const client = fakeClient({ 'offers.list': () => list(++n === 1 ? [offer('gpu-01', 'L4', 0.5)] : [offer('gpu-01', 'L4', 0.5), offer('gpu-09', 'H100', 3)]) }, { 'fleets.watch': fleets })
+  // What the mesh offers changes only when the test says so (however many times the screen asks before).
+  let changed = false
+  const client = fakeClient({ 'offers.list': () => list(changed ? [offer('gpu-01', 'L4', 0.5), offer('gpu-09', 'H100', 3)] : [offer('gpu-01', 'L4', 0.5)]) }, { 'fleets.watch': fleets })
   const m = mount(offersScreen, { client })
   fleets.push({})
   await until(m, f => f.includes('gpu-01'), 'the first answer')
   assert.not.match(m.lastFrame()!, /gpu-09/)
+  changed = true
   fleets.push({})
   await until(m, f => f.includes('gpu-09'), 'the offers after the change')
   m.unmount()
