@@ -137,6 +137,9 @@ export async function startSshGateway (opts: SshGatewayOptions): Promise<SshGate
   function onClient (client: Connection, info: { ip: string, port: number }): void {
     const from = `${info.ip}:${info.port}`
     const socket = (client as unknown as { _sock?: Socket })._sock
+    // Each step of a login is a small packet that waits for the other side's answer: with Nagle's
+    // algorithm on, the delayed ACK holds many of them back ~40 ms (ps over ssh:// 480 → 168 ms).
+    socket?.setNoDelay(true)
     live.add(client)
     client.on('close', () => live.delete(client))
     client.on('error', err => log.info('ssh connection error', { from, error: err.message }))

@@ -71,6 +71,8 @@ export function sshDialer (url: SshUrl, opts: SshDialOptions): Dialer {
           })
         }
       })
+      // Small packets each waiting for an answer: no Nagle (see daemon/ssh/gateway.ts).
+      conn.setNoDelay(true)
     })
   }
 }
