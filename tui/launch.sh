@@ -9,7 +9,13 @@
 #    here) while the client only speaks over a Unix socket; start.cjs puts the variable back.
 #    Where none runs, DSTACK_RESIDENT_START tells start.cjs where to start one, should the
 #    command be one it runs.
-if [ "${DSTACK_RESIDENT-}" != 0 ] && [ -n "${HOME-}" ]; then
+# Only commands a resident may run are offered to it (what it would decline costs the round trip):
+# ps, logs and event, and whatever is detached (-d, --detach, or -d in a cluster such as -yd).
+_r=
+for _a in "$@"; do
+  case $_a in ps|logs|event|-d|--detach) _r=1; break ;; --*) ;; -*d*) _r=1; break ;; esac
+done
+if [ -n "$_r" ] && [ "${DSTACK_RESIDENT-}" != 0 ] && [ -n "${HOME-}" ]; then
   _q=$HOME/.dstack/resident
   # 22nd field of /proc/PID/stat: the start time that DIR/pid names with the PID.
   _started () { [ "${22-}" = "$_t" ]; }
