@@ -2,7 +2,7 @@
 // takes it: each row keeps the item it shows, the `/` filter matches the row's text (what the
 // user sees), and each header becomes a column sorted by its first capital, shifted (k9s).
 import type { Key } from 'ink'
-import { useMemo, useRef, useState } from 'react'
+import { useMemo, useState } from 'react'
 import type { Filter } from '../screen.ts'
 import type { Listing } from '../../listings.ts'
 import { passes } from '../state/filter.ts'
@@ -56,19 +56,16 @@ export function useListingTable<T> (items: readonly T[], listing: Listing, opts:
   }, [listing.headers.join('\t')]) // eslint-disable-line react-hooks/exhaustive-deps
   const rows = useMemo(() => sortItems(rowsOf(items, listing, opts.filter), columns, sort, (r, c) => r.cells[c] ?? ''), [items, listing, opts.filter, columns, sort])
   const keyOf = opts.keyOf
-  const latest = useRef({ onKey: opts.onKey, sort })
-  latest.current = { onKey: opts.onKey, sort }
   const table = useTable<Row<T>>({
     rows,
     columns,
     height: opts.height,
     active: opts.active,
     ...(keyOf !== undefined ? { keyOf: (r: Row<T>) => keyOf(r.item) } : {}),
-    // Through the ref: ink renews a key handler in an effect after the render, so a key that
-    // comes first must still reach the screen's handler of now (and its selected row).
+    // useTable reads its keys through useKeys (state/keys.ts), which calls the handler of the
+    // latest render: this one sees the screen's handler and the sort of now.
     onKey: (input, key) => {
-      const { onKey, sort } = latest.current
-      if (onKey?.(input, key) === true) return true
+      if (opts.onKey?.(input, key) === true) return true
       const next = nextSort(columns, sort, input)
       if (next === null) return false
       setSort(next)

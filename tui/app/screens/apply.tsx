@@ -4,8 +4,8 @@
 // (tui/submission.ts, resolveForSubmit, collectCode). Disabled in read-only mode.
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { Box, Text, useInput, type Key } from 'ink'
-import { useEffect, useMemo, useRef, useState, type ReactElement } from 'react'
+import { Box, Text } from 'ink'
+import { useEffect, useMemo, useState, type ReactElement } from 'react'
 import { ConfigError, formatDuration, formatIssue, type ConfigIssue, type RunConfiguration } from '../../../daemon/config/index.ts'
 import type { Plan } from '../../../daemon/api/views.ts'
 import { resolveForSubmit } from '../../commands/apply.ts'
@@ -18,6 +18,7 @@ import { fit, Table } from '../components/table.tsx'
 import { cellsOf, columnsOf, rowsOf } from '../components/listing.ts'
 import { findConfigurations } from '../data/configurations.ts'
 import { passes } from '../state/filter.ts'
+import { useKeys } from '../state/keys.ts'
 import { fuzzyFilter } from '../state/fuzzy.ts'
 
 type Stage =
@@ -116,11 +117,9 @@ function Apply (props: ScreenProps): ReactElement {
   const selected = Math.max(0, Math.min(cursor, candidates.length - 1))
 
   const closeQuery = (): void => { setQuery(null); props.capture?.(false) }
-  // ink renews its handler in an effect after each render: a key that comes first reaches this
-  // one through the ref, with the finder's rows and the stage of now.
-  const onKey = useRef<(input: string, key: Key) => void>(() => {})
-  useInput((input, key) => onKey.current(input, key), { isActive: active && !readonly })
-  onKey.current = (input, key) => {
+  // Through useKeys (state/keys.ts): a key that comes right after a render still reaches this
+  // handler, with the finder's rows and the stage of now.
+  useKeys((input, key) => {
     if (query !== null) {
       if (key.escape) closeQuery()
       else if (key.return) {
@@ -149,7 +148,7 @@ function Apply (props: ScreenProps): ReactElement {
     if (input === 'b') { setStage({ kind: 'pick' }); return }
     if (input === 'r' && 'file' in stage) { check(stage.file); return }
     if (stage.kind === 'plan' && (input === 'y' || key.return)) submit(stage)
-  }
+  }, { isActive: active && !readonly })
 
   if (readonly) {
     return <Box width={width} height={height}><Text dimColor wrap='truncate'>{fit('Apply is disabled in read-only mode', width)}</Text></Box>
