@@ -108,7 +108,7 @@ test('a forward reaches the HTTP server the job started', async () => {
 test('sftp runs the job\'s sftp-server (or says there is none)', async () => {
   if (!existsSync('/usr/lib/openssh/sftp-server')) {
     await member.access.exec(target, { subsystem: 'sftp' }).then(() => assert.unreachable('no sftp-server here'), err => assert.match((err as Error).message, /no sftp-server/))
-    console.log('  (no sftp-server on this host: scripts/ci/ssh.sh installs one; checked the refusal only)')
+    console.log('  (no sftp-server on this host: scripts/ci/sshd.sh installs one; checked the refusal only)')
     return
   }
   const p = await member.access.exec(target, { subsystem: 'sftp' })
